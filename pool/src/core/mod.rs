@@ -1,0 +1,21 @@
+//! The sans-IO core: telemetry types, the pool state machine, scaling
+//! policies and the multi-level circuit breaker. No async and no I/O: time is
+//! always an argument ([`Nanos`]).
+
+pub mod breaker;
+pub mod histogram;
+pub mod interval;
+pub mod policy;
+pub mod pool;
+pub mod telemetry;
+
+/// Time in integer nanoseconds since an epoch chosen by the driver (the
+/// simulation start, or the runtime pool's start).
+pub type Nanos = u64;
+
+/// Nanoseconds per millisecond.
+pub const NANOS_PER_MS: u64 = 1_000_000;
+/// Nanoseconds per second.
+pub const NANOS_PER_SEC: u64 = 1_000_000_000;
+
+pub use telemetry::{ErrorCategory, Outcome, QueryClass, RequestRecord, Snapshot};

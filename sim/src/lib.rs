@@ -1,0 +1,32 @@
+//! # poolcast-sim
+//!
+//! A discrete-event simulator of a database connection pool. It drives the
+//! very same sans-IO state machine (`poolcast::core`) that the runtime pool
+//! uses, so what the workbench learns in simulation transfers to production.
+//!
+//! - [`kernel`]: integer-nanosecond clock, event queue with insertion-order
+//!   ties;
+//! - [`rng`]: independent seeded streams per (seed, scenario, replication,
+//!   stream);
+//! - [`workload`]: load patterns, query classes, service times;
+//! - [`failures`], [`database`]: what goes wrong and what slows down;
+//! - [`engine`]: the driver; [`output`]: Parquet and `summary.json`;
+//! - [`erlang`]: the queueing theory the engine is validated against.
+#![warn(missing_docs)]
+
+pub mod config_error;
+pub mod database;
+pub mod engine;
+pub mod erlang;
+pub mod failures;
+pub mod kernel;
+pub mod output;
+pub mod rng;
+pub mod scenario;
+pub mod summary;
+pub mod workload;
+
+pub use config_error::ConfigError;
+pub use engine::{Engine, MemorySink, TelemetrySink};
+pub use scenario::{Scenario, ScenarioFile};
+pub use summary::Summary;

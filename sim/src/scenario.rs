@@ -1,0 +1,499 @@
+//! The scenario file: what `poolcast simulate` reads.
+//!
+//! ```toml
+//! seed = 42                  # every random stream derives from it
+//!
+//! [defaults]                 # optional: merged under every [[scenario]]
+//! duration_s = 600
+//! interval_s = 1.0
+//!
+//! [[scenario]]
+//! name = "steady"
+//! replications = 2
+//! load = { base_rate = 100.0 }
+//! classes = [{ class = "read", share = 1.0, service = { kind = "exponential", mean_ms = 50.0 } }]
+//! pool = { min_size = 10, max_size = 10 }
+//! ```
+//!
+//! Every table rejects unknown fields; every value is checked, and an error
+//! names the field's path (`scenario[1].pool.min_size`). The full field
+//! list is in `experiments/README.md`.
+
+use std::path::Path;
+
+use poolcast::core::breaker::MultiBreakerConfig;
+use poolcast::core::policy::PolicyConfig;
+use poolcast::core::pool::{HealthCheck, PoolConfig};
+use poolcast::core::{NANOS_PER_MS, NANOS_PER_SEC, Nanos};
+use serde::{Deserialize, Serialize};
+
+use crate::config_error::{ConfigError, join};
+use crate::database::DatabaseConfig;
+use crate::failures::FailureConfig;
+use crate::workload::{ClassMix, ClassSpec, LoadConfig, ServiceDist};
+
+/// How the pool checks a connection before a grant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum HealthCheckSpec {
+    /// Never.
+    #[default]
+    Never,
+    /// On every grant.
+    Always,
+    /// When the connection was idle at least this many ms.
+    AfterIdleMs(f64),
+}
+
+/// The pool under test (`pool` in a scenario), in human units.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolSpec {
+    /// Never fewer open connections.
+    pub min_size: u32,
+    /// Never more open plus in-flight connections.
+    pub max_size: u32,
+    /// Keep at least this many idle.
+    pub min_idle: u32,
+    /// Connections opened at start (default: `min_size`).
+    pub initial_size: Option<u32>,
+    /// A waiting request fails after this many ms (none: waits forever).
+    pub acquire_timeout_ms: Option<f64>,
+    /// Idle connections above the floor close after this many seconds.
+    pub idle_timeout_s: Option<f64>,
+    /// Connections close when idle after this age in seconds.
+    pub max_lifetime_s: Option<f64>,
+    /// Creations in flight at once.
+    pub max_concurrent_creates: u32,
+    /// First back-off after a failed creation, in ms.
+    pub create_backoff_initial_ms: f64,
+    /// Longest back-off, in ms.
+    pub create_backoff_max_ms: f64,
+    /// Whether queued requests may grow the pool above its target.
+    pub grow_on_demand: bool,
+    /// Health check before a grant.
+    pub health_check: HealthCheckSpec,
+    /// Cost of one health check, in ms of connection time.
+    pub health_check_ms: f64,
+    /// Time to open a connection (TCP, TLS, auth, session setup).
+    pub create_time: ServiceDist,
+    /// The scaling policy (default: static at the initial size).
+    pub policy: Option<PolicyConfig>,
+}
+
+impl Default for PoolSpec {
+    fn default() -> Self {
+        PoolSpec {
+            min_size: 0,
+            max_size: 10,
+            min_idle: 0,
+            initial_size: None,
+            acquire_timeout_ms: Some(30_000.0),
+            idle_timeout_s: Some(600.0),
+            max_lifetime_s: Some(1800.0),
+            max_concurrent_creates: 4,
+            create_backoff_initial_ms: 10.0,
+            create_backoff_max_ms: 2000.0,
+            grow_on_demand: true,
+            health_check: HealthCheckSpec::Never,
+            health_check_ms: 0.2,
+            create_time: ServiceDist::Deterministic { ms: 0.0 },
+            policy: None,
+        }
+    }
+}
+
+fn ms_to_ns(ms: f64) -> Nanos {
+    (ms * NANOS_PER_MS as f64).round() as Nanos
+}
+
+fn s_to_ns(s: f64) -> Nanos {
+    (s * NANOS_PER_SEC as f64).round() as Nanos
+}
+
+fn positive(path: &str, field: &str, v: f64) -> Result<(), ConfigError> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            join(path, field),
+            format!("expected a number > 0, got {v}"),
+        ))
+    }
+}
+
+fn non_negative(path: &str, field: &str, v: f64) -> Result<(), ConfigError> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            join(path, field),
+            format!("expected a number ≥ 0, got {v}"),
+        ))
+    }
+}
+
+impl PoolSpec {
+    /// The initial size: `initial_size`, or `min_size`.
+    pub fn initial(&self) -> u32 {
+        self.initial_size.unwrap_or(self.min_size)
+    }
+
+    /// Whether the pool's size can never change.
+    pub fn is_fixed(&self) -> bool {
+        self.min_size == self.max_size
+    }
+
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// The field's path under `path` and what was expected.
+    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        if self.max_size == 0 {
+            return Err(ConfigError::new(
+                join(path, "max_size"),
+                "expected at least 1",
+            ));
+        }
+        if self.min_size > self.max_size {
+            return Err(ConfigError::new(
+                join(path, "min_size"),
+                format!(
+                    "min_size {} is above max_size {}",
+                    self.min_size, self.max_size
+                ),
+            ));
+        }
+        if let Some(i) = self.initial_size
+            && (i < self.min_size || i > self.max_size)
+        {
+            return Err(ConfigError::new(
+                join(path, "initial_size"),
+                format!(
+                    "expected a value in [min_size, max_size] = [{}, {}]",
+                    self.min_size, self.max_size
+                ),
+            ));
+        }
+        if self.min_idle > self.max_size {
+            return Err(ConfigError::new(
+                join(path, "min_idle"),
+                "must not exceed max_size",
+            ));
+        }
+        if let Some(v) = self.acquire_timeout_ms {
+            positive(path, "acquire_timeout_ms", v)?;
+        }
+        if let Some(v) = self.idle_timeout_s {
+            positive(path, "idle_timeout_s", v)?;
+        }
+        if let Some(v) = self.max_lifetime_s {
+            positive(path, "max_lifetime_s", v)?;
+        }
+        if self.max_concurrent_creates == 0 {
+            return Err(ConfigError::new(
+                join(path, "max_concurrent_creates"),
+                "expected at least 1",
+            ));
+        }
+        non_negative(
+            path,
+            "create_backoff_initial_ms",
+            self.create_backoff_initial_ms,
+        )?;
+        non_negative(path, "create_backoff_max_ms", self.create_backoff_max_ms)?;
+        if self.create_backoff_initial_ms > self.create_backoff_max_ms {
+            return Err(ConfigError::new(
+                join(path, "create_backoff_initial_ms"),
+                "must not exceed create_backoff_max_ms",
+            ));
+        }
+        non_negative(path, "health_check_ms", self.health_check_ms)?;
+        if let HealthCheckSpec::AfterIdleMs(v) = self.health_check {
+            non_negative(path, "health_check.after_idle_ms", v)?;
+        }
+        self.create_time.validate(&join(path, "create_time"))?;
+        if let Some(p) = &self.policy {
+            p.validate(&join(path, "policy"))
+                .map_err(|(p, m)| ConfigError::new(p, m))?;
+        }
+        Ok(())
+    }
+
+    /// The core's configuration.
+    pub fn core_config(&self) -> PoolConfig {
+        PoolConfig {
+            min_size: self.min_size,
+            max_size: self.max_size,
+            min_idle: self.min_idle,
+            initial_size: self.initial(),
+            acquire_timeout: self.acquire_timeout_ms.map(ms_to_ns),
+            idle_timeout: self.idle_timeout_s.map(s_to_ns),
+            max_lifetime: self.max_lifetime_s.map(s_to_ns),
+            max_concurrent_creates: self.max_concurrent_creates,
+            create_backoff_initial: ms_to_ns(self.create_backoff_initial_ms),
+            create_backoff_max: ms_to_ns(self.create_backoff_max_ms),
+            grow_on_demand: self.grow_on_demand,
+            health_check: match self.health_check {
+                HealthCheckSpec::Never => HealthCheck::Never,
+                HealthCheckSpec::Always => HealthCheck::Always,
+                HealthCheckSpec::AfterIdleMs(ms) => HealthCheck::AfterIdle(ms_to_ns(ms)),
+            },
+        }
+    }
+
+    /// The policy, with the default (static at the initial size) filled in.
+    pub fn policy_config(&self) -> PolicyConfig {
+        self.policy.clone().unwrap_or(PolicyConfig::Static {
+            size: self.initial(),
+        })
+    }
+}
+
+/// One simulated scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Unique name; becomes the `scenario=` partition.
+    pub name: String,
+    /// Independent replications (different random streams).
+    #[serde(default = "one")]
+    pub replications: u32,
+    /// Simulated time, in seconds.
+    pub duration_s: f64,
+    /// Telemetry interval, in seconds.
+    #[serde(default = "one_f")]
+    pub interval_s: f64,
+    /// Write one `RequestRecord` per request too.
+    #[serde(default)]
+    pub record_requests: bool,
+    /// Arrival rate and its patterns.
+    pub load: LoadConfig,
+    /// Query classes and their shares.
+    pub classes: Vec<ClassSpec>,
+    /// The pool.
+    #[serde(default)]
+    pub pool: PoolSpec,
+    /// The database model.
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    /// Failure injection.
+    #[serde(default)]
+    pub failures: FailureConfig,
+    /// Circuit breakers.
+    #[serde(default)]
+    pub breaker: MultiBreakerConfig,
+}
+
+fn one() -> u32 {
+    1
+}
+fn one_f() -> f64 {
+    1.0
+}
+
+/// A scenario that runs but probably does not mean what its author
+/// intended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Warning {
+    /// Field path.
+    pub path: String,
+    /// The problem.
+    pub message: String,
+}
+
+impl Scenario {
+    /// The class mix.
+    pub fn mix(&self) -> ClassMix {
+        ClassMix {
+            classes: self.classes.clone(),
+        }
+    }
+
+    /// Simulated time in ns.
+    pub fn horizon_ns(&self) -> Nanos {
+        s_to_ns(self.duration_s)
+    }
+
+    /// Telemetry interval in ns.
+    pub fn interval_ns(&self) -> Nanos {
+        s_to_ns(self.interval_s).max(1)
+    }
+
+    /// Checks every field; `path` is this scenario's path in its file.
+    ///
+    /// # Errors
+    /// The first bad field's path and what was expected.
+    pub fn validate(&self, path: &str) -> Result<Vec<Warning>, ConfigError> {
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(ConfigError::new(
+                join(path, "name"),
+                "expected a non-empty name of letters, digits, '-', '_' or '.'",
+            ));
+        }
+        if self.replications == 0 {
+            return Err(ConfigError::new(
+                join(path, "replications"),
+                "expected at least 1",
+            ));
+        }
+        positive(path, "duration_s", self.duration_s)?;
+        positive(path, "interval_s", self.interval_s)?;
+        if self.interval_s > self.duration_s {
+            return Err(ConfigError::new(
+                join(path, "interval_s"),
+                "must not exceed duration_s",
+            ));
+        }
+        self.load.validate(&join(path, "load"))?;
+        self.mix().validate(&join(path, "classes"))?;
+        self.pool.validate(&join(path, "pool"))?;
+        self.database.validate(&join(path, "database"))?;
+        self.failures.validate(&join(path, "failures"))?;
+        self.breaker
+            .validate()
+            .map_err(|e| ConfigError::new(join(path, &e.path), e.message))?;
+        let mut warnings = Vec::new();
+        if self.pool.is_fixed() {
+            let mix = self.mix();
+            let hold_s = mix.mean_hold_ns() / NANOS_PER_SEC as f64;
+            let offered = self.load.base_rate * hold_s;
+            let rho = offered / f64::from(self.pool.max_size);
+            if rho >= 1.0 {
+                warnings.push(Warning {
+                    path: join(path, "load.base_rate"),
+                    message: format!(
+                        "offered load ρ = {rho:.3} ≥ 1 on a fixed pool of {}: the queue grows without bound",
+                        self.pool.max_size
+                    ),
+                });
+            }
+        }
+        Ok(warnings)
+    }
+}
+
+/// A parsed scenario file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioFile {
+    /// The seed every stream derives from.
+    pub seed: u64,
+    /// The scenarios, defaults merged in.
+    pub scenarios: Vec<Scenario>,
+    /// Non-fatal findings.
+    pub warnings: Vec<Warning>,
+}
+
+/// Merges `over` into `base`, table by table.
+fn merge(base: &mut toml::Value, over: toml::Value) {
+    match (base, over) {
+        (toml::Value::Table(b), toml::Value::Table(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(bv) if bv.is_table() && v.is_table() => merge(bv, v),
+                    _ => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
+impl ScenarioFile {
+    /// Parses and validates scenario TOML. `origin` names the source in
+    /// errors.
+    ///
+    /// # Errors
+    /// A message naming `origin`, the field's path and what was expected.
+    pub fn parse(text: &str, origin: &str) -> Result<ScenarioFile, ConfigError> {
+        let doc: toml::Table = toml::from_str(text)
+            .map_err(|e| ConfigError::new(origin, format!("not valid TOML: {e}")))?;
+        let mut seed = None;
+        let mut defaults = toml::Value::Table(toml::Table::new());
+        let mut raw = Vec::new();
+        for (k, v) in doc {
+            match k.as_str() {
+                "seed" => {
+                    seed = Some(v.as_integer().filter(|s| *s >= 0).ok_or_else(|| {
+                        ConfigError::new(
+                            format!("{origin}: seed"),
+                            "expected a non-negative integer",
+                        )
+                    })? as u64)
+                }
+                "defaults" if v.is_table() => defaults = v,
+                "scenario" => match v {
+                    toml::Value::Array(a) => raw = a,
+                    _ => {
+                        return Err(ConfigError::new(
+                            format!("{origin}: scenario"),
+                            "expected an array of tables ([[scenario]])",
+                        ));
+                    }
+                },
+                other => {
+                    return Err(ConfigError::new(
+                        format!("{origin}: {other}"),
+                        "unknown field, expected one of `seed`, `defaults`, `scenario`",
+                    ));
+                }
+            }
+        }
+        let seed = seed.ok_or_else(|| ConfigError::new(format!("{origin}: seed"), "missing"))?;
+        if raw.is_empty() {
+            return Err(ConfigError::new(
+                format!("{origin}: scenario"),
+                "no [[scenario]] defined",
+            ));
+        }
+        let mut scenarios = Vec::new();
+        let mut warnings = Vec::new();
+        for (i, v) in raw.into_iter().enumerate() {
+            let path = format!("scenario[{i}]");
+            let mut merged = defaults.clone();
+            merge(&mut merged, v);
+            let sc: Scenario = serde_path_to_error::deserialize(merged).map_err(|e| {
+                let field = e.path().to_string();
+                let field = if field == "." { String::new() } else { field };
+                ConfigError::new(
+                    format!("{origin}: {}", join(&path, &field)),
+                    e.into_inner().to_string(),
+                )
+            })?;
+            warnings.extend(
+                sc.validate(&path)
+                    .map_err(|e| ConfigError::new(format!("{origin}: {}", e.path), e.message))?,
+            );
+            if scenarios.iter().any(|s: &Scenario| s.name == sc.name) {
+                return Err(ConfigError::new(
+                    format!("{origin}: {path}.name"),
+                    format!("duplicate scenario name {:?}", sc.name),
+                ));
+            }
+            scenarios.push(sc);
+        }
+        Ok(ScenarioFile {
+            seed,
+            scenarios,
+            warnings,
+        })
+    }
+
+    /// Reads and parses a scenario file.
+    ///
+    /// # Errors
+    /// The file cannot be read, or [`ScenarioFile::parse`] fails.
+    pub fn load(path: &Path) -> Result<ScenarioFile, ConfigError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(&origin, format!("cannot read: {e}")))?;
+        Self::parse(&text, &origin)
+    }
+}
