@@ -195,7 +195,7 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
         let started = std::time::Instant::now();
         self.drain_actions(0);
         if let Some(t) = self.arrivals.next_arrival(0, &mut self.rng_arrivals) {
-            self.q.push(t, Ev::Arrival);
+            self.q.push_side(t, Ev::Arrival);
         }
         self.q.push(self.interval.min(self.horizon), Ev::Tick);
         self.arm_timer(0);
@@ -244,7 +244,7 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
 
     fn on_arrival(&mut self, now: Nanos) {
         if let Some(t) = self.arrivals.next_arrival(now, &mut self.rng_arrivals) {
-            self.q.push(t, Ev::Arrival);
+            self.q.push_side(t, Ev::Arrival);
         }
         self.counters.arrivals += 1;
         let (class, idx) = self.mix.sample(&mut self.rng_classes);

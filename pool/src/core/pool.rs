@@ -435,10 +435,11 @@ impl PoolCore {
         if let Some(&(at, _, _)) = self.lifetimes.front() {
             consider(at);
         }
-        if self.creating < self.cfg.max_concurrent_creates
-            && self.open + self.creating < self.want()
-            && self.next_create_at > self.last_t
+        // Cheapest test first: the back-off only matters when it is ahead.
+        if self.next_create_at > self.last_t
             && !self.closing
+            && self.creating < self.cfg.max_concurrent_creates
+            && self.open + self.creating < self.want()
         {
             consider(self.next_create_at);
         }

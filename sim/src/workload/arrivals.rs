@@ -114,7 +114,7 @@ impl ArrivalProcess {
         }
         if let Some(gap) = self.const_gap_ns {
             let e: f64 = rng.sample(Exp1);
-            let t = now.saturating_add((e * gap).round() as Nanos);
+            let t = now.saturating_add((e * gap + 0.5) as Nanos);
             return (t < self.horizon).then_some(t);
         }
         if self.silent {
@@ -144,7 +144,7 @@ impl ArrivalProcess {
                 t = self.blk_end;
                 continue;
             }
-            let c = (t + gap.round() as Nanos).min(self.blk_end - 1);
+            let c = (t + (gap + 0.5) as Nanos).min(self.blk_end - 1);
             if self.blk_exact {
                 return Some(c);
             }

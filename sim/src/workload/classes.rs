@@ -235,6 +235,8 @@ struct CompiledClass {
     think: Option<ServiceSampler>,
     statements: u32,
     ranks: RankSampler,
+    /// `pattern_hash` of ranks 1..=n, precomputed for table-sized n.
+    hashes: Vec<u64>,
     mean_hold_ns: f64,
 }
 
@@ -271,6 +273,9 @@ impl MixSampler {
                     think: c.think_ms.as_ref().map(ServiceDist::sampler),
                     statements: c.statements.max(1),
                     ranks: RankSampler::new(c.patterns, c.pattern_zipf),
+                    hashes: (1..=c.patterns.min(ZIPF_TABLE_MAX))
+                        .map(|r| pattern_hash(c.class, r))
+                        .collect(),
                     mean_hold_ns: c.mean_hold_ns(),
                 }
             })
@@ -334,7 +339,11 @@ impl MixSampler {
     #[inline]
     pub fn sample_pattern(&self, idx: usize, rng: &mut SimRng) -> u64 {
         let c = &self.classes[idx];
-        pattern_hash(c.class, c.ranks.sample(rng))
+        let rank = c.ranks.sample(rng);
+        match c.hashes.get(rank as usize - 1) {
+            Some(&h) => h,
+            None => pattern_hash(c.class, rank),
+        }
     }
 
     /// Mean hold time of class `idx`, nanoseconds.

@@ -169,6 +169,14 @@ impl ServiceDist {
     }
 }
 
+/// Rounds a non-negative nanosecond sample. `f64::round` is a libm call
+/// on baseline x86-64; adding one half and truncating is the same for
+/// non-negative values and inlines (`as` saturates, NaN becomes 0).
+#[inline]
+fn round_ns(x: f64) -> Nanos {
+    (x + 0.5) as Nanos
+}
+
 #[derive(Debug, Clone)]
 enum Kind {
     /// Exponential with this mean (ns).
@@ -193,10 +201,10 @@ impl ServiceSampler {
         match &self.kind {
             Kind::Exp(mean) => {
                 let e: f64 = rng.sample(Exp1);
-                (e * mean).round() as Nanos
+                round_ns(e * mean)
             }
-            Kind::LogNormal(d) => d.sample(rng).round() as Nanos,
-            Kind::Gamma(d) => d.sample(rng).round() as Nanos,
+            Kind::LogNormal(d) => round_ns(d.sample(rng)),
+            Kind::Gamma(d) => round_ns(d.sample(rng)),
             Kind::Const(v) => *v,
             Kind::Empirical(v) => v[rng.random_range(0..v.len())],
         }
