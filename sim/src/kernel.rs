@@ -7,13 +7,21 @@ use std::collections::BinaryHeap;
 use poolcast::core::Nanos;
 
 struct Entry<E> {
-    key: u128,
+    time: Nanos,
+    seq: u64,
     event: E,
+}
+
+impl<E> Entry<E> {
+    #[inline]
+    fn key(&self) -> (Nanos, u64) {
+        (self.time, self.seq)
+    }
 }
 
 impl<E> PartialEq for Entry<E> {
     fn eq(&self, other: &Self) -> bool {
-        self.key == other.key
+        self.key() == other.key()
     }
 }
 impl<E> Eq for Entry<E> {}
@@ -25,12 +33,12 @@ impl<E> PartialOrd for Entry<E> {
 impl<E> Ord for Entry<E> {
     fn cmp(&self, other: &Self) -> Ordering {
         // BinaryHeap is a max-heap: reverse so the earliest key pops first.
-        other.key.cmp(&self.key)
+        other.key().cmp(&self.key())
     }
 }
 
 /// A future-event list. Events at the same time pop in the order they
-/// were pushed (the key is `time << 64 | sequence`), which makes every run
+/// were pushed (the key is `(time, sequence)`), which makes every run
 /// reproducible.
 ///
 /// One *side slot* holds the pending event of a stream that always has
@@ -67,26 +75,26 @@ impl<E> EventQueue<E> {
     /// clock never runs backwards.
     #[inline]
     pub fn push(&mut self, at: Nanos, event: E) {
-        let at = at.max(self.now);
-        let key = (u128::from(at) << 64) | u128::from(self.seq);
+        let time = at.max(self.now);
+        let seq = self.seq;
         self.seq += 1;
-        self.heap.push(Entry { key, event });
+        self.heap.push(Entry { time, seq, event });
     }
 
     /// Schedules `event` at `at` in the side slot, replacing what it held.
     #[inline]
     pub fn push_side(&mut self, at: Nanos, event: E) {
-        let at = at.max(self.now);
-        let key = (u128::from(at) << 64) | u128::from(self.seq);
+        let time = at.max(self.now);
+        let seq = self.seq;
         self.seq += 1;
-        self.side = Some(Entry { key, event });
+        self.side = Some(Entry { time, seq, event });
     }
 
     /// Removes the earliest event and advances the clock to it.
     #[inline]
     pub fn pop(&mut self) -> Option<(Nanos, E)> {
         let side_first = match (&self.side, self.heap.peek()) {
-            (Some(s), Some(h)) => s.key < h.key,
+            (Some(s), Some(h)) => s.key() < h.key(),
             (Some(_), None) => true,
             (None, _) => false,
         };
@@ -95,7 +103,7 @@ impl<E> EventQueue<E> {
         } else {
             self.heap.pop()?
         };
-        let t = (e.key >> 64) as Nanos;
+        let t = e.time;
         self.now = t;
         self.popped += 1;
         Some((t, e.event))
@@ -103,13 +111,13 @@ impl<E> EventQueue<E> {
 
     /// Time of the earliest event.
     pub fn peek_time(&self) -> Option<Nanos> {
-        let h = self.heap.peek().map(|e| e.key);
-        let s = self.side.as_ref().map(|e| e.key);
+        let h = self.heap.peek().map(Entry::key);
+        let s = self.side.as_ref().map(Entry::key);
         let k = match (h, s) {
             (Some(h), Some(s)) => h.min(s),
             (k, None) | (None, k) => k?,
         };
-        Some((k >> 64) as Nanos)
+        Some(k.0)
     }
 
     /// The clock: the time of the last popped event.

@@ -63,7 +63,7 @@
 //! [breaker]
 //! trips_global = ["connection", "timeout", "transaction", "security"]
 //! [breaker.connection]
-//! failure_count = 10
+//! failure_rate = 0.1
 //! window = { kind = "time", length_ms = 60000, buckets = 60 }
 //! [breaker.global]
 //! window = { kind = "count", size = 100 }
@@ -79,14 +79,16 @@
 //! cfg.validate().expect("the defaults are valid");
 //! let mut breakers = MultiBreaker::new(&cfg);
 //!
-//! // Five connection failures within the 30 s window trip the connection
-//! // breaker; the global one needs 20 calls before its rate applies.
-//! for i in 0..5 {
+//! // 15 successes, then 5 connection failures: 5 of 20 calls in the 30 s
+//! // window is the connection breaker's 0.25 failure rate, so it trips;
+//! // the global breaker (rate 0.5) stays closed.
+//! for i in 0..20 {
 //!     let now = i * NANOS_PER_MS;
 //!     let permit = breakers.try_acquire(now).expect("closed");
-//!     breakers.record(now, permit, Some(ErrorCategory::Connection));
+//!     let failure = (i >= 15).then_some(ErrorCategory::Connection);
+//!     breakers.record(now, permit, failure);
 //! }
-//! let now = 5 * NANOS_PER_MS;
+//! let now = 20 * NANOS_PER_MS;
 //! assert_eq!(
 //!     breakers.try_acquire(now),
 //!     Err(Tripped::Category(ErrorCategory::Connection))
@@ -96,7 +98,7 @@
 //! assert_eq!(global, 0);
 //!
 //! // It stays open for 30 s after the trip, then lets one probe through.
-//! let reopen = 4 * NANOS_PER_MS + 30 * NANOS_PER_SEC;
+//! let reopen = 19 * NANOS_PER_MS + 30 * NANOS_PER_SEC;
 //! assert_eq!(breakers.next_transition(), Some(reopen));
 //! let probe = breakers.try_acquire(reopen).expect("a probe slot");
 //! assert!(probe.is_probe());
@@ -868,17 +870,19 @@ const GLOBAL_BIT: u8 = 1 << ErrorCategory::COUNT;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MultiBreakerConfig {
-    /// Breaker for connection failures (default: 5 failures in 30 s).
+    /// Breaker for connection failures (default: failure rate 0.25 once 20
+    /// calls are in a 30 s window).
     #[serde(deserialize_with = "de_connection")]
     pub connection: BreakerConfig,
-    /// Breaker for timeouts (default: 8 failures in 30 s).
+    /// Breaker for timeouts (default: failure rate 0.25, 20 calls, 30 s).
     #[serde(deserialize_with = "de_timeout")]
     pub timeout: BreakerConfig,
-    /// Breaker for query errors (default: disabled; 15 failures in 30 s
-    /// once enabled).
+    /// Breaker for query errors (default: disabled; failure rate 0.5 once
+    /// enabled).
     #[serde(deserialize_with = "de_query")]
     pub query: BreakerConfig,
-    /// Breaker for aborted transactions (default: 5 failures in 30 s).
+    /// Breaker for aborted transactions (default: failure rate 0.5, 20
+    /// calls, 30 s).
     #[serde(deserialize_with = "de_transaction")]
     pub transaction: BreakerConfig,
     /// Breaker for authentication failures (default: 3 failures in 30 s).

@@ -427,38 +427,6 @@ fn arrivals_are_reproducible_and_restartable() {
     assert!(t >= 50 * S);
 }
 
-/// Rough speed check; run with `--ignored --nocapture`.
-#[test]
-#[ignore]
-fn arrival_throughput() {
-    let cases = [
-        ("constant", LoadConfig::steady(1e6)),
-        (
-            "cyclical+noise",
-            LoadConfig::steady(1e6)
-                .with(Pattern::Cyclical {
-                    daily_amplitude: 0.5,
-                    weekly_amplitude: 0.1,
-                    peak_hour: 14.0,
-                    peak_day: 2.0,
-                    weekend_factor: 0.7,
-                    offset_s: 0.0,
-                })
-                .with(Pattern::Noise {
-                    sigma: 0.2,
-                    step_s: 1.0,
-                }),
-        ),
-    ];
-    for (name, cfg) in cases {
-        let mut p = ArrivalProcess::from_config(&cfg, 20 * S, &mut rng(1));
-        let start = std::time::Instant::now();
-        let n = count(&mut p, 2).len();
-        let dt = start.elapsed().as_secs_f64();
-        println!("{name}: {n} arrivals, {:.1} M/s", n as f64 / dt / 1e6);
-    }
-}
-
 // ---------------------------------------------------------------- service
 
 fn sample_mean(d: &ServiceDist, n: usize, seed: u64) -> (f64, f64) {
