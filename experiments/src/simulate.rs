@@ -37,7 +37,7 @@ fn mmc_theory(sc: &Scenario) -> Option<(f64, f64)> {
 pub fn simulate(path: &Path, out: &Path, quiet: bool) -> Result<()> {
     let file = ScenarioFile::load(path)?;
     for w in &file.warnings {
-        eprintln!("warning: {}: {}: {}", path.display(), w.path, w.message);
+        eprintln!("warning: {}: {}", w.path, w.message);
     }
     std::fs::create_dir_all(out).with_context(|| format!("could not create {}", out.display()))?;
     let summaries = poolcast_sim::output::run_file(&file, out)?;

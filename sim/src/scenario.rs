@@ -351,7 +351,7 @@ impl Scenario {
             ));
         }
         self.load.validate(&join(path, "load"))?;
-        self.mix().validate(&join(path, "classes"))?;
+        self.mix().validate(path)?;
         self.pool.validate(&join(path, "pool"))?;
         self.database.validate(&join(path, "database"))?;
         self.failures.validate(&join(path, "failures"))?;
@@ -429,6 +429,12 @@ impl ScenarioFile {
                     })? as u64)
                 }
                 "defaults" if v.is_table() => defaults = v,
+                "defaults" => {
+                    return Err(ConfigError::new(
+                        format!("{origin}: defaults"),
+                        "expected a table ([defaults])",
+                    ));
+                }
                 "scenario" => match v {
                     toml::Value::Array(a) => raw = a,
                     _ => {
@@ -461,15 +467,22 @@ impl ScenarioFile {
             merge(&mut merged, v);
             let sc: Scenario = serde_path_to_error::deserialize(merged).map_err(|e| {
                 let field = e.path().to_string();
-                let field = if field == "." { String::new() } else { field };
-                ConfigError::new(
-                    format!("{origin}: {}", join(&path, &field)),
-                    e.into_inner().to_string(),
-                )
+                let field = field.trim_matches('.');
+                let at = if field.is_empty() {
+                    path.clone()
+                } else {
+                    join(&path, field)
+                };
+                ConfigError::new(format!("{origin}: {at}"), e.into_inner().to_string())
             })?;
             warnings.extend(
                 sc.validate(&path)
-                    .map_err(|e| ConfigError::new(format!("{origin}: {}", e.path), e.message))?,
+                    .map_err(|e| ConfigError::new(format!("{origin}: {}", e.path), e.message))?
+                    .into_iter()
+                    .map(|w| Warning {
+                        path: format!("{origin}: {}", w.path),
+                        ..w
+                    }),
             );
             if scenarios.iter().any(|s: &Scenario| s.name == sc.name) {
                 return Err(ConfigError::new(

@@ -76,32 +76,44 @@ fn check_erlang(s: &Summary, rate: f64) {
     assert_rel("mean hold", s.mean_hold_ms, MEAN_SERVICE_S * 1e3, 0.01);
 }
 
-/// Little's law on the whole run: L_q = λ W_q, L_s = λ S, L = λ T.
+/// Little's law on the whole run: L_q = λ W_q, L_s = λ S, L = λ T. On one
+/// sample path these hold up to edge effects (requests in the system at the
+/// end), so the bound is 0.1%, well inside the 1.5% asked for.
 fn check_little(s: &Summary) {
     let lambda = s.arrival_rate;
     let wq_s = s.acquire_wait_mean_ms.expect("grants") / 1e3;
+    eprintln!(
+        "Little: L_q {:.5} vs λW_q {:.5}; busy {:.5} vs λS {:.5}; L {:.5} vs λT {:.5}",
+        s.mean_waiting,
+        lambda * wq_s,
+        s.mean_busy,
+        lambda * s.mean_hold_ms / 1e3,
+        s.mean_busy + s.mean_waiting,
+        lambda * s.mean_time_in_system_ms / 1e3
+    );
     assert_rel(
         "mean waiting vs λ·W_q",
         s.mean_waiting,
         lambda * wq_s,
-        0.015,
+        0.001,
     );
     assert_rel(
         "mean busy vs λ·hold",
         s.mean_busy,
         lambda * s.mean_hold_ms / 1e3,
-        0.015,
+        0.001,
     );
     assert_rel(
         "mean in system vs λ·T",
         s.mean_busy + s.mean_waiting,
         lambda * s.mean_time_in_system_ms / 1e3,
-        0.015,
+        0.001,
     );
 }
 
-// Spread of the relative error across 8 seeds (sample standard deviation),
-// measured at 60 000 s: P(wait) 0.53%, mean wait 0.95%.
+// Spread of the relative error across 8 seeds (sample standard deviation,
+// then max − min), measured at 60 000 s: P(wait) 0.53% (1.5%), mean wait
+// 0.95% (2.4%). At 10 000 s the mean wait spread was 1.95%.
 #[test]
 fn mmc_rho_050_matches_erlang_c() {
     let s = run_mmc(100.0, 60_000.0);
@@ -109,7 +121,7 @@ fn mmc_rho_050_matches_erlang_c() {
     check_little(&s);
 }
 
-// At 30 000 s: P(wait) 0.xx%, mean wait 0.xx%.
+// At 30 000 s: P(wait) 0.37% (1.0%), mean wait 0.85% (2.6%).
 #[test]
 fn mmc_rho_080_matches_erlang_c_and_littles_law() {
     let s = run_mmc(160.0, 30_000.0);
@@ -117,8 +129,9 @@ fn mmc_rho_080_matches_erlang_c_and_littles_law() {
     check_little(&s);
 }
 
-// Heavy traffic: the wait is strongly autocorrelated. At 60 000 s the spread
-// of the mean wait was 1.57%; at 100 000 s it is x.xx%. P(wait): 0.15%.
+// Heavy traffic: the wait is strongly autocorrelated. Spread of the mean
+// wait: 2.65% at 10 000 s, 1.57% at 60 000 s, 1.04% (3.5%) at 100 000 s;
+// P(wait) at 100 000 s: 0.13% (0.46%).
 #[test]
 fn mmc_rho_095_matches_erlang_c() {
     let s = run_mmc(190.0, 100_000.0);
