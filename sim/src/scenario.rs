@@ -63,6 +63,8 @@ pub struct PoolSpec {
     pub idle_timeout_s: Option<f64>,
     /// Connections close when idle after this age in seconds.
     pub max_lifetime_s: Option<f64>,
+    /// Each connection retires up to this fraction of its lifetime early.
+    pub max_lifetime_jitter: f64,
     /// Creations in flight at once.
     pub max_concurrent_creates: u32,
     /// First back-off after a failed creation, in ms.
@@ -91,6 +93,7 @@ impl Default for PoolSpec {
             acquire_timeout_ms: Some(30_000.0),
             idle_timeout_s: Some(600.0),
             max_lifetime_s: Some(1800.0),
+            max_lifetime_jitter: 0.025,
             max_concurrent_creates: 4,
             create_backoff_initial_ms: 10.0,
             create_backoff_max_ms: 2000.0,
@@ -190,6 +193,13 @@ impl PoolSpec {
         if let Some(v) = self.max_lifetime_s {
             positive(path, "max_lifetime_s", v)?;
         }
+        if !(self.max_lifetime_jitter.is_finite() && (0.0..1.0).contains(&self.max_lifetime_jitter))
+        {
+            return Err(ConfigError::new(
+                join(path, "max_lifetime_jitter"),
+                "expected a fraction in [0, 1)",
+            ));
+        }
         if self.max_concurrent_creates == 0 {
             return Err(ConfigError::new(
                 join(path, "max_concurrent_creates"),
@@ -230,6 +240,7 @@ impl PoolSpec {
             acquire_timeout: self.acquire_timeout_ms.map(ms_to_ns),
             idle_timeout: self.idle_timeout_s.map(s_to_ns),
             max_lifetime: self.max_lifetime_s.map(s_to_ns),
+            max_lifetime_jitter: self.max_lifetime_jitter,
             max_concurrent_creates: self.max_concurrent_creates,
             create_backoff_initial: ms_to_ns(self.create_backoff_initial_ms),
             create_backoff_max: ms_to_ns(self.create_backoff_max_ms),
