@@ -608,6 +608,7 @@ impl WindowState {
     }
 
     /// Records one call; returns `(calls, failures)` in the window.
+    #[inline]
     fn push(&mut self, now: Nanos, failed: bool) -> (u64, u64) {
         match self {
             WindowState::Count(w) => {
@@ -687,6 +688,7 @@ impl CircuitBreaker {
     }
 
     /// Moves Open to HalfOpen once `now >= until`.
+    #[inline]
     fn refresh(&mut self, now: Nanos) {
         if let BreakerState::Open { until } = self.state
             && now >= until
@@ -710,6 +712,7 @@ impl CircuitBreaker {
     /// until [`record`](Self::record) or [`cancel`](Self::cancel)).
     /// `Err(until)` when open, `Err(now)` when half-open with every probe slot
     /// taken.
+    #[inline]
     pub fn try_call(&mut self, now: Nanos) -> Result<CallKind, Nanos> {
         if !self.cfg.enabled {
             return Ok(CallKind::Normal);
@@ -731,6 +734,7 @@ impl CircuitBreaker {
 
     /// Gives back the probe slot of a call that was permitted but will never
     /// be recorded (e.g. cancelled before it ran). A no-op for `Normal`.
+    #[inline]
     pub fn cancel(&mut self, kind: CallKind) {
         if kind == CallKind::Probe {
             self.probes_out = self.probes_out.saturating_sub(1);
@@ -738,6 +742,7 @@ impl CircuitBreaker {
     }
 
     /// Records the outcome of a call permitted as `kind`, finishing at `now`.
+    #[inline]
     pub fn record(&mut self, now: Nanos, kind: CallKind, failed: bool) {
         if !self.cfg.enabled {
             return;
@@ -1112,6 +1117,7 @@ impl MultiBreaker {
     /// then the categories in [`ErrorCategory::ALL`] order. The first that is
     /// open (or half-open with no free probe slot) is returned as the error,
     /// and the probe slots taken from the others in this call are given back.
+    #[inline]
     pub fn try_acquire(&mut self, now: Nanos) -> Result<Permit, Tripped> {
         let mut permit = Permit::default();
         match self.global.try_call(now) {
@@ -1146,6 +1152,7 @@ impl MultiBreaker {
     /// category, `None` for a success. The failure goes to its category's
     /// breaker (and to the global one if that category counts toward it);
     /// every other enabled breaker records a success.
+    #[inline]
     pub fn record(&mut self, now: Nanos, permit: Permit, failure: Option<ErrorCategory>) {
         for category in ErrorCategory::ALL {
             let which = Tripped::Category(category);
