@@ -39,3 +39,66 @@ pub fn join(parent: &str, field: &str) -> String {
         format!("{parent}.{field}")
     }
 }
+
+/// Small checks shared by the `validate` methods. Each takes the path of the
+/// value's parent and the field name, and reports `parent.field`.
+pub(crate) mod check {
+    use super::{ConfigError, join};
+
+    /// A finite number strictly greater than zero.
+    pub fn positive(parent: &str, field: &str, v: f64) -> Result<(), ConfigError> {
+        if v.is_finite() && v > 0.0 {
+            Ok(())
+        } else {
+            Err(ConfigError::new(
+                join(parent, field),
+                format!("expected a finite number > 0, found {v}"),
+            ))
+        }
+    }
+
+    /// A finite number greater than or equal to zero.
+    pub fn non_negative(parent: &str, field: &str, v: f64) -> Result<(), ConfigError> {
+        if v.is_finite() && v >= 0.0 {
+            Ok(())
+        } else {
+            Err(ConfigError::new(
+                join(parent, field),
+                format!("expected a finite number >= 0, found {v}"),
+            ))
+        }
+    }
+
+    /// A finite number at least `min`.
+    pub fn at_least(parent: &str, field: &str, v: f64, min: f64) -> Result<(), ConfigError> {
+        if v.is_finite() && v >= min {
+            Ok(())
+        } else {
+            Err(ConfigError::new(
+                join(parent, field),
+                format!("expected a finite number >= {min}, found {v}"),
+            ))
+        }
+    }
+
+    /// A number in `[lo, hi)` (or `[lo, hi]` when `hi_inclusive`).
+    pub fn in_range(
+        parent: &str,
+        field: &str,
+        v: f64,
+        lo: f64,
+        hi: f64,
+        hi_inclusive: bool,
+    ) -> Result<(), ConfigError> {
+        let ok = v >= lo && if hi_inclusive { v <= hi } else { v < hi };
+        if ok {
+            Ok(())
+        } else {
+            let close = if hi_inclusive { ']' } else { ')' };
+            Err(ConfigError::new(
+                join(parent, field),
+                format!("expected a number in [{lo}, {hi}{close}, found {v}"),
+            ))
+        }
+    }
+}

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config_error::{ConfigError, join};
+use crate::config_error::{ConfigError, check, join};
 
 /// Database model settings (`[database]` in a scenario). The defaults turn
 /// contention off, which is what an M/M/c validation needs.
@@ -46,20 +46,10 @@ impl DatabaseConfig {
     /// # Errors
     /// The field's path under `path` and what was expected.
     pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
-        let nonneg = |field: &str, v: f64| {
-            if v.is_finite() && v >= 0.0 {
-                Ok(())
-            } else {
-                Err(ConfigError::new(
-                    join(path, field),
-                    format!("expected a number ≥ 0, got {v}"),
-                ))
-            }
-        };
-        nonneg("contention_alpha", self.contention_alpha)?;
-        nonneg("cpu_per_busy", self.cpu_per_busy)?;
-        nonneg("mem_base", self.mem_base)?;
-        nonneg("mem_per_connection", self.mem_per_connection)?;
+        check::non_negative(path, "contention_alpha", self.contention_alpha)?;
+        check::non_negative(path, "cpu_per_busy", self.cpu_per_busy)?;
+        check::non_negative(path, "mem_base", self.mem_base)?;
+        check::non_negative(path, "mem_per_connection", self.mem_per_connection)?;
         if !(self.cores.is_finite() && self.cores > 0.0) {
             return Err(ConfigError::new(
                 join(path, "cores"),

@@ -27,6 +27,7 @@ use poolcast::core::pool::{HealthCheck, PoolConfig};
 use poolcast::core::{NANOS_PER_MS, NANOS_PER_SEC, Nanos};
 use serde::{Deserialize, Serialize};
 
+use crate::config_error::check::{non_negative, positive};
 use crate::config_error::{ConfigError, join};
 use crate::database::DatabaseConfig;
 use crate::failures::FailureConfig;
@@ -112,28 +113,6 @@ fn ms_to_ns(ms: f64) -> Nanos {
 
 fn s_to_ns(s: f64) -> Nanos {
     (s * NANOS_PER_SEC as f64).round() as Nanos
-}
-
-fn positive(path: &str, field: &str, v: f64) -> Result<(), ConfigError> {
-    if v.is_finite() && v > 0.0 {
-        Ok(())
-    } else {
-        Err(ConfigError::new(
-            join(path, field),
-            format!("expected a number > 0, got {v}"),
-        ))
-    }
-}
-
-fn non_negative(path: &str, field: &str, v: f64) -> Result<(), ConfigError> {
-    if v.is_finite() && v >= 0.0 {
-        Ok(())
-    } else {
-        Err(ConfigError::new(
-            join(path, field),
-            format!("expected a number ≥ 0, got {v}"),
-        ))
-    }
 }
 
 impl PoolSpec {

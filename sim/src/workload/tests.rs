@@ -5,6 +5,7 @@ use poolcast::core::{NANOS_PER_MS, NANOS_PER_SEC, Nanos, QueryClass};
 use rand::{RngExt, SeedableRng};
 
 use super::*;
+use crate::ConfigError;
 use crate::rng::SimRng;
 
 const S: Nanos = NANOS_PER_SEC;
