@@ -3,10 +3,11 @@
 //! (statements slow down), plus error bursts that raise one category's rate
 //! for a while.
 
-use poolcast::core::{ErrorCategory, NANOS_PER_MS, NANOS_PER_SEC, Nanos};
+use poolcast::core::{ErrorCategory, NANOS_PER_MS, Nanos};
 use serde::{Deserialize, Serialize};
 
 use crate::config_error::{ConfigError, join};
+use crate::workload::secs_to_ns;
 
 /// A time window in seconds from the start of the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,10 +170,6 @@ impl FailureConfig {
     }
 }
 
-fn secs(s: f64) -> Nanos {
-    (s * NANOS_PER_SEC as f64).round() as Nanos
-}
-
 /// Compiled failure timeline, queried by the engine.
 #[derive(Debug, Clone)]
 pub struct Failures {
@@ -206,15 +203,15 @@ impl Failures {
             outages: cfg
                 .outages
                 .iter()
-                .map(|w| (secs(w.start_s), secs(w.start_s + w.duration_s)))
+                .map(|w| (secs_to_ns(w.start_s), secs_to_ns(w.start_s + w.duration_s)))
                 .collect(),
             degradations: cfg
                 .degradations
                 .iter()
                 .map(|d| {
                     (
-                        secs(d.start_s),
-                        secs(d.start_s + d.duration_s),
+                        secs_to_ns(d.start_s),
+                        secs_to_ns(d.start_s + d.duration_s),
                         d.latency_multiplier,
                     )
                 })
@@ -224,8 +221,8 @@ impl Failures {
                 .iter()
                 .map(|b| {
                     (
-                        secs(b.start_s),
-                        secs(b.start_s + b.duration_s),
+                        secs_to_ns(b.start_s),
+                        secs_to_ns(b.start_s + b.duration_s),
                         b.category,
                         b.rate,
                     )
@@ -316,15 +313,15 @@ mod tests {
         };
         cfg.validate("failures").unwrap();
         let f = Failures::new(&cfg);
-        assert!(!f.in_outage(secs(9.99)));
-        assert!(f.in_outage(secs(10.0)));
-        assert!(!f.in_outage(secs(15.0)));
-        assert_eq!(f.outage_epoch(secs(5.0)), 0);
-        assert_eq!(f.outage_epoch(secs(16.0)), 1);
-        assert_eq!(f.latency_multiplier(secs(1.0)), 3.0);
-        assert_eq!(f.latency_multiplier(secs(2.0)), 1.0);
-        assert_eq!(f.rate(ErrorCategory::Query, secs(20.5)), 0.5);
-        assert_eq!(f.rate(ErrorCategory::Query, secs(21.5)), 0.01);
+        assert!(!f.in_outage(secs_to_ns(9.99)));
+        assert!(f.in_outage(secs_to_ns(10.0)));
+        assert!(!f.in_outage(secs_to_ns(15.0)));
+        assert_eq!(f.outage_epoch(secs_to_ns(5.0)), 0);
+        assert_eq!(f.outage_epoch(secs_to_ns(16.0)), 1);
+        assert_eq!(f.latency_multiplier(secs_to_ns(1.0)), 3.0);
+        assert_eq!(f.latency_multiplier(secs_to_ns(2.0)), 1.0);
+        assert_eq!(f.rate(ErrorCategory::Query, secs_to_ns(20.5)), 0.5);
+        assert_eq!(f.rate(ErrorCategory::Query, secs_to_ns(21.5)), 0.01);
         assert!(!f.is_none());
     }
 

@@ -24,14 +24,14 @@ use std::path::Path;
 use poolcast::core::breaker::MultiBreakerConfig;
 use poolcast::core::policy::PolicyConfig;
 use poolcast::core::pool::{HealthCheck, PoolConfig};
-use poolcast::core::{NANOS_PER_MS, NANOS_PER_SEC, Nanos};
+use poolcast::core::{NANOS_PER_SEC, Nanos};
 use serde::{Deserialize, Serialize};
 
 use crate::config_error::check::{non_negative, positive};
 use crate::config_error::{ConfigError, join};
 use crate::database::DatabaseConfig;
 use crate::failures::FailureConfig;
-use crate::workload::{ClassMix, ClassSpec, LoadConfig, ServiceDist};
+use crate::workload::{ClassMix, ClassSpec, LoadConfig, ServiceDist, ms_to_ns, secs_to_ns};
 
 /// How the pool checks a connection before a grant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -105,14 +105,6 @@ impl Default for PoolSpec {
             policy: None,
         }
     }
-}
-
-fn ms_to_ns(ms: f64) -> Nanos {
-    (ms * NANOS_PER_MS as f64).round() as Nanos
-}
-
-fn s_to_ns(s: f64) -> Nanos {
-    (s * NANOS_PER_SEC as f64).round() as Nanos
 }
 
 impl PoolSpec {
@@ -217,8 +209,8 @@ impl PoolSpec {
             min_idle: self.min_idle,
             initial_size: self.initial(),
             acquire_timeout: self.acquire_timeout_ms.map(ms_to_ns),
-            idle_timeout: self.idle_timeout_s.map(s_to_ns),
-            max_lifetime: self.max_lifetime_s.map(s_to_ns),
+            idle_timeout: self.idle_timeout_s.map(secs_to_ns),
+            max_lifetime: self.max_lifetime_s.map(secs_to_ns),
             max_lifetime_jitter: self.max_lifetime_jitter,
             max_concurrent_creates: self.max_concurrent_creates,
             create_backoff_initial: ms_to_ns(self.create_backoff_initial_ms),
@@ -302,12 +294,12 @@ impl Scenario {
 
     /// Simulated time in ns.
     pub fn horizon_ns(&self) -> Nanos {
-        s_to_ns(self.duration_s)
+        secs_to_ns(self.duration_s)
     }
 
     /// Telemetry interval in ns.
     pub fn interval_ns(&self) -> Nanos {
-        s_to_ns(self.interval_s).max(1)
+        secs_to_ns(self.interval_s).max(1)
     }
 
     /// Checks every field; `path` is this scenario's path in its file.

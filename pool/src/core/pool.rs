@@ -563,7 +563,7 @@ impl PoolCore {
             return;
         }
         if self.waiters.is_empty()
-            && let Some(conn) = self.pop_idle(now)
+            && let Some(conn) = self.pop_idle()
         {
             self.grant(now, req, now, conn);
             return;
@@ -586,10 +586,10 @@ impl PoolCore {
     }
 
     /// Pops the most recently used idle connection, closing expired ones.
-    fn pop_idle(&mut self, now: Nanos) -> Option<ConnId> {
+    fn pop_idle(&mut self) -> Option<ConnId> {
         while let Some(conn) = self.idle.pop_back() {
             if self.slots[conn as usize].expired {
-                self.close_conn(now, conn, CloseReason::MaxLifetime);
+                self.close_conn(conn, CloseReason::MaxLifetime);
                 continue;
             }
             return Some(conn);
@@ -625,7 +625,7 @@ impl PoolCore {
     /// Hands `conn`, now idle, to the first waiter, or parks it.
     fn make_available(&mut self, now: Nanos, conn: ConnId) {
         if self.slots[conn as usize].expired {
-            self.close_conn(now, conn, CloseReason::MaxLifetime);
+            self.close_conn(conn, CloseReason::MaxLifetime);
             return;
         }
         if let Some(w) = self.waiters.pop_front() {
@@ -639,7 +639,7 @@ impl PoolCore {
         }
     }
 
-    fn close_conn(&mut self, now: Nanos, conn: ConnId, reason: CloseReason) {
+    fn close_conn(&mut self, conn: ConnId, reason: CloseReason) {
         debug_assert!(matches!(
             self.slots[conn as usize].state,
             SlotState::Idle | SlotState::Busy
@@ -649,7 +649,6 @@ impl PoolCore {
         self.totals.closed += 1;
         self.free_slot(conn);
         self.actions.push_back(Action::Close { conn, reason });
-        let _ = now;
     }
 
     /// How much earlier than `max_lifetime` this connection retires: up to
@@ -694,7 +693,7 @@ impl PoolCore {
         }
         if self.closing {
             self.slots[conn as usize].state = SlotState::Idle;
-            self.close_conn(now, conn, CloseReason::PoolClosed);
+            self.close_conn(conn, CloseReason::PoolClosed);
             return;
         }
         self.make_available(now, conn);
@@ -739,7 +738,7 @@ impl PoolCore {
             } else {
                 CloseReason::Broken
             };
-            self.close_conn(now, conn, reason);
+            self.close_conn(conn, reason);
             self.fill(now);
             return;
         }
@@ -758,8 +757,8 @@ impl PoolCore {
             return;
         }
         self.busy -= 1;
-        self.close_conn(now, conn, CloseReason::Broken);
-        if let Some(next) = self.pop_idle(now) {
+        self.close_conn(conn, CloseReason::Broken);
+        if let Some(next) = self.pop_idle() {
             self.grant(now, req, arrived, next);
         } else {
             self.waiters.push_front(Waiter { req, arrived });
@@ -800,7 +799,7 @@ impl PoolCore {
                     if let Some(pos) = self.idle.iter().position(|&c| c == conn) {
                         self.idle.remove(pos);
                     }
-                    self.close_conn(now, conn, CloseReason::MaxLifetime);
+                    self.close_conn(conn, CloseReason::MaxLifetime);
                 }
                 SlotState::Busy => self.slots[conn as usize].expired = true,
                 SlotState::Free | SlotState::Creating => {}
@@ -815,7 +814,7 @@ impl PoolCore {
                     break;
                 }
                 self.idle.pop_front();
-                self.close_conn(now, conn, CloseReason::IdleTimeout);
+                self.close_conn(conn, CloseReason::IdleTimeout);
             }
         }
         self.fill(now);
@@ -855,7 +854,7 @@ impl PoolCore {
             let Some(conn) = self.idle.pop_front() else {
                 break;
             };
-            self.close_conn(now, conn, CloseReason::IdleTimeout);
+            self.close_conn(conn, CloseReason::IdleTimeout);
         }
         self.fill(now);
         Ok(())
@@ -877,7 +876,7 @@ impl PoolCore {
             });
         }
         while let Some(conn) = self.idle.pop_front() {
-            self.close_conn(now, conn, CloseReason::PoolClosed);
+            self.close_conn(conn, CloseReason::PoolClosed);
         }
     }
 
