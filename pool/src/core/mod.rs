@@ -5,6 +5,7 @@
 pub mod breaker;
 pub mod histogram;
 pub mod interval;
+pub mod model;
 pub mod policy;
 pub mod pool;
 pub mod telemetry;
