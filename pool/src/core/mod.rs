@@ -3,6 +3,8 @@
 //! always an argument ([`Nanos`]).
 
 pub mod breaker;
+pub mod erlang;
+pub mod features;
 pub mod histogram;
 pub mod interval;
 pub mod model;

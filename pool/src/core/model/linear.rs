@@ -57,10 +57,9 @@ impl LinearModel {
     #[inline]
     pub fn predict(&self, x: &[f64]) -> f64 {
         let mut y = self.intercept;
-        for j in 0..self.coef.len() {
-            let v = x[j];
+        for (((&v, &c), &m), &s) in x.iter().zip(&self.coef).zip(&self.mean).zip(&self.std) {
             if !v.is_nan() {
-                y += self.coef[j] * (v - self.mean[j]) / self.std[j];
+                y += c * (v - m) / s;
             }
         }
         y
