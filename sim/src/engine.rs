@@ -13,7 +13,9 @@
 
 use poolcast::core::breaker::{MultiBreaker, Permit, Tripped};
 use poolcast::core::interval::{IntervalRecorder, SystemSignals};
-use poolcast::core::policy::{PolicyContext, ScalingPolicy};
+use poolcast::core::policy::{Foresight, PolicyConfig, PolicyContext, ScalingPolicy};
+
+use crate::foresight::DemandProfile;
 use poolcast::core::pool::{Action, ConnId, PoolCore};
 use poolcast::core::{
     ErrorCategory, NANOS_PER_MS, NANOS_PER_SEC, Nanos, Outcome, QueryClass, RequestRecord, Snapshot,
@@ -137,6 +139,7 @@ pub struct Engine<'a, S: TelemetrySink> {
     sink: &'a mut S,
     sink_error: Option<S::Error>,
     record_requests: bool,
+    foresight: Option<DemandProfile>,
 }
 
 impl<'a, S: TelemetrySink> Engine<'a, S> {
@@ -186,6 +189,8 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
             sink,
             sink_error: None,
             record_requests: sc.record_requests,
+            foresight: matches!(sc.pool.policy_config(), PolicyConfig::Oracle(_))
+                .then(|| DemandProfile::compute(sc, seed, replication)),
         }
     }
 
@@ -523,7 +528,7 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
             min_size: cfg.min_size,
             max_size: cfg.max_size,
             target: self.pool.target(),
-            foresight: None,
+            foresight: self.foresight.as_ref().map(|f| f as &dyn Foresight),
         };
         if let Some(t) = self.policy.decide(&ctx, &snap) {
             self.pool.set_target(now, t);

@@ -11,7 +11,8 @@
 //! - [`workload`]: load patterns, query classes, service times;
 //! - [`failures`], [`database`]: what goes wrong and what slows down;
 //! - [`engine`]: the driver; [`output`]: Parquet and `summary.json`;
-//! - [`erlang`]: the queueing theory the engine is validated against.
+//! - [`erlang`]: the queueing theory the engine is validated against;
+//! - [`foresight`]: the future demand the oracle policy sees.
 #![warn(missing_docs)]
 
 pub mod config_error;
@@ -19,6 +20,7 @@ pub mod database;
 pub mod engine;
 pub mod erlang;
 pub mod failures;
+pub mod foresight;
 pub mod kernel;
 pub mod output;
 pub mod rng;

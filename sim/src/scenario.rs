@@ -489,6 +489,14 @@ impl ScenarioFile {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::new(&origin, format!("cannot read: {e}")))?;
-        Self::parse(&text, &origin)
+        let mut file = Self::parse(&text, &origin)?;
+        // A predictive policy's artifact path is relative to this file.
+        let base = path.parent().unwrap_or(Path::new("."));
+        for sc in &mut file.scenarios {
+            if let Some(p) = &mut sc.pool.policy {
+                p.resolve_paths(base);
+            }
+        }
+        Ok(file)
     }
 }

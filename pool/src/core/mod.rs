@@ -2,6 +2,7 @@
 //! policies and the multi-level circuit breaker. No async and no I/O: time is
 //! always an argument ([`Nanos`]).
 
+pub mod artifact;
 pub mod breaker;
 pub mod erlang;
 pub mod features;

@@ -8,4 +8,4 @@ pub mod linear;
 pub mod tree;
 
 pub use linear::LinearModel;
-pub use tree::{FlatTree, TreeEnsemble};
+pub use tree::{FlatTree, LEAF, TreeEnsemble};

@@ -12,8 +12,15 @@
 //! [`ScalingPolicy`] trait; the oracle reads the future through
 //! [`PolicyContext::foresight`], which only the simulator fills.
 
+mod oracle;
+mod predictive;
+
 use std::collections::VecDeque;
 use std::fmt::Debug;
+use std::path::Path;
+
+pub use oracle::{OracleConfig, OraclePolicy};
+pub use predictive::{PredictiveConfig, PredictiveMode, PredictivePolicy};
 
 use serde::{Deserialize, Serialize};
 
@@ -434,6 +441,10 @@ pub enum PolicyConfig {
     Reactive(ReactiveConfig),
     /// See [`AdaptivePolicy`].
     Adaptive(AdaptiveConfig),
+    /// See [`PredictivePolicy`].
+    Predictive(PredictiveConfig),
+    /// See [`OraclePolicy`] (simulation only).
+    Oracle(OracleConfig),
 }
 
 impl PolicyConfig {
@@ -446,15 +457,33 @@ impl PolicyConfig {
             PolicyConfig::Static { .. } => Ok(()),
             PolicyConfig::Reactive(c) => c.validate(path),
             PolicyConfig::Adaptive(c) => c.validate(path),
+            PolicyConfig::Predictive(c) => c.validate(path),
+            PolicyConfig::Oracle(c) => c.validate(path),
         }
     }
 
-    /// Builds the policy.
+    /// Makes a relative artifact path relative to `base` (the directory of
+    /// the file that named it).
+    pub fn resolve_paths(&mut self, base: &Path) {
+        if let PolicyConfig::Predictive(PredictiveConfig {
+            artifact: Some(p), ..
+        }) = self
+            && p.is_relative()
+        {
+            *p = base.join(&*p);
+        }
+    }
+
+    /// Builds the policy for a driver whose time 0 is Monday 00:00 (the
+    /// simulator). A predictive policy whose artifact cannot be loaded is
+    /// built in reactive fallback; see [`PredictivePolicy::mode`].
     pub fn build(&self) -> Box<dyn ScalingPolicy> {
         match self {
             PolicyConfig::Static { size } => Box::new(StaticPolicy::new(*size)),
             PolicyConfig::Reactive(c) => Box::new(ReactivePolicy::new(c.clone())),
             PolicyConfig::Adaptive(c) => Box::new(AdaptivePolicy::new(c.clone())),
+            PolicyConfig::Predictive(c) => Box::new(PredictivePolicy::new(c.clone(), 0)),
+            PolicyConfig::Oracle(c) => Box::new(OraclePolicy::new(c.clone())),
         }
     }
 }

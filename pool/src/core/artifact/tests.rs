@@ -1,0 +1,159 @@
+use super::*;
+use crate::core::model::{FlatTree, tree::LEAF};
+use crate::core::{NANOS_PER_SEC, Snapshot};
+
+const MIN: Nanos = 60 * NANOS_PER_SEC;
+
+fn artifact(model: ModelBody, names: Vec<String>) -> ModelArtifact {
+    let spec = FeatureSpec::new(FeatureConfig::default(), MIN).unwrap();
+    ModelArtifact {
+        format: ARTIFACT_FORMAT.into(),
+        version: ARTIFACT_VERSION,
+        checksum: String::new(),
+        features: ArtifactFeatures {
+            hash: spec.hash().into(),
+            config: FeatureConfig::default(),
+            names,
+        },
+        interval_ns: MIN,
+        target: Target {
+            aggregate: Aggregate::Mean,
+            horizon: 5,
+        },
+        model,
+        calibration: Calibration {
+            levels: vec![0.05, 0.5, 0.95],
+            residual_quantiles: vec![-2.0, 0.0, 3.0],
+            test_coverage: Some(0.88),
+            nominal_coverage: 0.9,
+        },
+        thresholds: BTreeMap::new(),
+        provenance: Provenance {
+            metrics: [("accuracy".into(), 0.9), ("mape".into(), f64::NAN)].into(),
+            ..Provenance::default()
+        },
+    }
+}
+
+fn linear() -> ModelArtifact {
+    artifact(
+        ModelBody::Linear {
+            algorithm: "ridge".into(),
+            linear: LinearModel {
+                intercept: 1.0,
+                coef: vec![2.0, 0.5],
+                mean: vec![0.0, 0.0],
+                std: vec![1.0, 1.0],
+            },
+        },
+        vec!["demand_mean".into(), "arrivals_total".into()],
+    )
+}
+
+fn trees() -> ModelArtifact {
+    let t = FlatTree {
+        feature: vec![0, 0, 0],
+        threshold: vec![5.0, 0.0, 0.0],
+        default_left: vec![true, true, true],
+        left: vec![1, LEAF, LEAF],
+        right: vec![2, 0, 0],
+        value: vec![0.0, 1.0, 10.0],
+    };
+    artifact(
+        ModelBody::Trees {
+            algorithm: "random_forest".into(),
+            ensemble: TreeEnsemble::new(1, 0.0, 1.0, vec![t]),
+        },
+        vec!["demand_mean".into()],
+    )
+}
+
+fn reload(a: &mut ModelArtifact) -> Result<(ModelArtifact, FeatureSpec), ArtifactError> {
+    let json = a.to_json();
+    ModelArtifact::from_json(&json, "test.json")
+}
+
+#[test]
+fn round_trip_keeps_everything_and_predicts_the_same() {
+    for mut a in [linear(), trees()] {
+        let (b, spec) = reload(&mut a).unwrap();
+        assert_eq!(a, b);
+        assert!(
+            !b.provenance.metrics.contains_key("mape"),
+            "NaN metrics are dropped"
+        );
+        let mut f = Forecaster::new(b, &spec, 0);
+        let s = Snapshot {
+            t_ns: MIN,
+            interval_ns: MIN,
+            busy_mean: 7.0,
+            ..Snapshot::default()
+        };
+        let fc = f.push(&s);
+        assert!(fc.value.is_finite());
+        assert_eq!(fc.lower, (fc.value - 2.0).max(0.0));
+        assert_eq!(fc.upper, fc.value + 3.0);
+    }
+}
+
+#[test]
+fn an_edited_number_fails_the_checksum() {
+    let json = linear().to_json();
+    let edited = json.replacen("\"intercept\": 1.0", "\"intercept\": 1.5", 1);
+    assert_ne!(json, edited);
+    let e = ModelArtifact::from_json(&edited, "model.json").unwrap_err();
+    assert!(matches!(e, ArtifactError::Checksum { .. }), "{e}");
+    assert!(e.to_string().contains("model.json"), "{e}");
+}
+
+#[test]
+fn wrong_format_and_version_are_named() {
+    let json = linear().to_json();
+    let e = ModelArtifact::from_json(&json.replacen("\"version\": 1", "\"version\": 9", 1), "m")
+        .unwrap_err();
+    assert!(matches!(e, ArtifactError::Version { found: 9, .. }), "{e}");
+    let e = ModelArtifact::from_json(&json.replacen("poolcast-model", "onnx", 1), "m").unwrap_err();
+    assert!(matches!(e, ArtifactError::Format { .. }), "{e}");
+    let e = ModelArtifact::from_json("{ not json", "m").unwrap_err();
+    assert!(matches!(e, ArtifactError::Parse { .. }), "{e}");
+}
+
+#[test]
+fn a_feature_definition_mismatch_is_refused_even_with_a_fresh_checksum() {
+    let mut a = linear();
+    a.features.hash = "0".repeat(64);
+    let e = reload(&mut a).unwrap_err();
+    assert!(matches!(e, ArtifactError::Features { .. }), "{e}");
+    let mut a = linear();
+    a.features.names[1] = "no_such_feature".into();
+    let e = reload(&mut a).unwrap_err();
+    assert!(e.to_string().contains("no_such_feature"), "{e}");
+}
+
+#[test]
+fn malformed_models_are_refused() {
+    let mut a = linear();
+    a.features.names.pop();
+    let e = reload(&mut a).unwrap_err();
+    assert!(matches!(e, ArtifactError::Invalid { .. }), "{e}");
+    let mut a = trees();
+    if let ModelBody::Trees { ensemble, .. } = &mut a.model {
+        let mut t = ensemble.trees[0].clone();
+        t.left[0] = 0; // a loop
+        *ensemble = TreeEnsemble::new(1, 0.0, 1.0, vec![t]);
+    }
+    let e = reload(&mut a).unwrap_err();
+    assert!(e.to_string().contains("tree 0"), "{e}");
+    let mut a = linear();
+    a.calibration.levels = vec![0.9, 0.1, 0.5];
+    assert!(matches!(
+        reload(&mut a).unwrap_err(),
+        ArtifactError::Invalid { .. }
+    ));
+}
+
+#[test]
+fn a_missing_file_names_the_path() {
+    let e = ModelArtifact::load(Path::new("/nonexistent/model.json")).unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/model.json"), "{e}");
+}

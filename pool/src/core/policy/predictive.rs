@@ -1,0 +1,529 @@
+//! The predictive policy: sizes the pool for the demand a model artifact
+//! forecasts, and hands over to the reactive policy whenever it cannot
+//! trust the forecast.
+//!
+//! Each interval:
+//! 1. the [`Forecaster`] turns the snapshot into features and forecasts the
+//!    artifact's target (mean or peak demand over the next `h` intervals)
+//!    with a calibrated interval;
+//! 2. the demand to provision is the interval's upper end (or the point
+//!    forecast with `use_upper = false`) times `headroom`;
+//! 3. a mean-demand forecast is turned into connections with Erlang C for
+//!    `target_wait_ms` (offered load = forecast demand, service time from
+//!    Little's law on the snapshot); a peak forecast is provisioned as is;
+//! 4. scale-ups apply at once, scale-downs wait `cooldown_down` intervals and
+//!    step by at most `max_step_down`.
+//!
+//! It falls back to [`ReactivePolicy`] (which sees every snapshot, so it is
+//! warm) when the artifact is missing or refused, its interval differs from
+//! the telemetry's, the forecast is not yet defined (short history), the
+//! calibrated interval is too wide (`max_relative_width`), or the forecasts
+//! it made `h` intervals ago scored below `min_online_accuracy` over the
+//! last `accuracy_window` intervals.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::{PolicyContext, ReactiveConfig, ReactivePolicy, ScalingPolicy};
+use crate::core::artifact::{Aggregate, Forecast, Forecaster, ModelArtifact};
+use crate::core::erlang::connections_for_wait;
+use crate::core::{Nanos, Snapshot};
+
+/// Settings of [`PredictivePolicy`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PredictiveConfig {
+    /// The model artifact (`artifact.json` from `poolcast export`).
+    pub artifact: Option<PathBuf>,
+    /// Mean acquire wait to size for, in milliseconds (mean-demand targets).
+    pub target_wait_ms: f64,
+    /// Provision for the upper end of the calibrated interval.
+    pub use_upper: bool,
+    /// Multiplier on the demand to provision.
+    pub headroom: f64,
+    /// Fall back when `(upper − lower) / max(forecast, 1)` exceeds this.
+    pub max_relative_width: f64,
+    /// Fall back when realized accuracy (1 − WAPE) of recent forecasts
+    /// drops below this.
+    pub min_online_accuracy: f64,
+    /// Intervals of realized forecasts the online accuracy covers.
+    pub accuracy_window: u32,
+    /// Intervals to wait after a change before a scale-down.
+    pub cooldown_down: u32,
+    /// Largest single decrease, in connections.
+    pub max_step_down: u32,
+    /// The policy used while the forecast cannot be trusted.
+    pub fallback: ReactiveConfig,
+}
+
+impl Default for PredictiveConfig {
+    fn default() -> Self {
+        PredictiveConfig {
+            artifact: None,
+            target_wait_ms: 5.0,
+            use_upper: true,
+            headroom: 1.0,
+            max_relative_width: 2.0,
+            min_online_accuracy: 0.5,
+            accuracy_window: 60,
+            cooldown_down: 5,
+            max_step_down: 4,
+            fallback: ReactiveConfig::default(),
+        }
+    }
+}
+
+impl PredictiveConfig {
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// The field path under `path` and what was expected.
+    pub fn validate(&self, path: &str) -> Result<(), (String, String)> {
+        let f = |name: &str| format!("{path}.{name}");
+        if !(self.target_wait_ms.is_finite() && self.target_wait_ms >= 0.0) {
+            return Err((f("target_wait_ms"), "expected a number ≥ 0".into()));
+        }
+        if !(self.headroom.is_finite() && (0.5..=10.0).contains(&self.headroom)) {
+            return Err((f("headroom"), "expected a number in [0.5, 10]".into()));
+        }
+        if !(self.max_relative_width.is_finite() && self.max_relative_width > 0.0) {
+            return Err((f("max_relative_width"), "expected a number > 0".into()));
+        }
+        if !(0.0..=1.0).contains(&self.min_online_accuracy) {
+            return Err((
+                f("min_online_accuracy"),
+                "expected a number in [0, 1]".into(),
+            ));
+        }
+        if self.accuracy_window == 0 {
+            return Err((f("accuracy_window"), "expected at least 1 interval".into()));
+        }
+        if self.max_step_down == 0 {
+            return Err((f("max_step_down"), "expected at least 1".into()));
+        }
+        self.fallback.validate(&f("fallback"))
+    }
+}
+
+/// Why the predictive policy is (not) predicting right now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PredictiveMode {
+    /// Sizing from the forecast.
+    Predicting,
+    /// Using the reactive fallback, and why.
+    Fallback(String),
+}
+
+/// A forecast waiting for its target to be realized.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    predicted: f64,
+    remaining: u32,
+    acc: f64,
+    n: u32,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct PredictivePolicy {
+    cfg: PredictiveConfig,
+    forecaster: Option<Forecaster>,
+    load_error: Option<String>,
+    fallback: ReactivePolicy,
+    mode: PredictiveMode,
+    last: Option<Forecast>,
+    pending: VecDeque<Pending>,
+    realized: VecDeque<(f64, f64)>,
+    service_s: Option<f64>,
+    since_change: u32,
+}
+
+impl PredictivePolicy {
+    /// Loads `cfg.artifact`; a missing or refused artifact leaves the policy
+    /// in reactive fallback with the reason in [`PredictivePolicy::mode`].
+    /// `clock_offset_ns` maps snapshot time to the week clock (see
+    /// [`crate::core::features::FeatureSpec::extractor`]).
+    pub fn new(cfg: PredictiveConfig, clock_offset_ns: Nanos) -> Self {
+        let loaded = match &cfg.artifact {
+            None => Err("no artifact configured".to_string()),
+            Some(p) => ModelArtifact::load(p)
+                .map(|(a, spec)| Forecaster::new(a, &spec, clock_offset_ns))
+                .map_err(|e| e.to_string()),
+        };
+        let (forecaster, load_error) = match loaded {
+            Ok(f) => (Some(f), None),
+            Err(e) => (None, Some(e)),
+        };
+        Self::build(cfg, forecaster, load_error)
+    }
+
+    /// A policy around an already loaded forecaster.
+    pub fn with_forecaster(cfg: PredictiveConfig, forecaster: Forecaster) -> Self {
+        Self::build(cfg, Some(forecaster), None)
+    }
+
+    fn build(
+        cfg: PredictiveConfig,
+        forecaster: Option<Forecaster>,
+        load_error: Option<String>,
+    ) -> Self {
+        let mode = match &load_error {
+            Some(e) => PredictiveMode::Fallback(format!("artifact unavailable: {e}")),
+            None => PredictiveMode::Fallback("warming up".into()),
+        };
+        PredictivePolicy {
+            fallback: ReactivePolicy::new(cfg.fallback.clone()),
+            cfg,
+            forecaster,
+            load_error,
+            mode,
+            last: None,
+            pending: VecDeque::new(),
+            realized: VecDeque::new(),
+            service_s: None,
+            since_change: u32::MAX / 2,
+        }
+    }
+
+    /// Predicting or falling back, and why.
+    pub fn mode(&self) -> &PredictiveMode {
+        &self.mode
+    }
+
+    /// Why the artifact could not be used, if it could not.
+    pub fn load_error(&self) -> Option<&str> {
+        self.load_error.as_deref()
+    }
+
+    /// The newest forecast.
+    pub fn last_forecast(&self) -> Option<Forecast> {
+        self.last
+    }
+
+    /// Realized accuracy (1 − WAPE) of the forecasts whose horizon has
+    /// passed, over the last `accuracy_window` of them.
+    pub fn online_accuracy(&self) -> Option<f64> {
+        let (mut err, mut tot) = (0.0, 0.0);
+        for &(p, a) in &self.realized {
+            err += (a - p).abs();
+            tot += a.abs();
+        }
+        (self.realized.len() as u32 >= self.cfg.accuracy_window.div_ceil(2) && tot > 0.0)
+            .then(|| 1.0 - err / tot)
+    }
+
+    fn realize(&mut self, snap: &Snapshot, aggregate: Aggregate) {
+        let v = match aggregate {
+            Aggregate::Mean => snap.demand_mean(),
+            Aggregate::Peak => f64::from(snap.demand_max),
+        };
+        for p in &mut self.pending {
+            match aggregate {
+                Aggregate::Mean => p.acc += v,
+                Aggregate::Peak => p.acc = p.acc.max(v),
+            }
+            p.n += 1;
+            p.remaining -= 1;
+        }
+        while self.pending.front().is_some_and(|p| p.remaining == 0) {
+            let Some(p) = self.pending.pop_front() else {
+                break;
+            };
+            let actual = match aggregate {
+                Aggregate::Mean => p.acc / f64::from(p.n),
+                Aggregate::Peak => p.acc,
+            };
+            self.realized.push_back((p.predicted, actual));
+            if self.realized.len() > self.cfg.accuracy_window as usize {
+                self.realized.pop_front();
+            }
+        }
+    }
+
+    fn observe_service(&mut self, snap: &Snapshot) {
+        let done: u32 = snap.completions.iter().sum();
+        if done > 0 && snap.busy_mean > 0.0 {
+            // Little's law on the busy connections: L = λ W.
+            let s = snap.busy_mean * (snap.interval_ns as f64 / 1e9) / f64::from(done);
+            self.service_s = Some(match self.service_s {
+                Some(prev) => 0.8 * prev + 0.2 * s,
+                None => s,
+            });
+        }
+    }
+
+    /// Connections for a forecast, or why not.
+    fn size_for(
+        &self,
+        ctx: &PolicyContext<'_>,
+        fc: Forecast,
+        aggregate: Aggregate,
+    ) -> Result<u32, String> {
+        if !fc.value.is_finite() {
+            return Err("forecast not defined yet (short history)".into());
+        }
+        let width = (fc.upper - fc.lower) / fc.value.max(1.0);
+        if width > self.cfg.max_relative_width {
+            return Err(format!(
+                "low confidence: interval width {width:.2}× the forecast exceeds {}",
+                self.cfg.max_relative_width
+            ));
+        }
+        if let Some(acc) = self.online_accuracy()
+            && acc < self.cfg.min_online_accuracy
+        {
+            return Err(format!(
+                "realized accuracy {acc:.3} below {}",
+                self.cfg.min_online_accuracy
+            ));
+        }
+        let demand = if self.cfg.use_upper {
+            fc.upper
+        } else {
+            fc.value
+        } * self.cfg.headroom;
+        let c = match aggregate {
+            Aggregate::Peak => ctx.clamp(demand),
+            Aggregate::Mean => {
+                let s = self.service_s.unwrap_or(0.0);
+                let c =
+                    connections_for_wait(demand, s, self.cfg.target_wait_ms / 1e3, ctx.max_size);
+                ctx.clamp(f64::from(c))
+            }
+        };
+        Ok(c)
+    }
+}
+
+impl ScalingPolicy for PredictivePolicy {
+    fn name(&self) -> String {
+        "predictive".into()
+    }
+
+    fn decide(&mut self, ctx: &PolicyContext<'_>, snap: &Snapshot) -> Option<u32> {
+        let reactive = self.fallback.decide(ctx, snap);
+        self.since_change = self.since_change.saturating_add(1);
+        self.observe_service(snap);
+        let Some(fx) = self.forecaster.as_mut() else {
+            return reactive;
+        };
+        let (interval, target) = (fx.artifact().interval_ns, fx.artifact().target);
+        if interval != snap.interval_ns {
+            self.mode = PredictiveMode::Fallback(format!(
+                "artifact expects {interval} ns intervals, telemetry has {} ns",
+                snap.interval_ns
+            ));
+            return reactive;
+        }
+        let fc = fx.push(snap);
+        self.realize(snap, target.aggregate);
+        self.last = Some(fc);
+        if fc.value.is_finite() {
+            self.pending.push_back(Pending {
+                predicted: fc.value,
+                remaining: target.horizon,
+                acc: 0.0,
+                n: 0,
+            });
+        }
+        let want = match self.size_for(ctx, fc, target.aggregate) {
+            Ok(c) => {
+                self.mode = PredictiveMode::Predicting;
+                c.max(snap.busy.min(ctx.max_size))
+            }
+            Err(reason) => {
+                self.mode = PredictiveMode::Fallback(reason);
+                return reactive;
+            }
+        };
+        let new = if want > ctx.target {
+            want
+        } else if want < ctx.target && self.since_change > self.cfg.cooldown_down {
+            want.max(ctx.target.saturating_sub(self.cfg.max_step_down))
+        } else {
+            return None;
+        };
+        if new == ctx.target {
+            return None;
+        }
+        self.since_change = 0;
+        Some(new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::NANOS_PER_SEC;
+    use crate::core::artifact::{
+        ARTIFACT_FORMAT, ARTIFACT_VERSION, ArtifactFeatures, Calibration, ModelBody, Provenance,
+        Target,
+    };
+    use crate::core::features::{FeatureConfig, FeatureSpec};
+    use crate::core::model::LinearModel;
+
+    const MIN: Nanos = 60 * NANOS_PER_SEC;
+
+    /// A model that always forecasts `level` (+ `slope` × demand_mean).
+    fn forecaster(level: f64, slope: f64, band: (f64, f64), aggregate: Aggregate) -> Forecaster {
+        let spec = FeatureSpec::new(FeatureConfig::default(), MIN).unwrap();
+        let art = ModelArtifact {
+            format: ARTIFACT_FORMAT.into(),
+            version: ARTIFACT_VERSION,
+            checksum: String::new(),
+            features: ArtifactFeatures {
+                hash: spec.hash().into(),
+                config: FeatureConfig::default(),
+                names: vec!["demand_mean".into()],
+            },
+            interval_ns: MIN,
+            target: Target {
+                aggregate,
+                horizon: 2,
+            },
+            model: ModelBody::Linear {
+                algorithm: "ols".into(),
+                linear: LinearModel {
+                    intercept: level,
+                    coef: vec![slope],
+                    mean: vec![0.0],
+                    std: vec![1.0],
+                },
+            },
+            calibration: Calibration {
+                levels: vec![0.05, 0.95],
+                residual_quantiles: vec![band.0, band.1],
+                test_coverage: None,
+                nominal_coverage: 0.9,
+            },
+            thresholds: Default::default(),
+            provenance: Provenance::default(),
+        };
+        Forecaster::new(art, &spec, 0)
+    }
+
+    fn snap(i: u64, demand: f64) -> Snapshot {
+        let mut s = Snapshot {
+            t_ns: (i + 1) * MIN,
+            interval_ns: MIN,
+            busy_mean: demand,
+            busy: demand as u32,
+            demand_max: demand.ceil() as u32,
+            ..Snapshot::default()
+        };
+        s.completions[0] = (demand * 60.0 / 0.05) as u32; // 50 ms holds
+        s
+    }
+
+    fn ctx(target: u32) -> PolicyContext<'static> {
+        PolicyContext {
+            now: 0,
+            min_size: 2,
+            max_size: 200,
+            target,
+            foresight: None,
+        }
+    }
+
+    #[test]
+    fn missing_artifact_falls_back_to_reactive_and_says_why() {
+        let cfg = PredictiveConfig {
+            artifact: Some("/nonexistent/artifact.json".into()),
+            ..Default::default()
+        };
+        let mut p = PredictivePolicy::new(cfg.clone(), 0);
+        let mut r = ReactivePolicy::new(cfg.fallback.clone());
+        match p.mode() {
+            PredictiveMode::Fallback(why) => {
+                assert!(why.contains("/nonexistent/artifact.json"), "{why}")
+            }
+            m => panic!("{m:?}"),
+        }
+        let mut target = 10;
+        for i in 0..50 {
+            let s = snap(i, 5.0 + (i % 7) as f64 * 3.0);
+            let a = p.decide(&ctx(target), &s);
+            assert_eq!(a, r.decide(&ctx(target), &s), "interval {i}");
+            target = a.unwrap_or(target);
+        }
+    }
+
+    #[test]
+    fn peak_forecast_sizes_for_the_upper_bound_up_at_once_down_slowly() {
+        let f = forecaster(30.0, 0.0, (-1.0, 2.0), Aggregate::Peak);
+        let cfg = PredictiveConfig {
+            cooldown_down: 3,
+            max_step_down: 4,
+            ..Default::default()
+        };
+        let mut p = PredictivePolicy::with_forecaster(cfg, f);
+        assert_eq!(
+            p.decide(&ctx(10), &snap(0, 28.0)),
+            Some(32),
+            "upper bound 30 + 2, at once"
+        );
+        assert_eq!(p.mode(), &PredictiveMode::Predicting);
+        // a target above the forecast steps down only after the cooldown
+        let mut target = 50;
+        let mut seen = Vec::new();
+        for i in 1..12 {
+            if let Some(t) = p.decide(&ctx(target), &snap(i, 28.0)) {
+                seen.push((i, t));
+                target = t;
+            }
+        }
+        assert_eq!(seen.first(), Some(&(4, 46)), "{seen:?}");
+        assert!(seen.len() >= 2, "{seen:?}");
+        assert!(
+            seen.windows(2).all(|w| w[1].0 - w[0].0 > 3),
+            "cooldown between steps: {seen:?}"
+        );
+    }
+
+    #[test]
+    fn mean_forecast_uses_erlang_c_for_the_wait_target() {
+        // 20 Erlangs of 50 ms holds, 5 ms mean wait target.
+        let f = forecaster(20.0, 0.0, (0.0, 0.0), Aggregate::Mean);
+        let mut p = PredictivePolicy::with_forecaster(PredictiveConfig::default(), f);
+        let got = p.decide(&ctx(2), &snap(0, 20.0)).unwrap();
+        assert_eq!(got, connections_for_wait(20.0, 0.05, 0.005, 200));
+        assert!(got > 20 && got < 30, "{got}");
+    }
+
+    #[test]
+    fn wide_intervals_and_bad_realized_accuracy_fall_back() {
+        let f = forecaster(10.0, 0.0, (-10.0, 30.0), Aggregate::Peak);
+        let mut p = PredictivePolicy::with_forecaster(PredictiveConfig::default(), f);
+        p.decide(&ctx(10), &snap(0, 10.0));
+        assert!(matches!(p.mode(), PredictiveMode::Fallback(w) if w.contains("low confidence")));
+
+        // forecasts 50 while demand is 5: realized accuracy is negative
+        let f = forecaster(50.0, 0.0, (0.0, 1.0), Aggregate::Peak);
+        let cfg = PredictiveConfig {
+            accuracy_window: 10,
+            ..Default::default()
+        };
+        let mut p = PredictivePolicy::with_forecaster(cfg, f);
+        for i in 0..4 {
+            p.decide(&ctx(10), &snap(i, 5.0));
+            assert_eq!(p.mode(), &PredictiveMode::Predicting, "interval {i}");
+        }
+        for i in 4..12 {
+            p.decide(&ctx(10), &snap(i, 5.0));
+        }
+        assert!(p.online_accuracy().unwrap() < 0.0);
+        assert!(matches!(p.mode(), PredictiveMode::Fallback(w) if w.contains("realized accuracy")));
+    }
+
+    #[test]
+    fn an_interval_mismatch_falls_back() {
+        let f = forecaster(10.0, 0.0, (0.0, 1.0), Aggregate::Peak);
+        let mut p = PredictivePolicy::with_forecaster(PredictiveConfig::default(), f);
+        let mut s = snap(0, 5.0);
+        s.interval_ns = NANOS_PER_SEC;
+        p.decide(&ctx(10), &s);
+        assert!(matches!(p.mode(), PredictiveMode::Fallback(w) if w.contains("intervals")));
+    }
+}

@@ -1,0 +1,99 @@
+//! The future the oracle policy sees: peak concurrent demand per interval
+//! if every request were served the moment it arrived.
+//!
+//! A request draws its class, pattern and hold time at arrival from its own
+//! streams, so offered traffic does not depend on the pool. This pre-pass
+//! replays exactly the engine's draws (same streams, same order) without a
+//! pool, and sweeps the holds into a per-interval peak. Holds are the base
+//! service times: contention and degradation stretch holds only once a
+//! pool serves them, so they are not part of "demand".
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use poolcast::core::Nanos;
+use poolcast::core::policy::Foresight;
+
+use crate::rng::StreamKey;
+use crate::scenario::Scenario;
+use crate::workload::{ArrivalProcess, MixSampler};
+
+/// Peak unconstrained concurrency per interval of one run.
+#[derive(Debug, Clone)]
+pub struct DemandProfile {
+    interval: Nanos,
+    peaks: Vec<u32>,
+}
+
+impl DemandProfile {
+    /// Replays the arrivals of `sc` replication `replication` under `seed`.
+    pub fn compute(sc: &Scenario, seed: u64, replication: u32) -> Self {
+        let key = StreamKey::new(seed, sc.name.clone(), replication);
+        let horizon = sc.horizon_ns();
+        let interval = sc.interval_ns().max(1);
+        let mut rng_patterns = key.stream("patterns");
+        let mut arrivals = ArrivalProcess::from_config(&sc.load, horizon, &mut rng_patterns);
+        let mix = MixSampler::new(&sc.mix());
+        let mut rng_arrivals = key.stream("arrivals");
+        let mut rng_classes = key.stream("classes");
+        let mut rng_service = key.stream("service");
+        let buckets = horizon.div_ceil(interval) as usize + 1;
+        let mut peaks = vec![0u32; buckets];
+        let mut ends: BinaryHeap<Reverse<Nanos>> = BinaryHeap::new();
+        let mut bucket = 0usize;
+        let mut now = 0;
+        while let Some(t) = arrivals.next_arrival(now, &mut rng_arrivals) {
+            if t > horizon {
+                break;
+            }
+            now = t;
+            let b = (t / interval) as usize;
+            while bucket < b {
+                // demand at the start of the next bucket carries into it
+                bucket += 1;
+                let start = bucket as Nanos * interval;
+                while ends.peek().is_some_and(|&Reverse(e)| e <= start) {
+                    ends.pop();
+                }
+                peaks[bucket] = ends.len() as u32;
+            }
+            while ends.peek().is_some_and(|&Reverse(e)| e <= t) {
+                ends.pop();
+            }
+            let (_, idx) = mix.sample(&mut rng_classes);
+            let _pattern = mix.sample_pattern(idx, &mut rng_classes);
+            let hold = mix.sample_hold(idx, &mut rng_service);
+            ends.push(Reverse(t + hold.hold_ns));
+            peaks[b] = peaks[b].max(ends.len() as u32);
+        }
+        while bucket + 1 < buckets {
+            bucket += 1;
+            let start = bucket as Nanos * interval;
+            while ends.peek().is_some_and(|&Reverse(e)| e <= start) {
+                ends.pop();
+            }
+            peaks[bucket] = ends.len() as u32;
+        }
+        DemandProfile { interval, peaks }
+    }
+
+    /// Peak demand of the interval holding time `t`.
+    pub fn peak_at(&self, t: Nanos) -> u32 {
+        self.peaks
+            .get((t / self.interval) as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+impl Foresight for DemandProfile {
+    fn peak_demand(&self, from: Nanos, to: Nanos) -> f64 {
+        let a = (from / self.interval) as usize;
+        let b = (to.saturating_sub(1) / self.interval) as usize;
+        let hi = b.min(self.peaks.len().saturating_sub(1));
+        if a > hi {
+            return 0.0;
+        }
+        f64::from(self.peaks[a..=hi].iter().copied().max().unwrap_or(0))
+    }
+}
