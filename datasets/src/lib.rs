@@ -36,6 +36,7 @@
 pub mod error;
 pub mod reader;
 pub mod schema;
+pub mod table;
 pub mod writer;
 
 pub use error::{DatasetError, Result};
@@ -46,6 +47,7 @@ pub use schema::{
     OUTCOME_NAMES, RECORD_COLUMNS, SNAPSHOT_COLUMNS, record_schema, snapshot_column_names,
     snapshot_schema,
 };
+pub use table::{FeatureTable, FeatureTableWriter, read_feature_table};
 pub use writer::{
     RecordWriter, SnapshotWriter, WriteOptions, WriteStats, temp_path, write_records,
     write_snapshots,

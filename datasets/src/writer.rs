@@ -122,7 +122,7 @@ pub fn temp_path(path: &Path) -> PathBuf {
 // ---------------------------------------------------------------------------
 // The atomic Parquet sink shared by both writers.
 
-struct Sink {
+pub(crate) struct Sink {
     path: PathBuf,
     tmp: PathBuf,
     schema: SchemaRef,
@@ -132,7 +132,7 @@ struct Sink {
 }
 
 impl Sink {
-    fn create(
+    pub(crate) fn create(
         path: &Path,
         opts: &WriteOptions,
         schema: SchemaRef,
@@ -197,7 +197,7 @@ impl Sink {
         })
     }
 
-    fn write(&mut self, columns: Vec<ArrayRef>) -> Result<()> {
+    pub(crate) fn write(&mut self, columns: Vec<ArrayRef>) -> Result<()> {
         let Some(writer) = self.writer.as_mut() else {
             return Err(DatasetError::Poisoned {
                 path: self.path.clone(),
@@ -241,7 +241,7 @@ impl Sink {
         }
     }
 
-    fn finish(mut self) -> Result<WriteStats> {
+    pub(crate) fn finish(mut self) -> Result<WriteStats> {
         let Some(writer) = self.writer.take() else {
             return Err(DatasetError::Poisoned {
                 path: self.path.clone(),

@@ -1,7 +1,25 @@
 //! # poolcast-models
 //!
-//! Dataset builder, trainers, baselines, evaluation and export. This crate
-//! is filled by the models issue; for now it only re-exports the telemetry
-//! contract it will consume so the dependency direction is fixed.
+//! The offline half of forecasting: telemetry Parquet → features Parquet
+//! (the core's extractor, run per run) → walk-forward split → linear, random
+//! forest and gradient boosting beside persistence, moving-average and
+//! seasonal-naive baselines → a checksummed model artifact the runtime
+//! loads with no ML library.
+//!
+//! - [`dataset`]: discover runs, build and read the features Parquet;
+//! - [`split`]: walk-forward splits with a gap, scenario hold-out;
+//! - [`metrics`]: accuracy = 1 − WAPE, MAE, RMSE, MAPE, R², bias, skill;
+//! - [`linear`], [`trees`]: the trainers;
+//! - [`train`]: selection on validation, test scored once, calibration,
+//!   the shuffled-target leakage alarm, and the artifact.
+#![warn(missing_docs)]
 
-pub use poolcast::core::Snapshot;
+pub mod dataset;
+pub mod error;
+pub mod linear;
+pub mod metrics;
+pub mod split;
+pub mod train;
+pub mod trees;
+
+pub use error::ModelError;

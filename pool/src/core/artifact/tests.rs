@@ -157,3 +157,16 @@ fn a_missing_file_names_the_path() {
     let e = ModelArtifact::load(Path::new("/nonexistent/model.json")).unwrap_err();
     assert!(e.to_string().contains("/nonexistent/model.json"), "{e}");
 }
+
+#[test]
+fn awkward_floats_survive_the_json_round_trip_bit_for_bit() {
+    let mut a = linear();
+    if let ModelBody::Linear { linear, .. } = &mut a.model {
+        linear.coef = vec![0.1 + 0.2, 1.0 / 3.0];
+        linear.intercept = 2.0f64.sqrt() * 1e-7;
+        linear.std = vec![std::f64::consts::PI, 7.0 / 9.0];
+    }
+    let (b, _) =
+        reload(&mut a).expect("serde_json must round-trip floats exactly (float_roundtrip)");
+    assert_eq!(a, b);
+}

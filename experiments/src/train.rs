@@ -1,0 +1,256 @@
+//! `poolcast features`, `poolcast train` and `poolcast export`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use poolcast::core::NANOS_PER_SEC;
+use poolcast::core::artifact::{Aggregate, ModelArtifact};
+use poolcast::core::features::{FeatureConfig, FeatureSpec};
+use poolcast_models::dataset::{DatasetConfig, FeatureDataset, build_dataset, discover_runs};
+use poolcast_models::train::{Family, TrainConfig, TrainReport, train};
+use sha2::{Digest, Sha256};
+
+/// `poolcast features --list`.
+pub fn list_features(interval_s: f64, json: bool) -> Result<()> {
+    let interval_ns = (interval_s * NANOS_PER_SEC as f64).round() as u64;
+    let spec = FeatureSpec::new(FeatureConfig::default(), interval_ns)
+        .with_context(|| format!("--interval-s {interval_s}"))?;
+    if json {
+        let v = serde_json::json!({
+            "hash": spec.hash(),
+            "config": spec.config(),
+            "features": spec.defs(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!("# {} features, definition hash {}", spec.len(), spec.hash());
+    println!("# config: {}", serde_json::to_string(spec.config())?);
+    for (i, d) in spec.defs().iter().enumerate() {
+        println!("{i:>3}  {:<40} {:<8} {}", d.name, d.family, d.definition);
+    }
+    Ok(())
+}
+
+/// Options of `poolcast train`.
+pub struct TrainArgs {
+    pub input: PathBuf,
+    pub out: PathBuf,
+    pub config: Option<PathBuf>,
+    pub horizons: Vec<u32>,
+    pub aggregate: Option<Aggregate>,
+    pub season_s: Option<u64>,
+    pub holdout: Vec<String>,
+    pub families: Vec<Family>,
+    pub quick: bool,
+    pub quiet: bool,
+}
+
+/// The optional TOML file of `poolcast train --config`.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct TrainFile {
+    dataset: DatasetConfig,
+    train: TrainConfig,
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(format!("{:x}", Sha256::digest(&bytes)))
+}
+
+/// `poolcast train`.
+pub fn train_cmd(a: TrainArgs) -> Result<()> {
+    let mut file = match &a.config {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            toml::from_str::<TrainFile>(&text).with_context(|| format!("{}", p.display()))?
+        }
+        None => TrainFile::default(),
+    };
+    if !a.horizons.is_empty() {
+        file.dataset.horizons = a.horizons.clone();
+    }
+    if let Some(s) = a.season_s {
+        file.dataset.season_s = s;
+    }
+    if let Some(ag) = a.aggregate {
+        file.train.aggregate = ag;
+    }
+    if !a.holdout.is_empty() {
+        file.train.split.holdout_scenarios = a.holdout.clone();
+    }
+    if !a.families.is_empty() {
+        file.train.families = a.families.clone();
+    }
+    if a.quick {
+        file.train
+            .forest
+            .iter_mut()
+            .for_each(|g| g.n_trees = g.n_trees.min(30));
+        file.train.boosting.truncate(1);
+        file.train
+            .boosting
+            .iter_mut()
+            .for_each(|g| g.rounds = g.rounds.min(200));
+    }
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let features_path = a.out.join("features.parquet");
+    let is_features = a.input.extension().is_some_and(|e| e == "parquet")
+        && FeatureDataset::read(&a.input).is_ok();
+    let (ds, fpath) = if is_features {
+        (FeatureDataset::read(&a.input)?, a.input.clone())
+    } else {
+        let runs = discover_runs(&a.input)?;
+        if !a.quiet {
+            eprintln!("building features from {} run(s)...", runs.len());
+        }
+        let ds = build_dataset(&runs, &file.dataset)?;
+        ds.write(&features_path)?;
+        (ds, features_path.clone())
+    };
+    let fingerprint = sha256_file(&fpath)?;
+    if !a.quiet {
+        eprintln!(
+            "training on {} rows × {} features (hash {}…)",
+            ds.table.rows(),
+            ds.n_features(),
+            &ds.spec.hash()[..12]
+        );
+    }
+    let report = train(&ds, &fingerprint, &file.train)?;
+    let dir = a.out.join("artifacts");
+    std::fs::create_dir_all(&dir)?;
+    for r in &report.horizons {
+        let h = r.target.horizon;
+        let mut art = report.artifact(&ds, h, None)?;
+        let p = dir.join(format!("h{h}.json"));
+        std::fs::write(&p, art.to_json()).with_context(|| format!("writing {}", p.display()))?;
+    }
+    std::fs::write(
+        a.out.join("train_report.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    let md = render(&report);
+    std::fs::write(a.out.join("train_report.md"), &md)?;
+    if !a.quiet {
+        println!("{md}");
+        println!(
+            "wrote {}/{{features.parquet, train_report.md, train_report.json, artifacts/h*.json}}",
+            a.out.display()
+        );
+    }
+    Ok(())
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or("—".into(), |v| format!("{v:+.3}"))
+}
+
+/// The comparison as Markdown tables, one per horizon.
+pub fn render(r: &TrainReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# Forecast comparison\n\n{} features (definition {}…), interval {} s, dataset {}…\n\n\
+         Test rows are scored once, after choosing each family's hyper-parameters on validation. \
+         accuracy = 1 − WAPE; skill = 1 − MAE / MAE(baseline), positive is better than the baseline.\n",
+        r.n_features,
+        &r.features_hash[..12],
+        r.interval_ns as f64 / 1e9,
+        &r.dataset_fingerprint[..12.min(r.dataset_fingerprint.len())]
+    );
+    for h in &r.horizons {
+        let _ = writeln!(
+            s,
+            "## {} demand, horizon {} intervals\n\nrows: train {}, valid {}, test {}. Winner (validation MAE): **{}**.\n",
+            h.target.aggregate.name(),
+            h.target.horizon,
+            h.train_rows,
+            h.valid_rows,
+            h.test_rows,
+            h.winner
+        );
+        let _ = writeln!(
+            s,
+            "| model | test accuracy | MAE | RMSE | R² | bias | ±10% | skill vs persistence | skill vs seasonal | train s | µs/row |\n|---|---|---|---|---|---|---|---|---|---|---|"
+        );
+        for m in &h.models {
+            let t = &m.test;
+            let _ = writeln!(
+                s,
+                "| {} | {:.4} | {:.3} | {:.3} | {:.3} | {:+.3} | {:.1}% | {} | {} | {:.2} | {:.2} |",
+                m.name,
+                t.accuracy,
+                t.mae,
+                t.rmse,
+                t.r2,
+                t.bias,
+                t.within_10pct * 100.0,
+                opt(t.skill_vs_persistence),
+                if t.seasonal_rows == 0 {
+                    "undefined (runs shorter than a season)".into()
+                } else {
+                    opt(t.skill_vs_seasonal)
+                },
+                m.train_seconds,
+                m.infer_us_per_row
+            );
+        }
+        let c = &h.calibration;
+        let _ = writeln!(
+            s,
+            "\nInterval: residual quantiles {:?} at levels {:?}; test coverage {:.3} (nominal {:.2}).",
+            c.residual_quantiles
+                .iter()
+                .map(|v| (v * 1000.0).round() / 1000.0)
+                .collect::<Vec<_>>(),
+            c.levels,
+            c.test_coverage.unwrap_or(f64::NAN),
+            c.nominal_coverage
+        );
+        if let Some(sc) = &h.shuffled_control {
+            let _ = writeln!(
+                s,
+                "Shuffled-target control: test accuracy {:.4}, skill vs persistence {} — {}.\n",
+                sc.accuracy,
+                opt(sc.skill_vs_persistence),
+                if h.leakage_alarm {
+                    "**LEAKAGE ALARM: a model trained on shuffled targets has skill**"
+                } else {
+                    "no skill, as it must"
+                }
+            );
+        }
+    }
+    s
+}
+
+/// `poolcast export`.
+pub fn export_cmd(train_dir: &Path, horizon: u32, out: &Path) -> Result<()> {
+    let src = train_dir.join("artifacts").join(format!("h{horizon}.json"));
+    if !src.exists() {
+        bail!(
+            "{} does not exist: train horizon {horizon} first (`poolcast train <runs> --out {} --horizons {horizon}`)",
+            src.display(),
+            train_dir.display()
+        );
+    }
+    let (mut art, _) = ModelArtifact::load(&src)?;
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent).ok();
+    }
+    std::fs::write(out, art.to_json()).with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "exported {} ({} {} demand, horizon {} intervals of {} s) to {}",
+        art.model.algorithm(),
+        art.features.names.len(),
+        art.target.aggregate.name(),
+        art.target.horizon,
+        art.interval_ns as f64 / 1e9,
+        out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,656 @@
+//! Training and honest comparison: every model family and every baseline,
+//! per horizon, on a walk-forward split; hyper-parameters chosen on
+//! validation; the test set scored once; a shuffled-target control that
+//! must show no skill.
+
+use std::time::Instant;
+
+use ndarray::{Array2, Axis};
+use poolcast::core::artifact::{
+    ARTIFACT_FORMAT, ARTIFACT_VERSION, Aggregate, ArtifactFeatures, Calibration, ModelArtifact,
+    ModelBody, Provenance, Target, predict_body,
+};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::{FeatureDataset, seasonal_column};
+use crate::error::ModelError;
+use crate::linear::LinearData;
+use crate::metrics::{Metrics, quantile, score};
+use crate::split::{Split, SplitConfig};
+use crate::trees::{GradientBoostingParams, MaxFeatures, RandomForestParams};
+
+/// A model family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// OLS and ridge.
+    Linear,
+    /// Random forest.
+    RandomForest,
+    /// Gradient boosting.
+    GradientBoosting,
+}
+
+/// One random-forest grid point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForestGrid {
+    /// Trees.
+    pub n_trees: usize,
+    /// Depth limit.
+    pub max_depth: usize,
+    /// Share of features tried per split.
+    pub max_features: f64,
+}
+
+/// One gradient-boosting grid point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoostGrid {
+    /// Maximum rounds (early stopping on validation may stop sooner).
+    pub rounds: usize,
+    /// Learning rate.
+    pub learning_rate: f64,
+    /// Leaves per tree.
+    pub max_leaves: usize,
+}
+
+/// What to train.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Horizons to train (default: all of the dataset's).
+    pub horizons: Vec<u32>,
+    /// Mean or peak demand.
+    pub aggregate: Aggregate,
+    /// Families to train.
+    pub families: Vec<Family>,
+    /// Ridge penalties (OLS is always tried).
+    pub ridge_alphas: Vec<f64>,
+    /// Forest grid.
+    pub forest: Vec<ForestGrid>,
+    /// Boosting grid.
+    pub boosting: Vec<BoostGrid>,
+    /// Early-stopping patience for boosting, in rounds.
+    pub early_stopping_rounds: usize,
+    /// The split.
+    pub split: SplitConfig,
+    /// Seed of the learners and the shuffled control.
+    pub seed: u64,
+    /// Quantile levels of the calibrated interval (lowest and highest give
+    /// the interval the runtime uses).
+    pub levels: Vec<f64>,
+    /// Train the winner's family on shuffled targets as a leakage alarm.
+    pub shuffled_control: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            horizons: Vec::new(),
+            aggregate: Aggregate::Mean,
+            families: vec![
+                Family::Linear,
+                Family::RandomForest,
+                Family::GradientBoosting,
+            ],
+            ridge_alphas: vec![1e-4, 1e-2, 1.0],
+            forest: vec![ForestGrid {
+                n_trees: 100,
+                max_depth: 10,
+                max_features: 0.33,
+            }],
+            boosting: vec![
+                BoostGrid {
+                    rounds: 500,
+                    learning_rate: 0.05,
+                    max_leaves: 31,
+                },
+                BoostGrid {
+                    rounds: 500,
+                    learning_rate: 0.1,
+                    max_leaves: 15,
+                },
+            ],
+            early_stopping_rounds: 30,
+            split: SplitConfig::default(),
+            seed: 42,
+            levels: vec![0.05, 0.5, 0.95],
+            shuffled_control: true,
+        }
+    }
+}
+
+/// One model's result at one horizon.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelResult {
+    /// Display name with the chosen hyper-parameters.
+    pub name: String,
+    /// `baseline`, `linear`, `random_forest`, `gradient_boosting`.
+    pub family: String,
+    /// Validation scores (model selection).
+    pub valid: Metrics,
+    /// Test scores (scored once, after selection).
+    pub test: Metrics,
+    /// Training seconds of the chosen configuration.
+    pub train_seconds: f64,
+    /// Single-threaded inference time per row, from the exported form.
+    pub infer_us_per_row: f64,
+    /// Whether `poolcast export` can ship it (seasonal naive cannot).
+    pub exportable: bool,
+    /// The model (not serialized).
+    #[serde(skip)]
+    pub body: Option<ModelBody>,
+}
+
+/// All results at one horizon.
+#[derive(Debug, Clone, Serialize)]
+pub struct HorizonReport {
+    /// The target.
+    pub target: Target,
+    /// Row counts.
+    pub train_rows: usize,
+    /// Validation rows.
+    pub valid_rows: usize,
+    /// Test rows.
+    pub test_rows: usize,
+    /// Baselines first, then the trained families.
+    pub models: Vec<ModelResult>,
+    /// The exportable model with the best validation accuracy.
+    pub winner: String,
+    /// The winner's calibration (validation residual quantiles, test coverage).
+    pub calibration: Calibration,
+    /// Test scores of the winner's family trained on shuffled targets.
+    pub shuffled_control: Option<Metrics>,
+    /// True when the shuffled control shows skill over persistence (> 0.05):
+    /// something leaks.
+    pub leakage_alarm: bool,
+}
+
+/// The whole comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainReport {
+    /// Features used.
+    pub n_features: usize,
+    /// Feature definition hash.
+    pub features_hash: String,
+    /// Telemetry interval.
+    pub interval_ns: u64,
+    /// Fingerprint of the dataset.
+    pub dataset_fingerprint: String,
+    /// The settings.
+    pub config: TrainConfig,
+    /// Per horizon.
+    pub horizons: Vec<HorizonReport>,
+}
+
+fn matrix(ds: &FeatureDataset, rows: &[usize]) -> Array2<f64> {
+    let p = ds.n_features();
+    let mut x = Array2::zeros((rows.len(), p));
+    for (j, mut col) in x.axis_iter_mut(Axis(1)).enumerate() {
+        let src = &ds.table.columns[j];
+        for (v, &i) in col.iter_mut().zip(rows) {
+            *v = src[i];
+        }
+    }
+    x
+}
+
+fn pick(col: &[f64], rows: &[usize]) -> Vec<f64> {
+    rows.iter().map(|&i| col[i]).collect()
+}
+
+fn predict_rows(body: &ModelBody, names: &[String], x: &Array2<f64>) -> Vec<f64> {
+    x.rows()
+        .into_iter()
+        .map(|r| predict_body(body, names, r.as_slice().unwrap_or(&r.to_vec())))
+        .collect()
+}
+
+/// Trains and compares everything `cfg` asks for.
+///
+/// # Errors
+/// A horizon the dataset lacks, a split that leaves a set empty, or a
+/// trainer error.
+pub fn train(
+    ds: &FeatureDataset,
+    fingerprint: &str,
+    cfg: &TrainConfig,
+) -> Result<TrainReport, ModelError> {
+    let horizons = if cfg.horizons.is_empty() {
+        ds.config.horizons.clone()
+    } else {
+        cfg.horizons.clone()
+    };
+    let names: Vec<String> = ds.spec.names().iter().map(|s| s.to_string()).collect();
+    let col = |name: &str| -> Result<&Vec<f64>, ModelError> {
+        ds.table
+            .column_index(name)
+            .map(|i| &ds.table.columns[i])
+            .ok_or_else(|| ModelError::Input(format!("the features file has no column `{name}`")))
+    };
+    let runs: Vec<(String, u32)> = ds
+        .table
+        .scenario
+        .iter()
+        .cloned()
+        .zip(ds.table.replication.iter().copied())
+        .collect();
+    let w0 = ds.config.features.windows.first().copied().unwrap_or(30);
+    let mut reports = Vec::new();
+    for &h in &horizons {
+        let target = Target {
+            aggregate: cfg.aggregate,
+            horizon: h,
+        };
+        let y_all = col(&target.column())?;
+        let has: Vec<bool> = y_all.iter().map(|v| v.is_finite()).collect();
+        let split: Split = cfg
+            .split
+            .split(&ds.table.scenario, &runs, &has, h as usize)?;
+        let (xt, xv, xs) = (
+            matrix(ds, &split.train),
+            matrix(ds, &split.valid),
+            matrix(ds, &split.test),
+        );
+        let (yt, yv, ys) = (
+            pick(y_all, &split.train),
+            pick(y_all, &split.valid),
+            pick(y_all, &split.test),
+        );
+        let (persist_name, ma_name) = match cfg.aggregate {
+            Aggregate::Mean => (
+                "demand_mean".to_string(),
+                format!("demand_mean_roll{w0}_mean"),
+            ),
+            Aggregate::Peak => (
+                "demand_max".to_string(),
+                format!("demand_max_roll{w0}_mean"),
+            ),
+        };
+        let seasonal = col(&seasonal_column(target))?;
+        let (pv, ps) = (
+            pick(col(&persist_name)?, &split.valid),
+            pick(col(&persist_name)?, &split.test),
+        );
+        let (sv, ss) = (pick(seasonal, &split.valid), pick(seasonal, &split.test));
+        let eval = |pred_v: &[f64], pred_s: &[f64]| {
+            (score(&yv, pred_v, &pv, &sv), score(&ys, pred_s, &ps, &ss))
+        };
+
+        let mut models = Vec::new();
+        // ---- baselines ----
+        for (label, feature) in [
+            ("persistence", persist_name.clone()),
+            ("moving_average", ma_name.clone()),
+        ] {
+            let c = col(&feature)?;
+            let (v, s) = eval(&pick(c, &split.valid), &pick(c, &split.test));
+            models.push(ModelResult {
+                name: format!("{label} ({feature})"),
+                family: "baseline".into(),
+                valid: v,
+                test: s,
+                train_seconds: 0.0,
+                infer_us_per_row: 0.0,
+                exportable: true,
+                body: Some(ModelBody::Feature {
+                    algorithm: label.into(),
+                    feature,
+                }),
+            });
+        }
+        {
+            let (v, s) = eval(&sv, &ss);
+            models.push(ModelResult {
+                name: format!("seasonal_naive ({} s)", ds.config.season_s),
+                family: "baseline".into(),
+                valid: v,
+                test: s,
+                train_seconds: 0.0,
+                infer_us_per_row: 0.0,
+                exportable: false,
+                body: None,
+            });
+        }
+        // ---- trained families: choose on validation, score test once ----
+        let mut best_family: Option<(Family, usize)> = None;
+        for &fam in &cfg.families {
+            let mut cands: Vec<(String, ModelBody, f64)> = Vec::new();
+            match fam {
+                Family::Linear => {
+                    let t0 = Instant::now();
+                    let mut ld = LinearData::new(&xt.view(), &yt);
+                    if let Ok(m) = ld.ols() {
+                        cands.push((
+                            "ols".into(),
+                            ModelBody::Linear {
+                                algorithm: "ols".into(),
+                                linear: m,
+                            },
+                            t0.elapsed().as_secs_f64(),
+                        ));
+                    }
+                    for &a in &cfg.ridge_alphas {
+                        let t0 = Instant::now();
+                        let m = ld.ridge(a)?;
+                        cands.push((
+                            format!("ridge(alpha={a})"),
+                            ModelBody::Linear {
+                                algorithm: "ridge".into(),
+                                linear: m,
+                            },
+                            t0.elapsed().as_secs_f64(),
+                        ));
+                    }
+                }
+                Family::RandomForest => {
+                    for g in &cfg.forest {
+                        let t0 = Instant::now();
+                        let f = RandomForestParams::new()
+                            .n_trees(g.n_trees)
+                            .max_depth(Some(g.max_depth))
+                            .max_features(MaxFeatures::Fraction(g.max_features))
+                            .seed(cfg.seed)
+                            .train(&xt, &yt)
+                            .map_err(|e| ModelError::Train {
+                                model: "random_forest".into(),
+                                message: e.to_string(),
+                            })?;
+                        cands.push((
+                            format!(
+                                "random_forest(trees={}, depth={}, features={})",
+                                g.n_trees, g.max_depth, g.max_features
+                            ),
+                            ModelBody::Trees {
+                                algorithm: "random_forest".into(),
+                                ensemble: f.into_ensemble(),
+                            },
+                            t0.elapsed().as_secs_f64(),
+                        ));
+                    }
+                }
+                Family::GradientBoosting => {
+                    for g in &cfg.boosting {
+                        let t0 = Instant::now();
+                        let b = GradientBoostingParams::new()
+                            .n_rounds(g.rounds)
+                            .learning_rate(g.learning_rate)
+                            .max_leaves(g.max_leaves)
+                            .early_stopping_rounds(Some(cfg.early_stopping_rounds))
+                            .seed(cfg.seed)
+                            .train_with_validation(&xt, &yt, &xv, &yv)
+                            .map_err(|e| ModelError::Train {
+                                model: "gradient_boosting".into(),
+                                message: e.to_string(),
+                            })?;
+                        let rounds = b.n_trees();
+                        cands.push((
+                            format!(
+                                "gradient_boosting(lr={}, leaves={}, rounds={rounds})",
+                                g.learning_rate, g.max_leaves
+                            ),
+                            ModelBody::Trees {
+                                algorithm: "gradient_boosting".into(),
+                                ensemble: b.into_ensemble(),
+                            },
+                            t0.elapsed().as_secs_f64(),
+                        ));
+                    }
+                }
+            }
+            let mut chosen: Option<(String, ModelBody, f64, Metrics)> = None;
+            for (name, body, secs) in cands {
+                let pv_ = predict_rows(&body, &names, &xv);
+                let m = score(&yv, &pv_, &pv, &sv);
+                if chosen.as_ref().is_none_or(|c| m.mae < c.3.mae) {
+                    chosen = Some((name, body, secs, m));
+                }
+            }
+            let Some((name, body, secs, vm)) = chosen else {
+                continue;
+            };
+            let t0 = Instant::now();
+            let ps_ = predict_rows(&body, &names, &xs);
+            let us = t0.elapsed().as_secs_f64() * 1e6 / ys.len().max(1) as f64;
+            let tm = score(&ys, &ps_, &ps, &ss);
+            models.push(ModelResult {
+                name,
+                family: match fam {
+                    Family::Linear => "linear",
+                    Family::RandomForest => "random_forest",
+                    Family::GradientBoosting => "gradient_boosting",
+                }
+                .into(),
+                valid: vm,
+                test: tm,
+                train_seconds: secs,
+                infer_us_per_row: us,
+                exportable: true,
+                body: Some(body),
+            });
+            let k = models.len() - 1;
+            if best_family.is_none_or(|(_, b)| models[k].valid.mae < models[b].valid.mae) {
+                best_family = Some((fam, k));
+            }
+        }
+        // ---- winner: best validation MAE among exportable models ----
+        let wi = (0..models.len())
+            .filter(|&i| models[i].exportable)
+            .min_by(|&a, &b| models[a].valid.mae.total_cmp(&models[b].valid.mae))
+            .ok_or_else(|| ModelError::Input("no model could be trained".into()))?;
+        let body = models[wi]
+            .body
+            .clone()
+            .ok_or_else(|| ModelError::Input("winner has no body".into()))?;
+        let mut resid: Vec<f64> = yv
+            .iter()
+            .zip(predict_rows(&body, &names, &xv))
+            .map(|(y, p)| y - p)
+            .collect();
+        let qs: Vec<f64> = cfg
+            .levels
+            .iter()
+            .map(|&l| quantile(&mut resid, l))
+            .collect();
+        let pred_s = predict_rows(&body, &names, &xs);
+        let (lo, hi) = (
+            qs.first().copied().unwrap_or(0.0),
+            qs.last().copied().unwrap_or(0.0),
+        );
+        let inside = ys
+            .iter()
+            .zip(&pred_s)
+            .filter(|(y, p)| **y >= *p + lo && **y <= *p + hi)
+            .count();
+        let calibration = Calibration {
+            levels: cfg.levels.clone(),
+            residual_quantiles: qs,
+            test_coverage: Some(inside as f64 / ys.len().max(1) as f64),
+            nominal_coverage: cfg.levels.last().unwrap_or(&1.0)
+                - cfg.levels.first().unwrap_or(&0.0),
+        };
+        // ---- shuffled-target control ----
+        let shuffled_control = match (cfg.shuffled_control, best_family) {
+            (true, Some((fam, _))) => Some(shuffled(
+                fam, cfg, &xt, &yt, &xv, &yv, &xs, &ys, &ps, &ss, &names,
+            )?),
+            _ => None,
+        };
+        let leakage_alarm = shuffled_control
+            .as_ref()
+            .is_some_and(|m| m.skill_vs_persistence.is_some_and(|s| s > 0.05));
+        reports.push(HorizonReport {
+            target,
+            train_rows: split.train.len(),
+            valid_rows: split.valid.len(),
+            test_rows: split.test.len(),
+            winner: models[wi].name.clone(),
+            models,
+            calibration,
+            shuffled_control,
+            leakage_alarm,
+        });
+    }
+    Ok(TrainReport {
+        n_features: ds.n_features(),
+        features_hash: ds.spec.hash().to_string(),
+        interval_ns: ds.interval_ns,
+        dataset_fingerprint: fingerprint.to_string(),
+        config: cfg.clone(),
+        horizons: reports,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn shuffled(
+    fam: Family,
+    cfg: &TrainConfig,
+    xt: &Array2<f64>,
+    yt: &[f64],
+    xv: &Array2<f64>,
+    yv: &[f64],
+    xs: &Array2<f64>,
+    ys: &[f64],
+    ps: &[f64],
+    ss: &[f64],
+    names: &[String],
+) -> Result<Metrics, ModelError> {
+    let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(cfg.seed ^ 0x5eed);
+    let mut y = yt.to_vec();
+    y.shuffle(&mut rng);
+    let mut yvs = yv.to_vec();
+    yvs.shuffle(&mut rng);
+    let body = match fam {
+        Family::Linear => {
+            let m = LinearData::new(&xt.view(), &y)
+                .ridge(cfg.ridge_alphas.first().copied().unwrap_or(1.0))?;
+            ModelBody::Linear {
+                algorithm: "ridge".into(),
+                linear: m,
+            }
+        }
+        Family::RandomForest => {
+            let g = cfg
+                .forest
+                .first()
+                .ok_or_else(|| ModelError::Input("empty forest grid".into()))?;
+            let f = RandomForestParams::new()
+                .n_trees(g.n_trees.min(30))
+                .max_depth(Some(g.max_depth))
+                .max_features(MaxFeatures::Fraction(g.max_features))
+                .seed(cfg.seed)
+                .train(xt, &y)
+                .map_err(|e| ModelError::Train {
+                    model: "shuffled control".into(),
+                    message: e.to_string(),
+                })?;
+            ModelBody::Trees {
+                algorithm: "random_forest".into(),
+                ensemble: f.into_ensemble(),
+            }
+        }
+        Family::GradientBoosting => {
+            let g = cfg
+                .boosting
+                .first()
+                .ok_or_else(|| ModelError::Input("empty boosting grid".into()))?;
+            let b = GradientBoostingParams::new()
+                .n_rounds(g.rounds)
+                .learning_rate(g.learning_rate)
+                .max_leaves(g.max_leaves)
+                .early_stopping_rounds(Some(cfg.early_stopping_rounds))
+                .seed(cfg.seed)
+                .train_with_validation(xt, &y, xv, &yvs)
+                .map_err(|e| ModelError::Train {
+                    model: "shuffled control".into(),
+                    message: e.to_string(),
+                })?;
+            ModelBody::Trees {
+                algorithm: "gradient_boosting".into(),
+                ensemble: b.into_ensemble(),
+            }
+        }
+    };
+    Ok(score(ys, &predict_rows(&body, names, xs), ps, ss))
+}
+
+impl TrainReport {
+    /// The artifact of the winner at horizon `h`.
+    ///
+    /// # Errors
+    /// No report for `h`.
+    pub fn artifact(
+        &self,
+        ds: &FeatureDataset,
+        h: u32,
+        manifest_hash: Option<String>,
+    ) -> Result<ModelArtifact, ModelError> {
+        let r = self
+            .horizons
+            .iter()
+            .find(|r| r.target.horizon == h)
+            .ok_or_else(|| {
+                ModelError::Input(format!(
+                    "no trained horizon {h} (trained: {:?})",
+                    self.horizons
+                        .iter()
+                        .map(|r| r.target.horizon)
+                        .collect::<Vec<_>>()
+                ))
+            })?;
+        let w = r
+            .models
+            .iter()
+            .find(|m| m.name == r.winner)
+            .and_then(|m| m.body.clone().map(|b| (m, b)))
+            .ok_or_else(|| ModelError::Input("the winner has no model".into()))?;
+        let mut metrics = std::collections::BTreeMap::new();
+        for m in &r.models {
+            let key = m
+                .name
+                .split(' ')
+                .next()
+                .unwrap_or(&m.name)
+                .split('(')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            metrics.insert(format!("{key}.test_accuracy"), m.test.accuracy);
+            metrics.insert(format!("{key}.test_mae"), m.test.mae);
+        }
+        metrics.insert("winner.test_r2".into(), w.0.test.r2);
+        if let Some(s) = w.0.test.skill_vs_persistence {
+            metrics.insert("winner.skill_vs_persistence".into(), s);
+        }
+        if let Some(s) = w.0.test.skill_vs_seasonal {
+            metrics.insert("winner.skill_vs_seasonal".into(), s);
+        }
+        let mut art = ModelArtifact {
+            format: ARTIFACT_FORMAT.into(),
+            version: ARTIFACT_VERSION,
+            checksum: String::new(),
+            features: ArtifactFeatures {
+                hash: ds.spec.hash().to_string(),
+                config: ds.config.features.clone(),
+                names: ds.spec.names().iter().map(|s| s.to_string()).collect(),
+            },
+            interval_ns: ds.interval_ns,
+            target: r.target,
+            model: w.1,
+            calibration: r.calibration.clone(),
+            thresholds: Default::default(),
+            provenance: Provenance {
+                created_by: format!("poolcast-models {}", env!("CARGO_PKG_VERSION")),
+                manifest_hash,
+                dataset_fingerprint: self.dataset_fingerprint.clone(),
+                train_rows: r.train_rows as u64,
+                metrics,
+            },
+        };
+        art.checksum = art.compute_checksum();
+        Ok(art)
+    }
+}
