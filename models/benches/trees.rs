@@ -218,6 +218,27 @@ fn read_data(path: &PathBuf) -> Result<Data, Box<dyn std::error::Error>> {
     })
 }
 
+/// CPU seconds (user + system) this process has used so far, from
+/// `/proc/self/stat` (Linux); `NaN` elsewhere. Beside wall time it shows
+/// whether a run was disturbed (CPU ≈ 2 × wall on an idle 2-core machine).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields overall, in clock ticks (100 per second).
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return f64::NAN;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    (tick(11) + tick(12)) / 100.0
+}
+
 fn r2_rmse(pred: &[f64], y: &[f64]) -> (f64, f64) {
     let mean = y.iter().sum::<f64>() / y.len() as f64;
     let sse: f64 = pred.iter().zip(y).map(|(p, t)| (p - t) * (p - t)).sum();
@@ -263,7 +284,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let mut table = Vec::new();
     if which.contains("rf") {
-        let t = Instant::now();
+        let (t, cpu) = (Instant::now(), cpu_seconds());
         let rf = RandomForestParams::new()
             .n_trees(100)
             .max_depth(Some(10))
@@ -271,6 +292,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .seed(0)
             .train(&d.x_train, &d.y_train)?;
         let secs = t.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - cpu;
         let p = rf.try_predict(&d.x_test)?;
         let (r2, rmse) = r2_rmse(p.as_slice().unwrap_or(&[]), &d.y_test);
         let us = inference_us(rf.ensemble(), &d.x_test.view());
@@ -278,43 +300,48 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         table.push((
             "random forest (100 trees, depth 10, all features)",
             secs,
+            cpu,
             r2,
             rmse,
             us,
         ));
-        println!("rf: {secs:.2} s, {nodes} nodes");
+        println!("rf: {secs:.2} s ({cpu:.1} CPU s), {nodes} nodes");
     }
     if which.contains("gbm") {
-        let t = Instant::now();
+        let (t, cpu) = (Instant::now(), cpu_seconds());
         let gbm = GradientBoostingParams::new()
             .n_rounds(500)
             .learning_rate(0.1)
             .max_leaves(31)
             .train(&d.x_train, &d.y_train)?;
         let secs = t.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - cpu;
         let p = gbm.try_predict(&d.x_test)?;
         let (r2, rmse) = r2_rmse(p.as_slice().unwrap_or(&[]), &d.y_test);
         let us = inference_us(gbm.ensemble(), &d.x_test.view());
         table.push((
             "gradient boosting (500 rounds, lr 0.1, 31 leaves)",
             secs,
+            cpu,
             r2,
             rmse,
             us,
         ));
-        println!("gbm: {secs:.2} s");
+        println!("gbm: {secs:.2} s ({cpu:.1} CPU s)");
     }
     println!();
     println!(
-        "| {:<50} | {:>9} | {:>7} | {:>7} | {:>14} |",
-        "model (poolcast-models)", "train s", "R²", "RMSE", "predict µs/row"
+        "| {:<50} | {:>9} | {:>9} | {:>7} | {:>7} | {:>14} |",
+        "model (poolcast-models)", "train s", "CPU s", "R²", "RMSE", "predict µs/row"
     );
     println!(
-        "|{:-<52}|{:-<11}|{:-<9}|{:-<9}|{:-<16}|",
-        "", "", "", "", ""
+        "|{:-<52}|{:-<11}|{:-<11}|{:-<9}|{:-<9}|{:-<16}|",
+        "", "", "", "", "", ""
     );
-    for (name, secs, r2, rmse, us) in table {
-        println!("| {name:<50} | {secs:>9.2} | {r2:>7.4} | {rmse:>7.4} | {us:>14.2} |");
+    for (name, secs, cpu, r2, rmse, us) in table {
+        println!(
+            "| {name:<50} | {secs:>9.2} | {cpu:>9.1} | {r2:>7.4} | {rmse:>7.4} | {us:>14.2} |"
+        );
     }
     Ok(())
 }
