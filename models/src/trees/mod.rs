@@ -30,7 +30,10 @@
 //!   learner made on bins.
 //! - `hist`: per node, sums of gradient and hessian (for a forest: the
 //!   bootstrap-weighted centred target and weight) per bin; the split search
-//!   tries sending missing values left and right.
+//!   tries sending missing values left and right. The root's histogram reads
+//!   the columns in order; a child's reads a copy of the codes grouped 16
+//!   features per row (one cache line per row per group instead of one per
+//!   feature), gathering each batch of rows before updating the bins.
 //! - `grow`: a tree over a row-index array partitioned in place; the child
 //!   with fewer rows gets a fresh histogram, its sibling the parent's minus
 //!   it. Best-first growth under a leaf limit, depth-first otherwise.
