@@ -100,6 +100,14 @@ enum Command {
     },
 }
 
+/// The rayon pool of `--jobs` (0 or absent: all cores).
+fn workers(jobs: Option<usize>) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.unwrap_or(0))
+        .build()
+        .context("could not start worker threads")
+}
+
 fn parse_aggregate(s: &str) -> Result<Aggregate, String> {
     match s {
         "mean" => Ok(Aggregate::Mean),
@@ -144,10 +152,7 @@ fn run(cli: Cli) -> Result<()> {
             jobs,
             quiet,
         } => {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(jobs.unwrap_or(0))
-                .build()
-                .context("could not start worker threads")?;
+            let pool = workers(jobs)?;
             pool.install(|| simulate::simulate(&scenario, &out, quiet))
         }
         Command::Features {
@@ -173,10 +178,7 @@ fn run(cli: Cli) -> Result<()> {
             jobs,
             quiet,
         } => {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(jobs.unwrap_or(0))
-                .build()
-                .context("could not start worker threads")?;
+            let pool = workers(jobs)?;
             pool.install(|| {
                 train::train_cmd(train::TrainArgs {
                     input,

@@ -349,16 +349,7 @@ pub fn train(
                 Family::RandomForest => {
                     for g in &cfg.forest {
                         let t0 = Instant::now();
-                        let f = RandomForestParams::new()
-                            .n_trees(g.n_trees)
-                            .max_depth(Some(g.max_depth))
-                            .max_features(MaxFeatures::Fraction(g.max_features))
-                            .seed(cfg.seed)
-                            .train(&xt, &yt)
-                            .map_err(|e| ModelError::Train {
-                                model: "random_forest".into(),
-                                message: e.to_string(),
-                            })?;
+                        let f = fit_forest(g, g.n_trees, cfg.seed, &xt, &yt)?;
                         cands.push((
                             format!(
                                 "random_forest(trees={}, depth={}, features={})",
@@ -375,17 +366,7 @@ pub fn train(
                 Family::GradientBoosting => {
                     for g in &cfg.boosting {
                         let t0 = Instant::now();
-                        let b = GradientBoostingParams::new()
-                            .n_rounds(g.rounds)
-                            .learning_rate(g.learning_rate)
-                            .max_leaves(g.max_leaves)
-                            .early_stopping_rounds(Some(cfg.early_stopping_rounds))
-                            .seed(cfg.seed)
-                            .train_with_validation(&xt, &yt, &xv, &yv)
-                            .map_err(|e| ModelError::Train {
-                                model: "gradient_boosting".into(),
-                                message: e.to_string(),
-                            })?;
+                        let b = fit_boost(g, cfg, &xt, &yt, &xv, &yv)?;
                         let rounds = b.n_trees();
                         cands.push((
                             format!(
@@ -504,6 +485,46 @@ pub fn train(
     })
 }
 
+fn fit_forest(
+    g: &ForestGrid,
+    n_trees: usize,
+    seed: u64,
+    x: &Array2<f64>,
+    y: &[f64],
+) -> Result<crate::trees::RandomForest, ModelError> {
+    RandomForestParams::new()
+        .n_trees(n_trees)
+        .max_depth(Some(g.max_depth))
+        .max_features(MaxFeatures::Fraction(g.max_features))
+        .seed(seed)
+        .train(x, y)
+        .map_err(|e| ModelError::Train {
+            model: "random_forest".into(),
+            message: e.to_string(),
+        })
+}
+
+fn fit_boost(
+    g: &BoostGrid,
+    cfg: &TrainConfig,
+    x: &Array2<f64>,
+    y: &[f64],
+    xv: &Array2<f64>,
+    yv: &[f64],
+) -> Result<crate::trees::GradientBoosting, ModelError> {
+    GradientBoostingParams::new()
+        .n_rounds(g.rounds)
+        .learning_rate(g.learning_rate)
+        .max_leaves(g.max_leaves)
+        .early_stopping_rounds(Some(cfg.early_stopping_rounds))
+        .seed(cfg.seed)
+        .train_with_validation(x, y, xv, yv)
+        .map_err(|e| ModelError::Train {
+            model: "gradient_boosting".into(),
+            message: e.to_string(),
+        })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn shuffled(
     fam: Family,
@@ -537,16 +558,7 @@ fn shuffled(
                 .forest
                 .first()
                 .ok_or_else(|| ModelError::Input("empty forest grid".into()))?;
-            let f = RandomForestParams::new()
-                .n_trees(g.n_trees.min(30))
-                .max_depth(Some(g.max_depth))
-                .max_features(MaxFeatures::Fraction(g.max_features))
-                .seed(cfg.seed)
-                .train(xt, &y)
-                .map_err(|e| ModelError::Train {
-                    model: "shuffled control".into(),
-                    message: e.to_string(),
-                })?;
+            let f = fit_forest(g, g.n_trees.min(30), cfg.seed, xt, &y)?;
             ModelBody::Trees {
                 algorithm: "random_forest".into(),
                 ensemble: f.into_ensemble(),
@@ -557,17 +569,7 @@ fn shuffled(
                 .boosting
                 .first()
                 .ok_or_else(|| ModelError::Input("empty boosting grid".into()))?;
-            let b = GradientBoostingParams::new()
-                .n_rounds(g.rounds)
-                .learning_rate(g.learning_rate)
-                .max_leaves(g.max_leaves)
-                .early_stopping_rounds(Some(cfg.early_stopping_rounds))
-                .seed(cfg.seed)
-                .train_with_validation(xt, &y, xv, &yvs)
-                .map_err(|e| ModelError::Train {
-                    model: "shuffled control".into(),
-                    message: e.to_string(),
-                })?;
+            let b = fit_boost(g, cfg, xt, &y, xv, &yvs)?;
             ModelBody::Trees {
                 algorithm: "gradient_boosting".into(),
                 ensemble: b.into_ensemble(),
