@@ -9,9 +9,6 @@ use clap::{Parser, Subcommand};
 mod simulate;
 mod train;
 
-use poolcast::core::artifact::Aggregate;
-use poolcast_models::train::Family;
-
 /// Poolcast: connection pools that provision ahead of demand.
 #[derive(Parser, Debug)]
 #[command(name = "poolcast", version, about, long_about = None)]
@@ -53,38 +50,11 @@ enum Command {
     /// simulate`) or read a features.parquet, then train and compare every
     /// model family beside the baselines and write candidate artifacts.
     Train {
-        /// A run directory (searched for snapshots.parquet) or a features.parquet.
-        input: PathBuf,
-        /// Output directory.
-        #[arg(long, short)]
-        out: PathBuf,
-        /// TOML with [dataset] and [train] tables (see experiments/README.md).
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Horizons in intervals, e.g. 5,15,30,60.
-        #[arg(long, value_delimiter = ',')]
-        horizons: Vec<u32>,
-        /// Target: mean or peak demand over the horizon.
-        #[arg(long, value_parser = parse_aggregate)]
-        aggregate: Option<Aggregate>,
-        /// Season of the seasonal-naive baseline, in seconds.
-        #[arg(long)]
-        season_s: Option<u64>,
-        /// Scenario whose runs are test data only (repeatable).
-        #[arg(long)]
-        holdout: Vec<String>,
-        /// Families: linear, random_forest, gradient_boosting (comma-separated).
-        #[arg(long, value_delimiter = ',', value_parser = parse_family)]
-        families: Vec<Family>,
-        /// Smaller grids (30 trees, one 200-round boosting config).
-        #[arg(long)]
-        quick: bool,
+        #[command(flatten)]
+        args: train::TrainArgs,
         /// Worker threads (default: all cores). Outputs do not depend on it.
         #[arg(long, short)]
         jobs: Option<usize>,
-        /// Print nothing but errors.
-        #[arg(long, short)]
-        quiet: bool,
     },
     /// Export the winning model of a horizon from a `poolcast train` output
     /// directory as the artifact the runtime pool loads.
@@ -106,25 +76,6 @@ fn workers(jobs: Option<usize>) -> Result<rayon::ThreadPool> {
         .num_threads(jobs.unwrap_or(0))
         .build()
         .context("could not start worker threads")
-}
-
-fn parse_aggregate(s: &str) -> Result<Aggregate, String> {
-    match s {
-        "mean" => Ok(Aggregate::Mean),
-        "peak" => Ok(Aggregate::Peak),
-        _ => Err(format!("`{s}`: expected mean or peak")),
-    }
-}
-
-fn parse_family(s: &str) -> Result<Family, String> {
-    match s {
-        "linear" => Ok(Family::Linear),
-        "random_forest" | "rf" => Ok(Family::RandomForest),
-        "gradient_boosting" | "gbm" => Ok(Family::GradientBoosting),
-        _ => Err(format!(
-            "`{s}`: expected linear, random_forest or gradient_boosting"
-        )),
-    }
 }
 
 fn main() -> ExitCode {
@@ -165,35 +116,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             train::list_features(interval_s, json)
         }
-        Command::Train {
-            input,
-            out,
-            config,
-            horizons,
-            aggregate,
-            season_s,
-            holdout,
-            families,
-            quick,
-            jobs,
-            quiet,
-        } => {
-            let pool = workers(jobs)?;
-            pool.install(|| {
-                train::train_cmd(train::TrainArgs {
-                    input,
-                    out,
-                    config,
-                    horizons,
-                    aggregate,
-                    season_s,
-                    holdout,
-                    families,
-                    quick,
-                    quiet,
-                })
-            })
-        }
+        Command::Train { args, jobs } => workers(jobs)?.install(|| train::train_cmd(args)),
         Command::Export {
             train_dir,
             horizon,

@@ -34,17 +34,56 @@ pub fn list_features(interval_s: f64, json: bool) -> Result<()> {
 }
 
 /// Options of `poolcast train`.
+#[derive(clap::Args, Debug)]
 pub struct TrainArgs {
+    /// A run directory (searched for snapshots.parquet) or a features.parquet.
     pub input: PathBuf,
+    /// Output directory.
+    #[arg(long, short)]
     pub out: PathBuf,
+    /// TOML with [dataset] and [train] tables (see experiments/README.md).
+    #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Horizons in intervals, e.g. 5,15,30,60.
+    #[arg(long, value_delimiter = ',')]
     pub horizons: Vec<u32>,
+    /// Target: mean or peak demand over the horizon.
+    #[arg(long, value_parser = parse_aggregate)]
     pub aggregate: Option<Aggregate>,
+    /// Season of the seasonal-naive baseline, in seconds.
+    #[arg(long)]
     pub season_s: Option<u64>,
+    /// Scenario whose runs are test data only (repeatable).
+    #[arg(long)]
     pub holdout: Vec<String>,
+    /// Families: linear, random_forest, gradient_boosting (comma-separated).
+    #[arg(long, value_delimiter = ',', value_parser = parse_family)]
     pub families: Vec<Family>,
+    /// Smaller grids (30 trees, one 200-round boosting config).
+    #[arg(long)]
     pub quick: bool,
+    /// Print nothing but errors.
+    #[arg(long, short)]
     pub quiet: bool,
+}
+
+fn parse_aggregate(s: &str) -> Result<Aggregate, String> {
+    match s {
+        "mean" => Ok(Aggregate::Mean),
+        "peak" => Ok(Aggregate::Peak),
+        _ => Err(format!("`{s}`: expected mean or peak")),
+    }
+}
+
+fn parse_family(s: &str) -> Result<Family, String> {
+    match s {
+        "linear" => Ok(Family::Linear),
+        "random_forest" | "rf" => Ok(Family::RandomForest),
+        "gradient_boosting" | "gbm" => Ok(Family::GradientBoosting),
+        _ => Err(format!(
+            "`{s}`: expected linear, random_forest or gradient_boosting"
+        )),
+    }
 }
 
 /// The optional TOML file of `poolcast train --config`.
