@@ -2,6 +2,7 @@
 //! policies and the multi-level circuit breaker. No async and no I/O: time is
 //! always an argument ([`Nanos`]).
 
+pub mod affinity;
 pub mod artifact;
 pub mod breaker;
 pub mod erlang;
@@ -11,6 +12,7 @@ pub mod interval;
 pub mod model;
 pub mod policy;
 pub mod pool;
+pub mod settings;
 pub mod telemetry;
 
 /// Time in integer nanoseconds since an epoch chosen by the driver (the

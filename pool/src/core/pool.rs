@@ -631,6 +631,11 @@ impl PoolCore {
         if let Some(w) = self.waiters.pop_front() {
             self.slots[conn as usize].state = SlotState::Idle;
             self.grant(now, w.req, w.arrived, conn);
+        } else if self.open > self.cfg.max_size {
+            // Above a lowered maximum (see `resize`): retire instead of
+            // parking.
+            self.slots[conn as usize].state = SlotState::Idle;
+            self.close_conn(conn, CloseReason::IdleTimeout);
         } else {
             let s = &mut self.slots[conn as usize];
             s.state = SlotState::Idle;
@@ -931,6 +936,39 @@ impl PoolCore {
             self.totals.busy_ns + self.area_busy,
             self.totals.waiting_ns + self.area_waiting,
         )
+    }
+
+    /// Like [`acquire`](Self::acquire), but when nobody is queued and one of
+    /// the `preferred` connections is idle, grants that one (the most
+    /// recently listed first) instead of the most recently used. Used for
+    /// statement-cache affinity: the pool never waits for a preferred
+    /// connection, and a queued request is always served first.
+    pub fn acquire_preferring(&mut self, now: Nanos, req: RequestId, preferred: &[ConnId]) {
+        if !self.closing && self.waiters.is_empty() {
+            for &conn in preferred.iter().rev() {
+                let Some(slot) = self.slots.get(conn as usize) else {
+                    continue;
+                };
+                if slot.state != SlotState::Idle || slot.expired {
+                    continue;
+                }
+                // Idle connections are few (at most `max_size`) and the most
+                // recently used sit at the back.
+                if let Some(pos) = self.idle.iter().rposition(|&c| c == conn) {
+                    self.advance(now);
+                    self.totals.acquires_requested += 1;
+                    self.idle.remove(pos);
+                    self.grant(now, req, now, conn);
+                    return;
+                }
+            }
+        }
+        self.acquire(now, req);
+    }
+
+    /// Whether `conn` is an open connection sitting idle in the pool.
+    pub fn is_idle(&self, conn: ConnId) -> bool {
+        self.slot_is(conn, SlotState::Idle)
     }
 }
 

@@ -78,6 +78,13 @@ pub trait ScalingPolicy: Send + Debug {
     /// Sees the snapshot of the interval that just ended and returns the new
     /// target, or `None` to keep the current one.
     fn decide(&mut self, ctx: &PolicyContext<'_>, snap: &Snapshot) -> Option<u32>;
+
+    /// The name plus what the policy is doing now, for status pages and
+    /// logs (the predictive policy says whether it predicts or falls back,
+    /// and why).
+    fn describe(&self) -> String {
+        self.name()
+    }
 }
 
 /// A fixed size.

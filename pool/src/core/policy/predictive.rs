@@ -107,6 +107,10 @@ impl PredictiveConfig {
     }
 }
 
+/// Relative difference between a snapshot's span and the artifact's
+/// interval beyond which the policy falls back.
+const INTERVAL_TOLERANCE: f64 = 0.05;
+
 /// Why the predictive policy is (not) predicting right now.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PredictiveMode {
@@ -302,6 +306,13 @@ impl ScalingPolicy for PredictivePolicy {
         "predictive".into()
     }
 
+    fn describe(&self) -> String {
+        match &self.mode {
+            PredictiveMode::Predicting => "predictive".into(),
+            PredictiveMode::Fallback(why) => format!("predictive (reactive fallback: {why})"),
+        }
+    }
+
     fn decide(&mut self, ctx: &PolicyContext<'_>, snap: &Snapshot) -> Option<u32> {
         let reactive = self.fallback.decide(ctx, snap);
         self.since_change = self.since_change.saturating_add(1);
@@ -310,9 +321,14 @@ impl ScalingPolicy for PredictivePolicy {
             return reactive;
         };
         let (interval, target) = (fx.artifact().interval_ns, fx.artifact().target);
-        if interval != snap.interval_ns {
+        // A runtime controller's ticks jitter by a few ms; a snapshot that
+        // covers a clearly different span (a stalled controller, a
+        // mismatched configuration) would feed the model rates it was not
+        // trained on.
+        if (snap.interval_ns as f64 - interval as f64).abs() > INTERVAL_TOLERANCE * interval as f64
+        {
             self.mode = PredictiveMode::Fallback(format!(
-                "artifact expects {interval} ns intervals, telemetry has {} ns",
+                "artifact expects {interval} ns intervals (±5%), telemetry has {} ns",
                 snap.interval_ns
             ));
             return reactive;

@@ -1,0 +1,181 @@
+//! The pool's background task: the core's timers (idle retirement,
+//! lifetimes, creation back-off), one telemetry snapshot per interval, the
+//! scaling policy, and leak detection.
+//!
+//! It holds only a weak reference to the pool, so it ends when the last
+//! handle is dropped, or when the pool is closed and drained.
+
+use std::sync::{Arc, Weak};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Notify;
+
+use super::manager::Manager;
+use super::pool::Shared;
+use crate::core::interval::SystemSignals;
+use crate::core::policy::{PolicyConfig, PolicyContext, PredictivePolicy, ScalingPolicy};
+use crate::core::settings::SettingsError;
+use crate::core::{NANOS_PER_MS, NANOS_PER_SEC, Nanos};
+
+const WEEK_NS: u64 = 7 * 86_400 * NANOS_PER_SEC;
+
+/// Maps the pool's clock (ns since it started) onto the feature week clock
+/// (ns since a Monday 00:00 UTC): the Unix epoch was a Thursday, three days
+/// after a Monday.
+pub(crate) fn clock_offset_ns(pool_now: Nanos) -> Nanos {
+    let unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let week = (unix + 3 * 86_400 * NANOS_PER_SEC) % WEEK_NS;
+    (week + WEEK_NS - pool_now % WEEK_NS) % WEEK_NS
+}
+
+/// The policy `cfg` describes, for a pool whose clock starts now.
+///
+/// # Errors
+/// The oracle needs the future and exists only in the simulator.
+pub(crate) fn build_policy(cfg: &PolicyConfig) -> Result<Box<dyn ScalingPolicy>, SettingsError> {
+    Ok(match cfg {
+        PolicyConfig::Predictive(c) => {
+            let p = PredictivePolicy::new(c.clone(), clock_offset_ns(0));
+            if let Some(e) = p.load_error() {
+                tracing::error!(error = %e, "predictive policy: model artifact refused; scaling reactively instead");
+            }
+            Box::new(p)
+        }
+        PolicyConfig::Oracle(_) => {
+            return Err(SettingsError {
+                path: "policy.kind".into(),
+                message: "the oracle needs perfect foresight and runs only in the simulator; use \"predictive\" with an exported artifact".into(),
+            });
+        }
+        other => other.build(),
+    })
+}
+
+/// The controller loop.
+pub(crate) async fn run<M: Manager>(
+    weak: Weak<Shared<M>>,
+    wake: Arc<Notify>,
+    mut policy: Box<dyn ScalingPolicy>,
+) {
+    let mut next_tick: Nanos = 0;
+    let mut first = true;
+    loop {
+        let Some(shared) = weak.upgrade() else {
+            return;
+        };
+        let interval = shared.opts.interval_ns;
+        if first {
+            next_tick = interval;
+            first = false;
+        }
+        let now = shared.now();
+        let mut tick = None;
+        let wake_at = {
+            let mut st = shared.lock();
+            st.core.handle_timeout(now);
+            shared.dispatch(&mut st, now, None);
+            if st.closed {
+                return;
+            }
+            if now >= next_tick {
+                let states = st.breaker.states(now);
+                let s = &mut *st;
+                let snap = s
+                    .recorder
+                    .finish(now, &mut s.core, states, SystemSignals::default());
+                if shared.opts.keep_snapshots > 0 {
+                    if s.snapshots.len() >= shared.opts.keep_snapshots {
+                        s.snapshots.pop_front();
+                    }
+                    s.snapshots.push_back(snap.clone());
+                }
+                if let Some(t) = &s.trace {
+                    t.snapshot(&snap);
+                }
+                let cfg = s.core.config();
+                tick = Some((snap, cfg.min_size, cfg.max_size, s.core.target()));
+                while next_tick <= now {
+                    next_tick += interval;
+                }
+            }
+            let mut wake_at = next_tick;
+            if let Some(limit) = shared.opts.leak_threshold {
+                let s = &mut *st;
+                for (conn, c) in s.checkouts.iter_mut().enumerate() {
+                    let Some(since) = c.since else { continue };
+                    let due = since.saturating_add(limit);
+                    if c.warned {
+                        continue;
+                    }
+                    if due <= now {
+                        c.warned = true;
+                        s.counters.leaks += 1;
+                        let loc = c
+                            .location
+                            .map_or_else(|| "unknown".to_string(), ToString::to_string);
+                        tracing::warn!(
+                            pool = %shared.opts.name,
+                            conn,
+                            held_ms = (now - since) / NANOS_PER_MS,
+                            taken_at = %loc,
+                            "connection held longer than leak_detection_threshold_ms: possible leak"
+                        );
+                    } else {
+                        wake_at = wake_at.min(due);
+                    }
+                }
+            }
+            if let Some(t) = st.core.poll_timeout() {
+                wake_at = wake_at.min(t.max(now));
+            }
+            wake_at
+        };
+        if let Some((snap, min_size, max_size, target)) = tick {
+            let ctx = PolicyContext {
+                now,
+                min_size,
+                max_size,
+                target,
+                foresight: None,
+            };
+            let decided = policy.decide(&ctx, &snap);
+            let description = policy.describe();
+            let mut st = shared.lock();
+            if st.policy_name != description {
+                tracing::info!(pool = %shared.opts.name, policy = %description, "scaling policy mode");
+                st.policy_name = description;
+            }
+            if let Some(mut t) = decided {
+                let cur = st.core.target();
+                if let Some(up) = shared.opts.max_step_up {
+                    t = t.min(cur.saturating_add(up));
+                }
+                if let Some(down) = shared.opts.max_step_down {
+                    t = t.max(cur.saturating_sub(down));
+                }
+                if t != cur {
+                    tracing::debug!(pool = %shared.opts.name, from = cur, to = t, "scaling target");
+                    let now = shared.now();
+                    st.core.set_target(now, t);
+                    shared.dispatch(&mut st, now, None);
+                }
+            }
+            drop(st);
+            if let Some(hook) = &shared.on_snapshot {
+                hook(&snap);
+            }
+        }
+        let deadline = shared.instant_of(wake_at);
+        drop(shared);
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline.into()) => {}
+            () = wake.notified() => {}
+        }
+        // Never spin: a deadline in the past still yields to other tasks.
+        if deadline <= std::time::Instant::now() {
+            tokio::task::yield_now().await;
+        }
+    }
+}

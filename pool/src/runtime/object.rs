@@ -1,0 +1,222 @@
+//! [`Object`]: a checked-out connection that goes back to the pool on drop.
+
+use std::ops::{Deref, DerefMut};
+
+use super::manager::{ErrorClass, Manager};
+use super::pool::{Checkout, Granted, Pool, Shared};
+use crate::core::Nanos;
+use crate::core::breaker::Permit;
+use crate::core::pool::ConnId;
+use crate::core::telemetry::{Outcome, QueryClass};
+
+/// A connection checked out of a [`Pool`]. It derefs to the connection
+/// and returns to the pool when dropped.
+///
+/// Tell the pool how the request went with
+/// [`report_error`](Object::report_error) (it feeds the circuit breakers
+/// and the telemetry); a connection the pool should not reuse is marked with
+/// [`mark_broken`](Object::mark_broken).
+pub struct Object<M: Manager> {
+    conn: Option<M::Connection>,
+    id: ConnId,
+    pool: Pool<M>,
+    permit: Permit,
+    class: QueryClass,
+    pattern: u64,
+    arrived: Nanos,
+    granted: Nanos,
+    error: Option<ErrorClass>,
+    broken: bool,
+    prepared: Vec<u64>,
+    evicted: Vec<u64>,
+    cache_hits: u32,
+    cache_misses: u32,
+}
+
+impl<M: Manager> Object<M> {
+    pub(crate) fn new(
+        pool: Pool<M>,
+        g: Granted<M::Connection>,
+        class: QueryClass,
+        pattern: u64,
+        arrived: Nanos,
+    ) -> Self {
+        let granted = pool.shared.now();
+        Object {
+            conn: Some(g.conn),
+            id: g.id,
+            pool,
+            permit: g.permit,
+            class,
+            pattern,
+            arrived,
+            granted,
+            error: None,
+            broken: false,
+            prepared: Vec::new(),
+            evicted: Vec::new(),
+            cache_hits: 0,
+            cache_misses: 0,
+        }
+    }
+
+    /// The connection's slot in the pool (stable while it is open; reused
+    /// after it closes).
+    pub fn slot(&self) -> ConnId {
+        self.id
+    }
+
+    /// The statement pattern this checkout was routed for (0: none).
+    pub fn pattern(&self) -> u64 {
+        self.pattern
+    }
+
+    /// Reports that the request failed with `err`: the manager classifies
+    /// it, the telemetry counts it and, unless it is a client error, the
+    /// circuit breaker of its category sees a failure when the connection
+    /// comes back. The first error reported wins. Returns the class.
+    pub fn report_error(&mut self, err: &M::Error) -> ErrorClass {
+        let class = self.pool.shared.manager.classify(err);
+        self.report_class(class);
+        class
+    }
+
+    /// Like [`report_error`](Self::report_error) for an already classified
+    /// error.
+    pub fn report_class(&mut self, class: ErrorClass) {
+        if self.error.is_none() {
+            self.error = Some(class);
+        }
+    }
+
+    /// The pool closes this connection when it comes back instead of
+    /// reusing it.
+    pub fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+
+    /// Notes that this connection now holds a prepared statement of
+    /// `pattern` (affinity routing will prefer it for that pattern).
+    pub fn note_prepared(&mut self, pattern: u64) {
+        self.prepared.push(pattern);
+    }
+
+    /// Notes that this connection dropped its statement of `pattern`.
+    pub fn note_evicted(&mut self, pattern: u64) {
+        self.evicted.push(pattern);
+    }
+
+    /// Counts a statement-cache lookup (hit or miss) for the pool's hit
+    /// rate.
+    pub fn note_cache_lookup(&mut self, hit: bool) {
+        if hit {
+            self.cache_hits += 1;
+        } else {
+            self.cache_misses += 1;
+        }
+    }
+
+    /// Takes the connection out of the pool for good; the pool opens a
+    /// replacement if it needs one.
+    pub fn take(mut this: Self) -> M::Connection {
+        let conn = this
+            .conn
+            .take()
+            .expect("an Object holds its connection until dropped");
+        let shared = &this.pool.shared;
+        let mut st = shared.lock();
+        let now = shared.now();
+        st.checkouts[this.id as usize] = Checkout::default();
+        st.affinity.forget_conn(this.id);
+        st.breaker.record(now, this.permit, None);
+        st.core.release(now, this.id, false);
+        Shared::dispatch(shared, &mut st, now, None);
+        conn
+    }
+}
+
+impl<M: Manager> std::fmt::Debug for Object<M>
+where
+    M::Connection: std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Object")
+            .field("slot", &self.id)
+            .field("conn", &self.conn)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Manager> Deref for Object<M> {
+    type Target = M::Connection;
+    fn deref(&self) -> &M::Connection {
+        // Present from construction until drop or `take`, which consumes.
+        self.conn
+            .as_ref()
+            .expect("an Object holds its connection until dropped")
+    }
+}
+
+impl<M: Manager> DerefMut for Object<M> {
+    fn deref_mut(&mut self) -> &mut M::Connection {
+        self.conn
+            .as_mut()
+            .expect("an Object holds its connection until dropped")
+    }
+}
+
+impl<M: Manager> Drop for Object<M> {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        let shared = &self.pool.shared;
+        let broken = self.broken || shared.manager.is_broken(&mut conn);
+        let mut st = shared.lock();
+        let now = shared.now();
+        let i = self.id as usize;
+        st.checkouts[i] = Checkout::default();
+        if broken {
+            st.affinity.forget_conn(self.id);
+            drop(conn);
+        } else {
+            st.conns[i] = Some(conn);
+            for &p in &self.evicted {
+                st.affinity.remove(self.id, p);
+            }
+            for &p in &self.prepared {
+                st.affinity.insert(self.id, p);
+            }
+        }
+        st.core.release(now, self.id, !broken);
+        let trips = self
+            .error
+            .filter(|e| !e.client || shared.opts.breaker_counts_client_errors)
+            .map(|e| e.category);
+        st.breaker.record(now, self.permit, trips);
+        let outcome = match self.error {
+            Some(e) => {
+                st.counters.errors[e.category.index()] += 1;
+                if e.client {
+                    st.counters.client_errors += 1;
+                }
+                Outcome::Error(e.category)
+            }
+            None => Outcome::Ok,
+        };
+        st.counters.cache_hits += u64::from(self.cache_hits);
+        st.counters.cache_misses += u64::from(self.cache_misses);
+        let hold = now.saturating_sub(self.granted);
+        let wait = self.granted.saturating_sub(self.arrived);
+        Shared::<M>::record_request(
+            &mut st,
+            self.arrived,
+            self.class,
+            self.pattern,
+            wait,
+            hold,
+            outcome,
+        );
+        Shared::dispatch(shared, &mut st, now, None);
+    }
+}

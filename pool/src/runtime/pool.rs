@@ -1,0 +1,966 @@
+//! [`Pool`]: the tokio driver of [`PoolCore`].
+//!
+//! One mutex guards the core and the parked connections. Every entry point
+//! locks it, hands the current time to the core and carries out the core's
+//! actions before unlocking: a grant moves a parked connection to its
+//! request (the caller itself, or a queued waiter through a oneshot
+//! channel), a create spawns [`Manager::create`], a close drops the
+//! connection. Nothing awaits while the lock is held.
+
+use std::collections::{HashMap, VecDeque};
+use std::panic::Location;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Handle;
+use tokio::sync::{Notify, oneshot};
+
+use super::driver;
+use super::error::{BuildError, PoolError};
+use super::manager::Manager;
+use super::object::Object;
+use super::recorder::TraceRecorder;
+use crate::core::affinity::{AffinityIndex, pattern_hash};
+use crate::core::breaker::{MultiBreaker, Permit};
+use crate::core::interval::IntervalRecorder;
+use crate::core::policy::ScalingPolicy;
+use crate::core::pool::{Action, CloseReason, ConnId, PoolConfigError, PoolCore, RequestId};
+use crate::core::settings::{PoolFile, RecycleMode, SettingsError};
+use crate::core::telemetry::{BreakerCode, ErrorCategory, Outcome, QueryClass, Snapshot};
+use crate::core::{Nanos, RequestRecord};
+
+/// What a request tells the pool about itself (all optional).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AcquireOptions {
+    /// The query class, for the per-class telemetry (default `api`).
+    pub class: QueryClass,
+    /// The statement's pattern ([`pattern_hash`]); with affinity on, an
+    /// idle connection that already prepared it is preferred. 0: none.
+    pub pattern: u64,
+}
+
+impl Default for AcquireOptions {
+    fn default() -> Self {
+        AcquireOptions {
+            class: QueryClass::Api,
+            pattern: 0,
+        }
+    }
+}
+
+/// A callback that sees every telemetry snapshot.
+pub type SnapshotHook = Arc<dyn Fn(&Snapshot) + Send + Sync>;
+
+/// Runtime options derived from the settings.
+#[derive(Debug, Clone)]
+pub(crate) struct Opts {
+    pub(crate) name: String,
+    pub(crate) create_timeout: Option<Duration>,
+    pub(crate) recycle: RecycleMode,
+    pub(crate) leak_threshold: Option<Nanos>,
+    pub(crate) breaker_counts_client_errors: bool,
+    pub(crate) affinity: bool,
+    pub(crate) interval_ns: Nanos,
+    pub(crate) max_step_up: Option<u32>,
+    pub(crate) max_step_down: Option<u32>,
+    pub(crate) keep_snapshots: usize,
+}
+
+/// Where and when a connection was checked out (leak detection).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Checkout {
+    pub(crate) since: Option<Nanos>,
+    pub(crate) location: Option<&'static Location<'static>>,
+    pub(crate) warned: bool,
+}
+
+/// A connection handed to a request, before it becomes an [`Object`].
+pub(crate) struct Granted<C> {
+    pub(crate) conn: C,
+    pub(crate) id: ConnId,
+    pub(crate) check: bool,
+    pub(crate) permit: Permit,
+}
+
+type Reply<C> = Result<Granted<C>, PoolError>;
+
+pub(crate) struct Waiter<C> {
+    tx: oneshot::Sender<Reply<C>>,
+    permit: Permit,
+    class: QueryClass,
+    pattern: u64,
+    arrived: Nanos,
+    location: &'static Location<'static>,
+}
+
+/// The caller of an acquire, when it is served inside the same lock.
+#[derive(Clone, Copy)]
+pub(crate) struct Me {
+    req: RequestId,
+    permit: Permit,
+    class: QueryClass,
+    pattern: u64,
+    arrived: Nanos,
+    location: &'static Location<'static>,
+}
+
+/// Counters the core does not keep.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Counters {
+    pub(crate) rejected: [u64; ErrorCategory::COUNT + 1],
+    pub(crate) errors: [u64; ErrorCategory::COUNT],
+    pub(crate) client_errors: u64,
+    pub(crate) leaks: u64,
+    pub(crate) cache_hits: u64,
+    pub(crate) cache_misses: u64,
+    pub(crate) check_failures: u64,
+    pub(crate) closed: [u64; 4],
+    pub(crate) create_timeouts: u64,
+    pub(crate) cancelled: u64,
+}
+
+pub(crate) fn close_reason_index(r: CloseReason) -> usize {
+    match r {
+        CloseReason::IdleTimeout => 0,
+        CloseReason::MaxLifetime => 1,
+        CloseReason::Broken => 2,
+        CloseReason::PoolClosed => 3,
+    }
+}
+
+/// Everything behind the pool's one lock.
+pub(crate) struct State<C> {
+    pub(crate) core: PoolCore,
+    pub(crate) breaker: MultiBreaker,
+    pub(crate) recorder: IntervalRecorder,
+    pub(crate) conns: Vec<Option<C>>,
+    pub(crate) checkouts: Vec<Checkout>,
+    waiters: HashMap<RequestId, Waiter<C>>,
+    next_req: RequestId,
+    pub(crate) affinity: AffinityIndex,
+    pub(crate) counters: Counters,
+    pub(crate) last_create_error: Option<String>,
+    pub(crate) snapshots: VecDeque<Snapshot>,
+    pub(crate) closed: bool,
+    pub(crate) policy_name: String,
+    pub(crate) trace: Option<TraceRecorder>,
+}
+
+/// The part of a pool shared by its handles, objects and tasks.
+pub(crate) struct Shared<M: Manager> {
+    pub(crate) manager: M,
+    pub(crate) state: Mutex<State<M::Connection>>,
+    pub(crate) epoch: Instant,
+    pub(crate) handle: Handle,
+    pub(crate) opts: Opts,
+    pub(crate) driver_wake: Arc<Notify>,
+    pub(crate) drained: Notify,
+    pub(crate) on_snapshot: Option<SnapshotHook>,
+}
+
+impl<M: Manager> Shared<M> {
+    #[inline]
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<M::Connection>> {
+        // A panic while the lock was held cannot leave the core half
+        // updated in a way that matters more than a dead pool would.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Nanoseconds since the pool started.
+    #[inline]
+    pub(crate) fn now(&self) -> Nanos {
+        self.epoch.elapsed().as_nanos() as Nanos
+    }
+
+    pub(crate) fn instant_of(&self, t: Nanos) -> Instant {
+        self.epoch + Duration::from_nanos(t)
+    }
+
+    fn timeout_error(&self, st: &State<M::Connection>, waited: Nanos) -> PoolError {
+        PoolError::Timeout {
+            waited: Duration::from_nanos(waited),
+            size: st.core.size(),
+            max_size: st.core.config().max_size,
+            waiting: st.core.waiting(),
+            last_error: st.last_create_error.clone(),
+        }
+    }
+
+    pub(crate) fn record_request(
+        st: &mut State<M::Connection>,
+        arrived: Nanos,
+        class: QueryClass,
+        pattern: u64,
+        wait: Nanos,
+        hold: Nanos,
+        outcome: Outcome,
+    ) {
+        st.recorder.on_end(class, hold, outcome);
+        if let Some(t) = &st.trace {
+            t.request(RequestRecord {
+                arrival_ns: arrived,
+                class,
+                pattern_hash: pattern,
+                acquire_wait_ns: wait,
+                hold_ns: hold,
+                outcome,
+            });
+        }
+    }
+
+    /// Carries out the core's actions. A grant, timeout or rejection of
+    /// `me` is returned instead of being sent to a waiter.
+    pub(crate) fn dispatch(
+        self: &Arc<Self>,
+        st: &mut State<M::Connection>,
+        now: Nanos,
+        me: Option<Me>,
+    ) -> Option<Reply<M::Connection>> {
+        let mut mine = None;
+        while let Some(action) = st.core.poll_action() {
+            match action {
+                Action::Grant {
+                    req, conn, check, ..
+                } => {
+                    let i = conn as usize;
+                    let Some(c) = st.conns.get_mut(i).and_then(Option::take) else {
+                        // The core granted a slot with no parked connection:
+                        // an invariant broke. Close the slot rather than hand
+                        // out nothing.
+                        tracing::error!(conn, "pool granted a slot without a connection");
+                        st.core.release(now, conn, false);
+                        continue;
+                    };
+                    if st.checkouts.len() <= i {
+                        st.checkouts.resize(i + 1, Checkout::default());
+                    }
+                    if let Some(m) = me.filter(|m| m.req == req) {
+                        st.checkouts[i] = Checkout {
+                            since: Some(now),
+                            location: Some(m.location),
+                            warned: false,
+                        };
+                        mine = Some(Ok(Granted {
+                            conn: c,
+                            id: conn,
+                            check,
+                            permit: m.permit,
+                        }));
+                    } else if let Some(w) = st.waiters.remove(&req) {
+                        st.checkouts[i] = Checkout {
+                            since: Some(now),
+                            location: Some(w.location),
+                            warned: false,
+                        };
+                        let g = Granted {
+                            conn: c,
+                            id: conn,
+                            check,
+                            permit: w.permit,
+                        };
+                        if let Err(Ok(g)) = w.tx.send(Ok(g)) {
+                            // The waiter is gone (its future was dropped
+                            // between the grant and now): take it back.
+                            st.checkouts[i] = Checkout::default();
+                            st.conns[i] = Some(g.conn);
+                            st.breaker.cancel(g.permit);
+                            st.counters.cancelled += 1;
+                            st.core.release(now, conn, true);
+                        }
+                    } else {
+                        st.conns[i] = Some(c);
+                        st.core.release(now, conn, true);
+                    }
+                }
+                Action::Create { conn } => {
+                    let i = conn as usize;
+                    if st.conns.len() <= i {
+                        st.conns.resize_with(i + 1, || None);
+                    }
+                    self.spawn_create(conn);
+                }
+                Action::Close { conn, reason } => {
+                    let c = st.conns.get_mut(conn as usize).and_then(Option::take);
+                    st.affinity.forget_conn(conn);
+                    st.counters.closed[close_reason_index(reason)] += 1;
+                    if reason != CloseReason::PoolClosed {
+                        tracing::debug!(conn, ?reason, "closing connection");
+                    }
+                    drop(c);
+                }
+                Action::Timeout { req, waited } => {
+                    let err = self.timeout_error(st, waited);
+                    let (permit, class, pattern, arrived, tx) = match me.filter(|m| m.req == req) {
+                        Some(m) => (m.permit, m.class, m.pattern, m.arrived, None),
+                        None => match st.waiters.remove(&req) {
+                            Some(w) => (w.permit, w.class, w.pattern, w.arrived, Some(w.tx)),
+                            None => continue,
+                        },
+                    };
+                    st.breaker.record(now, permit, Some(ErrorCategory::Timeout));
+                    st.counters.errors[ErrorCategory::Timeout.index()] += 1;
+                    Self::record_request(
+                        st,
+                        arrived,
+                        class,
+                        pattern,
+                        waited,
+                        0,
+                        Outcome::AcquireTimeout,
+                    );
+                    match tx {
+                        Some(tx) => {
+                            let _ = tx.send(Err(err));
+                        }
+                        None => mine = Some(Err(err)),
+                    }
+                }
+                Action::Reject { req, .. } => {
+                    let (permit, class, pattern, arrived, tx) = match me.filter(|m| m.req == req) {
+                        Some(m) => (m.permit, m.class, m.pattern, m.arrived, None),
+                        None => match st.waiters.remove(&req) {
+                            Some(w) => (w.permit, w.class, w.pattern, w.arrived, Some(w.tx)),
+                            None => continue,
+                        },
+                    };
+                    st.breaker.cancel(permit);
+                    st.counters.rejected[ErrorCategory::COUNT] += 1;
+                    Self::record_request(
+                        st,
+                        arrived,
+                        class,
+                        pattern,
+                        now - arrived.min(now),
+                        0,
+                        Outcome::Rejected(None),
+                    );
+                    match tx {
+                        Some(tx) => {
+                            let _ = tx.send(Err(PoolError::Closed));
+                        }
+                        None => mine = Some(Err(PoolError::Closed)),
+                    }
+                }
+            }
+        }
+        if st.closed && st.core.is_drained() {
+            self.drained.notify_waiters();
+        }
+        mine
+    }
+
+    fn spawn_create(self: &Arc<Self>, conn: ConnId) {
+        let shared = Arc::clone(self);
+        self.handle.spawn(async move {
+            let result = match shared.opts.create_timeout {
+                Some(limit) => tokio::time::timeout(limit, shared.manager.create())
+                    .await
+                    .map_err(|_| limit),
+                None => Ok(shared.manager.create().await),
+            };
+            let mut st = shared.lock();
+            let now = shared.now();
+            match result {
+                Ok(Ok(c)) => {
+                    st.conns[conn as usize] = Some(c);
+                    st.core.created(now, conn);
+                    if st.last_create_error.is_some() {
+                        tracing::info!(pool = %shared.opts.name, "connections open again");
+                        st.last_create_error = None;
+                    }
+                }
+                Ok(Err(e)) => {
+                    let class = shared.manager.classify(&e);
+                    let msg = e.to_string();
+                    tracing::warn!(pool = %shared.opts.name, category = class.category.name(), error = %msg, "could not open a connection; backing off");
+                    st.last_create_error = Some(msg);
+                    // A failed creation is a failed call for the breakers:
+                    // this is how the connection breaker sees a database
+                    // going away (as in the simulator).
+                    st.breaker
+                        .record(now, Permit::default(), Some(class.category));
+                    st.core.create_failed(now, conn);
+                    shared.driver_wake.notify_one();
+                }
+                Err(limit) => {
+                    let msg = format!("opening a connection took longer than {limit:?}");
+                    tracing::warn!(pool = %shared.opts.name, error = %msg, "could not open a connection; backing off");
+                    st.last_create_error = Some(msg);
+                    st.counters.create_timeouts += 1;
+                    st.breaker
+                        .record(now, Permit::default(), Some(ErrorCategory::Connection));
+                    st.core.create_failed(now, conn);
+                    shared.driver_wake.notify_one();
+                }
+            }
+            shared.dispatch(&mut st, now, None);
+        });
+    }
+}
+
+/// An async connection pool driven by the sans-IO [`PoolCore`].
+///
+/// Cloning is cheap (an `Arc`); every clone is the same pool. See the
+/// [module documentation](super) for an example.
+pub struct Pool<M: Manager> {
+    pub(crate) shared: Arc<Shared<M>>,
+}
+
+impl<M: Manager> Clone for Pool<M> {
+    fn clone(&self) -> Self {
+        Pool {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<M: Manager> std::fmt::Debug for Pool<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the manager: it may hold a connection string.
+        let s = self.status();
+        f.debug_struct("Pool")
+            .field("name", &self.shared.opts.name)
+            .field("status", &s)
+            .finish()
+    }
+}
+
+/// The pool's state at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    /// Open connections.
+    pub size: u32,
+    /// Idle connections.
+    pub idle: u32,
+    /// Checked-out connections.
+    pub busy: u32,
+    /// Queued requests.
+    pub waiting: u32,
+    /// Connections being opened.
+    pub creating: u32,
+    /// The scaling target.
+    pub target: u32,
+    /// Lower bound.
+    pub min_size: u32,
+    /// Upper bound.
+    pub max_size: u32,
+    /// Whether [`Pool::close`] was called.
+    pub closed: bool,
+    /// The scaling policy (`predictive`, `reactive (fallback: ...)`, ...).
+    pub policy: String,
+    /// Breaker state per category (0 closed, 1 half-open, 2 open).
+    pub breakers: [BreakerCode; ErrorCategory::COUNT],
+    /// The global breaker's state.
+    pub breaker_global: BreakerCode,
+}
+
+/// Builds a [`Pool`].
+pub struct Builder<M: Manager> {
+    manager: M,
+    file: PoolFile,
+    name: String,
+    policy: Option<Box<dyn ScalingPolicy>>,
+    on_snapshot: Option<SnapshotHook>,
+    trace: Option<TraceRecorder>,
+}
+
+impl<M: Manager> Builder<M> {
+    /// Uses every table of a `pool.toml` (see [`PoolFile`]).
+    pub fn config(mut self, file: PoolFile) -> Self {
+        self.file = file;
+        self
+    }
+
+    /// Sets `[pool]` only.
+    pub fn settings(mut self, settings: crate::core::settings::PoolSettings) -> Self {
+        self.file.pool = settings;
+        self
+    }
+
+    /// Names the pool in logs and metrics (default `default`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Uses this policy instead of the one `[policy]` describes.
+    pub fn policy(mut self, policy: Box<dyn ScalingPolicy>) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Calls `hook` with every telemetry snapshot (from the controller
+    /// task; keep it quick).
+    pub fn on_snapshot(mut self, hook: impl Fn(&Snapshot) + Send + Sync + 'static) -> Self {
+        self.on_snapshot = Some(Arc::new(hook));
+        self
+    }
+
+    /// Records every request and snapshot with `recorder`.
+    pub fn trace(mut self, recorder: TraceRecorder) -> Self {
+        self.trace = Some(recorder);
+        self
+    }
+
+    /// Starts the pool: opens `initial_size` connections in the background
+    /// and starts the controller task.
+    ///
+    /// # Errors
+    /// [`BuildError::Settings`] names an invalid setting;
+    /// [`BuildError::NoRuntime`] when called outside a tokio runtime.
+    pub fn build(self) -> Result<Pool<M>, BuildError> {
+        let handle = Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
+        self.file.validate()?;
+        let f = &self.file;
+        let epoch = Instant::now();
+        let core = PoolCore::new(f.pool.core_config(), 0).map_err(|e| SettingsError {
+            path: format!("pool.{}", e.field),
+            message: e.message,
+        })?;
+        let policy = match self.policy {
+            Some(p) => p,
+            None => driver::build_policy(&f.policy_config())?,
+        };
+        let policy_name = policy.describe();
+        let opts = Opts {
+            name: self.name,
+            create_timeout: f
+                .pool
+                .create_timeout_ms
+                .map(|ms| Duration::from_secs_f64(ms / 1e3)),
+            recycle: f.pool.recycle,
+            leak_threshold: f
+                .pool
+                .leak_detection_threshold_ms
+                .map(crate::core::settings::ms_to_ns),
+            breaker_counts_client_errors: f.controller.breaker_counts_client_errors,
+            affinity: f.controller.affinity,
+            interval_ns: f.controller.interval_ns(),
+            max_step_up: f.controller.max_step_up,
+            max_step_down: f.controller.max_step_down,
+            keep_snapshots: f.controller.keep_snapshots,
+        };
+        let state = State {
+            core,
+            breaker: MultiBreaker::new(&f.breaker),
+            recorder: IntervalRecorder::new(0),
+            conns: Vec::new(),
+            checkouts: Vec::new(),
+            waiters: HashMap::new(),
+            next_req: 0,
+            affinity: AffinityIndex::new(),
+            counters: Counters::default(),
+            last_create_error: None,
+            snapshots: VecDeque::new(),
+            closed: false,
+            policy_name,
+            trace: self.trace,
+        };
+        let shared = Arc::new(Shared {
+            manager: self.manager,
+            state: Mutex::new(state),
+            epoch,
+            handle: handle.clone(),
+            opts,
+            driver_wake: Arc::new(Notify::new()),
+            drained: Notify::new(),
+            on_snapshot: self.on_snapshot,
+        });
+        {
+            let mut st = shared.lock();
+            let now = shared.now();
+            shared.dispatch(&mut st, now, None);
+        }
+        handle.spawn(driver::run(
+            Arc::downgrade(&shared),
+            Arc::clone(&shared.driver_wake),
+            policy,
+        ));
+        Ok(Pool { shared })
+    }
+}
+
+/// Cancels a queued acquire whose future was dropped, and gives back a
+/// connection that was granted to it in the meantime.
+struct WaitGuard<'a, M: Manager> {
+    shared: &'a Arc<Shared<M>>,
+    req: RequestId,
+    rx: oneshot::Receiver<Reply<M::Connection>>,
+    armed: bool,
+}
+
+impl<M: Manager> Drop for WaitGuard<'_, M> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let shared = self.shared;
+        let mut st = shared.lock();
+        let now = shared.now();
+        if st.core.cancel(now, self.req) {
+            if let Some(w) = st.waiters.remove(&self.req) {
+                st.breaker.cancel(w.permit);
+                st.counters.cancelled += 1;
+                // The caller gave up waiting: from its side an acquire
+                // timeout, but not one the breakers should count.
+                Shared::<M>::record_request(
+                    &mut st,
+                    w.arrived,
+                    w.class,
+                    w.pattern,
+                    now - w.arrived.min(now),
+                    0,
+                    Outcome::AcquireTimeout,
+                );
+            }
+            return;
+        }
+        st.waiters.remove(&self.req);
+        if let Ok(Ok(g)) = self.rx.try_recv() {
+            let i = g.id as usize;
+            st.checkouts[i] = Checkout::default();
+            st.conns[i] = Some(g.conn);
+            st.breaker.cancel(g.permit);
+            st.counters.cancelled += 1;
+            st.core.release(now, g.id, true);
+            shared.dispatch(&mut st, now, None);
+        }
+    }
+}
+
+impl<M: Manager> Pool<M> {
+    /// A builder with the default settings (see [`PoolFile`]).
+    pub fn builder(manager: M) -> Builder<M> {
+        Builder {
+            manager,
+            file: PoolFile::default(),
+            name: "default".into(),
+            policy: None,
+            on_snapshot: None,
+            trace: None,
+        }
+    }
+
+    /// Waits for a connection.
+    ///
+    /// # Errors
+    /// [`PoolError::Timeout`] after `acquire_timeout_ms` (with the last
+    /// connection error, if any); [`PoolError::BreakerOpen`] at once when a
+    /// circuit breaker is open; [`PoolError::Closed`] after
+    /// [`close`](Self::close).
+    #[track_caller]
+    pub fn get(&self) -> impl Future<Output = Result<Object<M>, PoolError>> + Send + '_ {
+        self.acquire(AcquireOptions::default(), Location::caller())
+    }
+
+    /// Waits for a connection for statement `sql`: with affinity on, an idle
+    /// connection that already prepared a statement of the same pattern is
+    /// preferred. The pool never waits for a specific connection.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    #[track_caller]
+    pub fn get_for(
+        &self,
+        sql: &str,
+    ) -> impl Future<Output = Result<Object<M>, PoolError>> + Send + '_ {
+        let opts = AcquireOptions {
+            pattern: pattern_hash(sql),
+            ..AcquireOptions::default()
+        };
+        self.acquire(opts, Location::caller())
+    }
+
+    /// Waits for a connection, telling the pool the request's class and
+    /// statement pattern.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    #[track_caller]
+    pub fn get_with(
+        &self,
+        opts: AcquireOptions,
+    ) -> impl Future<Output = Result<Object<M>, PoolError>> + Send + '_ {
+        self.acquire(opts, Location::caller())
+    }
+
+    async fn acquire(
+        &self,
+        opts: AcquireOptions,
+        location: &'static Location<'static>,
+    ) -> Result<Object<M>, PoolError> {
+        let shared = &self.shared;
+        let me;
+        let rx = {
+            let mut st = shared.lock();
+            let now = shared.now();
+            st.recorder.on_arrival(opts.class);
+            let permit = match st.breaker.try_acquire(now) {
+                Ok(p) => p,
+                Err(tripped) => {
+                    let category = tripped.category();
+                    st.counters.rejected
+                        [category.map_or(ErrorCategory::COUNT, ErrorCategory::index)] += 1;
+                    Shared::<M>::record_request(
+                        &mut st,
+                        now,
+                        opts.class,
+                        opts.pattern,
+                        0,
+                        0,
+                        Outcome::Rejected(category),
+                    );
+                    let until = st.breaker.breaker(tripped).next_transition().unwrap_or(now);
+                    return Err(PoolError::BreakerOpen {
+                        category,
+                        retry_in: Duration::from_nanos(until.saturating_sub(now)),
+                    });
+                }
+            };
+            let req = st.next_req;
+            st.next_req += 1;
+            me = Me {
+                req,
+                permit,
+                class: opts.class,
+                pattern: opts.pattern,
+                arrived: now,
+                location,
+            };
+            if opts.pattern != 0 && shared.opts.affinity {
+                let State { core, affinity, .. } = &mut *st;
+                core.acquire_preferring(now, req, affinity.candidates(opts.pattern));
+            } else {
+                st.core.acquire(now, req);
+            }
+            match shared.dispatch(&mut st, now, Some(me)) {
+                Some(reply) => Err(reply),
+                None => {
+                    let (tx, rx) = oneshot::channel();
+                    st.waiters.insert(
+                        req,
+                        Waiter {
+                            tx,
+                            permit,
+                            class: opts.class,
+                            pattern: opts.pattern,
+                            arrived: now,
+                            location,
+                        },
+                    );
+                    Ok(rx)
+                }
+            }
+        };
+        // Served at once (or refused) without queueing: the fast path.
+        let g = match rx {
+            Ok(rx) => self.wait(me, rx).await?,
+            Err(reply) => reply?,
+        };
+        self.checked(g, me).await
+    }
+
+    /// Waits on the oneshot for a grant, a timeout or a rejection.
+    async fn wait(
+        &self,
+        me: Me,
+        rx: oneshot::Receiver<Reply<M::Connection>>,
+    ) -> Result<Granted<M::Connection>, PoolError> {
+        let shared = &self.shared;
+        let timeout = shared.lock().core.config().acquire_timeout;
+        let mut deadline = timeout.map(|to| shared.instant_of(me.arrived.saturating_add(to)));
+        let mut guard = WaitGuard {
+            shared,
+            req: me.req,
+            rx,
+            armed: true,
+        };
+        loop {
+            let got = match deadline {
+                Some(d) => {
+                    tokio::select! {
+                        biased;
+                        r = &mut guard.rx => Some(r),
+                        () = tokio::time::sleep_until(d.into()) => None,
+                    }
+                }
+                None => Some((&mut guard.rx).await),
+            };
+            match got {
+                Some(Ok(reply)) => {
+                    guard.armed = false;
+                    return reply;
+                }
+                Some(Err(_)) => {
+                    // The sender was dropped unanswered: only when the
+                    // pool itself is gone.
+                    guard.armed = false;
+                    return Err(PoolError::Closed);
+                }
+                None => {
+                    // Our deadline passed: let the core time out every
+                    // expired waiter (ours included) in arrival order.
+                    let mut st = shared.lock();
+                    let now = shared.now();
+                    st.core.handle_timeout(now);
+                    shared.dispatch(&mut st, now, None);
+                    drop(st);
+                    // Timers round up to the millisecond; if the core did
+                    // not consider us due yet, look again shortly.
+                    deadline = deadline.map(|d| d.max(Instant::now()) + Duration::from_millis(1));
+                }
+            }
+        }
+    }
+
+    /// Runs the health check of a grant that asks for one; a failed check
+    /// closes the connection and the request is served again.
+    async fn checked(&self, mut g: Granted<M::Connection>, me: Me) -> Result<Object<M>, PoolError> {
+        let shared = &self.shared;
+        loop {
+            if !g.check {
+                return Ok(Object::new(
+                    self.clone(),
+                    g,
+                    me.class,
+                    me.pattern,
+                    me.arrived,
+                ));
+            }
+            let ok = matches!(
+                tokio::time::timeout(
+                    shared
+                        .opts
+                        .create_timeout
+                        .unwrap_or(Duration::from_secs(10)),
+                    shared.manager.recycle(&mut g.conn, shared.opts.recycle),
+                )
+                .await,
+                Ok(Ok(()))
+            );
+            if ok {
+                return Ok(Object::new(
+                    self.clone(),
+                    g,
+                    me.class,
+                    me.pattern,
+                    me.arrived,
+                ));
+            }
+            let rx = {
+                let mut st = shared.lock();
+                let now = shared.now();
+                st.counters.check_failures += 1;
+                st.checkouts[g.id as usize] = Checkout::default();
+                let (tx, rx) = oneshot::channel();
+                st.waiters.insert(
+                    me.req,
+                    Waiter {
+                        tx,
+                        permit: g.permit,
+                        class: me.class,
+                        pattern: me.pattern,
+                        arrived: me.arrived,
+                        location: me.location,
+                    },
+                );
+                drop(g.conn);
+                st.core.check_failed(now, me.req, g.id, me.arrived);
+                shared.dispatch(&mut st, now, None);
+                rx
+            };
+            g = self.wait(me, rx).await?;
+        }
+    }
+
+    /// The pool's state now.
+    pub fn status(&self) -> Status {
+        let shared = &self.shared;
+        let mut st = shared.lock();
+        let now = shared.now();
+        let (breakers, breaker_global) = st.breaker.states(now);
+        let cfg = st.core.config();
+        Status {
+            size: st.core.size(),
+            idle: st.core.idle(),
+            busy: st.core.busy(),
+            waiting: st.core.waiting(),
+            creating: st.core.creating(),
+            target: st.core.target(),
+            min_size: cfg.min_size,
+            max_size: cfg.max_size,
+            closed: st.closed,
+            policy: st.policy_name.clone(),
+            breakers,
+            breaker_global,
+        }
+    }
+
+    /// Changes `min_size` and `max_size` at runtime. Connections above a
+    /// lowered maximum close as they become idle; busy ones are never
+    /// interrupted.
+    ///
+    /// # Errors
+    /// Names the bound that is invalid; nothing changes then.
+    pub fn resize(&self, min_size: u32, max_size: u32) -> Result<(), PoolConfigError> {
+        let shared = &self.shared;
+        let mut st = shared.lock();
+        let now = shared.now();
+        st.core.resize(now, min_size, max_size)?;
+        shared.dispatch(&mut st, now, None);
+        Ok(())
+    }
+
+    /// Sets the scaling target by hand (the policy may change it again at
+    /// its next interval; use a static policy to keep it).
+    pub fn set_target(&self, target: u32) {
+        let shared = &self.shared;
+        let mut st = shared.lock();
+        let now = shared.now();
+        st.core.set_target(now, target);
+        shared.dispatch(&mut st, now, None);
+    }
+
+    /// The most recent telemetry snapshots, oldest first.
+    pub fn snapshots(&self) -> Vec<Snapshot> {
+        self.shared.lock().snapshots.iter().cloned().collect()
+    }
+
+    /// Starts a graceful close and waits until every connection is closed:
+    /// queued and new requests fail with [`PoolError::Closed`], idle
+    /// connections close now, busy ones when they come back. Wrap it in a
+    /// timeout if a caller may hold a connection forever.
+    pub async fn close(&self) {
+        let shared = &self.shared;
+        {
+            let mut st = shared.lock();
+            let now = shared.now();
+            st.closed = true;
+            st.core.close(now);
+            shared.dispatch(&mut st, now, None);
+        }
+        shared.driver_wake.notify_one();
+        loop {
+            let notified = shared.drained.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if shared.lock().core.is_drained() {
+                break;
+            }
+            notified.await;
+        }
+        if let Some(t) = &shared.lock().trace {
+            t.flush();
+        }
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().closed
+    }
+
+    /// The manager.
+    pub fn manager(&self) -> &M {
+        &self.shared.manager
+    }
+}

@@ -1,0 +1,543 @@
+//! The runtime pool with an in-memory manager: acquire/release, fairness,
+//! timeouts, cancellation, resize, drain, breakers, leak detection,
+//! retirement, health checks, affinity and metrics. No database needed;
+//! `pg_*.rs` run the same pool against PostgreSQL.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use poolcast::core::settings::{HealthCheckSetting, PoolFile, PoolSettings};
+use poolcast::core::telemetry::ErrorCategory;
+use poolcast::runtime::{AcquireOptions, ErrorClass, Manager, Pool, PoolError, RecycleMode};
+
+#[derive(Debug, thiserror::Error)]
+#[error("mock failure")]
+struct MockError;
+
+/// Connections are numbers; creation can be made to fail or stall, and
+/// health checks can be made to fail.
+#[derive(Default)]
+struct Mock {
+    next: AtomicU64,
+    fail_create: AtomicBool,
+    fail_check: AtomicBool,
+    create_delay_ms: AtomicU64,
+    creates: AtomicU32,
+    checks: AtomicU32,
+}
+
+/// The manager the pool owns; the test keeps another handle on the mock.
+struct MockManager(Arc<Mock>);
+
+impl std::ops::Deref for MockManager {
+    type Target = Mock;
+    fn deref(&self) -> &Mock {
+        &self.0
+    }
+}
+
+impl Manager for MockManager {
+    type Connection = u64;
+    type Error = MockError;
+    async fn create(&self) -> Result<u64, MockError> {
+        self.creates.fetch_add(1, Ordering::SeqCst);
+        let d = self.create_delay_ms.load(Ordering::SeqCst);
+        if d > 0 {
+            tokio::time::sleep(Duration::from_millis(d)).await;
+        }
+        if self.fail_create.load(Ordering::SeqCst) {
+            return Err(MockError);
+        }
+        Ok(self.next.fetch_add(1, Ordering::SeqCst))
+    }
+    async fn recycle(&self, _c: &mut u64, _m: RecycleMode) -> Result<(), MockError> {
+        self.checks.fetch_add(1, Ordering::SeqCst);
+        if self.fail_check.load(Ordering::SeqCst) {
+            return Err(MockError);
+        }
+        Ok(())
+    }
+    fn classify(&self, _e: &MockError) -> ErrorClass {
+        ErrorClass::fault(ErrorCategory::Connection)
+    }
+}
+
+fn settings(max: u32) -> PoolSettings {
+    PoolSettings {
+        max_size: max,
+        acquire_timeout_ms: Some(2000.0),
+        health_check: HealthCheckSetting::Never,
+        ..PoolSettings::default()
+    }
+}
+
+fn pool_with(m: &Arc<Mock>, s: PoolSettings) -> Pool<MockManager> {
+    let file = PoolFile {
+        pool: s,
+        policy: Some(poolcast::core::policy::PolicyConfig::Static { size: 0 }),
+        controller: poolcast::core::settings::ControllerSettings {
+            interval_s: 0.05,
+            ..Default::default()
+        },
+        ..PoolFile::default()
+    };
+    Pool::builder(MockManager(Arc::clone(m)))
+        .config(file)
+        .build()
+        .expect("valid settings")
+}
+
+async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acquire_release_and_reuse() {
+    let m = Arc::new(Mock::default());
+    let pool = pool_with(&m, settings(4));
+    let a = pool.get().await.unwrap();
+    let b = pool.get().await.unwrap();
+    assert_ne!(*a, *b);
+    assert_eq!(pool.status().busy, 2);
+    let first = *a;
+    drop(a);
+    assert_eq!(pool.status().idle, 1);
+    // The most recently used idle connection is handed out first.
+    let c = pool.get().await.unwrap();
+    assert_eq!(*c, first);
+    drop((b, c));
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.busy, s.waiting), (2, 2, 0, 0));
+    assert_eq!(m.creates.load(Ordering::SeqCst), 2);
+    let metrics = pool.metrics();
+    assert_eq!(metrics.totals.grants, 3);
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_are_served_in_arrival_order() {
+    let m = Arc::new(Mock::default());
+    let pool = pool_with(&m, settings(1));
+    let held = pool.get().await.unwrap();
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for i in 0..5 {
+        let (p, o) = (pool.clone(), Arc::clone(&order));
+        tasks.push(tokio::spawn(async move {
+            let c = p.get().await.unwrap();
+            o.lock().unwrap().push(i);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            drop(c);
+        }));
+        // Make the arrival order unambiguous.
+        let p = pool.clone();
+        eventually("waiter queued", || p.status().waiting == i + 1).await;
+    }
+    drop(held);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3, 4]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acquire_times_out_with_a_typed_error_on_time() {
+    let m = Arc::new(Mock::default());
+    let s = PoolSettings {
+        acquire_timeout_ms: Some(100.0),
+        ..settings(1)
+    };
+    let pool = pool_with(&m, s);
+    let _held = pool.get().await.unwrap();
+    let t0 = Instant::now();
+    let err = pool.get().await.unwrap_err();
+    let took = t0.elapsed();
+    assert!(
+        matches!(
+            err,
+            PoolError::Timeout {
+                size: 1,
+                max_size: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(took >= Duration::from_millis(100), "{took:?}");
+    assert!(took < Duration::from_millis(600), "{took:?}");
+    assert_eq!(err.category(), Some(ErrorCategory::Timeout));
+    assert_eq!(pool.metrics().totals.timeouts, 1);
+    assert_eq!(pool.status().waiting, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_waiter_leaves_nothing_behind() {
+    let m = Arc::new(Mock::default());
+    let pool = pool_with(&m, settings(1));
+    let held = pool.get().await.unwrap();
+    // The caller's own timeout abandons the acquire.
+    let r = tokio::time::timeout(Duration::from_millis(30), pool.get()).await;
+    assert!(r.is_err());
+    assert_eq!(pool.status().waiting, 0);
+    drop(held);
+    let s = pool.status();
+    assert_eq!((s.idle, s.busy), (1, 0));
+    assert!(pool.get().await.is_ok());
+    assert_eq!(pool.metrics().cancelled, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contended_load_conserves_connections() {
+    let m = Arc::new(Mock::default());
+    let pool = pool_with(&m, settings(8));
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let p = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..200 {
+                let c = p.get().await.unwrap();
+                if *c % 3 == 0 {
+                    tokio::task::yield_now().await;
+                }
+                drop(c);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let s = pool.status();
+    assert_eq!((s.busy, s.waiting), (0, 0));
+    assert!(s.size <= 8 && s.idle == s.size, "{s:?}");
+    assert_eq!(pool.metrics().totals.grants, 32 * 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resize_grows_and_shrinks_without_touching_busy_connections() {
+    let m = Arc::new(Mock::default());
+    let pool = pool_with(&m, settings(2));
+    pool.resize(4, 6).unwrap();
+    eventually("min_size 4 reached", || pool.status().size == 4).await;
+    let held: Vec<_> = futures_join(&pool, 4).await;
+    pool.resize(0, 1).unwrap();
+    // Busy connections are never closed...
+    assert_eq!(pool.status().size, 4);
+    drop(held);
+    // ...they retire as they come back.
+    eventually("shrunk to 1", || pool.status().size == 1).await;
+    assert!(pool.resize(5, 2).is_err());
+    assert_eq!(pool.status().max_size, 1);
+}
+
+async fn futures_join(
+    pool: &Pool<MockManager>,
+    n: usize,
+) -> Vec<poolcast::runtime::Object<MockManager>> {
+    let mut v = Vec::new();
+    for _ in 0..n {
+        v.push(pool.get().await.unwrap());
+    }
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_drains_and_refuses_new_requests() {
+    let m = Arc::new(Mock::default());
+    let pool = pool_with(&m, settings(2));
+    let held = pool.get().await.unwrap();
+    let _idle = pool.get().await.unwrap();
+    drop(_idle);
+    let p = pool.clone();
+    let waiter = tokio::spawn(async move {
+        // Queue behind a full pool of 2 (one held, one soon taken below).
+        p.get().await.map(|_| ())
+    });
+    let closer = {
+        let p = pool.clone();
+        tokio::spawn(async move { p.close().await })
+    };
+    eventually("closing", || pool.is_closed()).await;
+    assert!(matches!(pool.get().await, Err(PoolError::Closed)));
+    // The busy connection is not interrupted; close waits for it.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!closer.is_finished());
+    drop(held);
+    tokio::time::timeout(Duration::from_secs(2), closer)
+        .await
+        .unwrap()
+        .unwrap();
+    let s = pool.status();
+    assert_eq!((s.size, s.creating), (0, 0));
+    // The queued one either got the idle connection before close or was
+    // refused: never left hanging.
+    let r = tokio::time::timeout(Duration::from_secs(2), waiter)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(r.is_ok() || matches!(r, Err(PoolError::Closed)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creation_failures_trip_the_connection_breaker_then_it_recovers() {
+    let m = Arc::new(Mock::default());
+    m.fail_create.store(true, Ordering::SeqCst);
+    let mut file = PoolFile {
+        pool: PoolSettings {
+            acquire_timeout_ms: Some(300.0),
+            create_backoff_initial_ms: 1.0,
+            create_backoff_max_ms: 5.0,
+            ..settings(4)
+        },
+        policy: Some(poolcast::core::policy::PolicyConfig::Static { size: 0 }),
+        ..PoolFile::default()
+    };
+    file.breaker.connection.min_calls = 5;
+    file.breaker.connection.open_ms = 1000.0;
+    // Only the category breaker is under test here.
+    file.breaker.global.enabled = false;
+    let pool = Pool::builder(MockManager(Arc::clone(&m)))
+        .config(file)
+        .build()
+        .unwrap();
+    // The first request waits while creations fail, and times out naming
+    // the cause.
+    let err = pool.get().await.unwrap_err();
+    match &err {
+        PoolError::Timeout { last_error, .. } => {
+            assert_eq!(last_error.as_deref(), Some("mock failure"), "{err}")
+        }
+        other => panic!("expected a timeout, got {other}"),
+    }
+    // By now the connection breaker has seen many failed creations.
+    let err = pool.get().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PoolError::BreakerOpen {
+                category: Some(ErrorCategory::Connection),
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("connection"), "{err}");
+    assert_eq!(pool.status().breakers[ErrorCategory::Connection.index()], 2);
+    // The database comes back: after the open period a probe goes through.
+    m.fail_create.store(false, Ordering::SeqCst);
+    let start = Instant::now();
+    loop {
+        match pool.get().await {
+            Ok(_) => break,
+            Err(PoolError::BreakerOpen { .. }) | Err(PoolError::Timeout { .. }) => {
+                assert!(
+                    start.elapsed() < Duration::from_secs(5),
+                    "breaker never closed"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let _ = pool.get().await.unwrap();
+    assert_eq!(pool.status().breakers[ErrorCategory::Connection.index()], 0);
+    assert!(pool.metrics().rejected[ErrorCategory::Connection.index()] > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_errors_are_counted_but_do_not_trip() {
+    let m = Arc::new(Mock::default());
+    let mut file = PoolFile {
+        pool: settings(2),
+        ..PoolFile::default()
+    };
+    file.breaker.query.enabled = true;
+    file.breaker.query.min_calls = 2;
+    let pool = Pool::builder(MockManager(Arc::clone(&m)))
+        .config(file)
+        .build()
+        .unwrap();
+    for _ in 0..20 {
+        let mut c = pool.get().await.unwrap();
+        c.report_class(ErrorClass::client(ErrorCategory::Query));
+    }
+    assert!(pool.get().await.is_ok());
+    let mx = pool.metrics();
+    assert_eq!(mx.errors[ErrorCategory::Query.index()], 20);
+    assert_eq!(mx.client_errors, 20);
+    // The same errors as faults do trip the (enabled) query breaker.
+    for _ in 0..40 {
+        let Ok(mut c) = pool.get().await else { break };
+        c.report_class(ErrorClass::fault(ErrorCategory::Query));
+    }
+    assert!(matches!(
+        pool.get().await,
+        Err(PoolError::BreakerOpen {
+            category: Some(ErrorCategory::Query),
+            ..
+        })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_held_too_long_is_reported_as_a_leak() {
+    let m = Arc::new(Mock::default());
+    let s = PoolSettings {
+        leak_detection_threshold_ms: Some(50.0),
+        ..settings(2)
+    };
+    let pool = pool_with(&m, s);
+    let quick = pool.get().await.unwrap();
+    drop(quick);
+    let held = pool.get().await.unwrap();
+    eventually("leak reported", || pool.metrics().leaks == 1).await;
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    // Reported once per checkout, not once per tick.
+    assert_eq!(pool.metrics().leaks, 1);
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_lifetime_retirement() {
+    let m = Arc::new(Mock::default());
+    let s = PoolSettings {
+        min_size: 1,
+        idle_timeout_s: Some(0.1),
+        max_lifetime_s: Some(0.3),
+        max_lifetime_jitter: 0.0,
+        ..settings(4)
+    };
+    let pool = pool_with(&m, s);
+    let held = futures_join(&pool, 3).await;
+    drop(held);
+    assert_eq!(pool.status().size, 3);
+    // Idle above the floor (min_size 1) for 100 ms: two retire.
+    eventually("idle retirement", || pool.status().size == 1).await;
+    let first_ids = m.creates.load(Ordering::SeqCst);
+    // The last one is replaced when its lifetime ends.
+    eventually("lifetime replacement", || {
+        m.creates.load(Ordering::SeqCst) > first_ids && pool.status().size == 1
+    })
+    .await;
+    let mx = pool.metrics();
+    assert!(mx.closed[0] >= 2, "{:?}", mx.closed);
+    assert!(mx.closed[1] >= 1, "{:?}", mx.closed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_health_check_replaces_the_connection() {
+    let m = Arc::new(Mock::default());
+    let s = PoolSettings {
+        health_check: HealthCheckSetting::Always,
+        ..settings(2)
+    };
+    let pool = pool_with(&m, s);
+    let first = *pool.get().await.unwrap();
+    m.fail_check.store(true, Ordering::SeqCst);
+    // Every check fails now: the request keeps being re-served from fresh
+    // connections until its timeout, and never sees a broken one.
+    let r = tokio::time::timeout(Duration::from_millis(200), pool.get()).await;
+    assert!(r.is_err() || r.unwrap().is_err());
+    m.fail_check.store(false, Ordering::SeqCst);
+    let c = pool.get().await.unwrap();
+    assert_ne!(*c, first, "the connection that failed its check was reused");
+    assert!(pool.metrics().check_failures >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn affinity_prefers_the_connection_that_prepared_the_pattern() {
+    let m = Arc::new(Mock::default());
+    let pool = pool_with(&m, settings(4));
+    let mut held = futures_join(&pool, 4).await;
+    let chosen = *held[1];
+    held[1].note_prepared(77);
+    drop(held);
+    for _ in 0..10 {
+        let c = pool
+            .get_with(AcquireOptions {
+                pattern: 77,
+                ..AcquireOptions::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(*c, chosen);
+    }
+    // Busy preferred connection: served by another one, never waits.
+    let busy = pool
+        .get_with(AcquireOptions {
+            pattern: 77,
+            ..AcquireOptions::default()
+        })
+        .await
+        .unwrap();
+    let other = tokio::time::timeout(
+        Duration::from_millis(100),
+        pool.get_with(AcquireOptions {
+            pattern: 77,
+            ..AcquireOptions::default()
+        }),
+    )
+    .await
+    .expect("did not wait for the preferred connection")
+    .unwrap();
+    assert_ne!(*other, *busy);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_flow_every_interval() {
+    let m = Arc::new(Mock::default());
+    let pool = pool_with(&m, settings(2));
+    for _ in 0..5 {
+        drop(pool.get().await.unwrap());
+    }
+    eventually("three snapshots", || pool.snapshots().len() >= 3).await;
+    let snaps = pool.snapshots();
+    let total: u32 = snaps.iter().map(|s| s.acquires).sum();
+    assert_eq!(total, 5);
+    for s in &snaps {
+        assert!(
+            (s.interval_ns as f64 - 50e6).abs() < 25e6,
+            "{}",
+            s.interval_ns
+        );
+        assert_eq!(s.db_cpu, None, "runtime has no CPU probe: null, not 0");
+    }
+}
+
+#[cfg(feature = "prometheus")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_output_parses() {
+    let m = Arc::new(Mock::default());
+    let pool = Pool::builder(MockManager(Arc::clone(&m)))
+        .name("orders-main")
+        .settings(settings(2))
+        .build()
+        .unwrap();
+    drop(pool.get().await.unwrap());
+    let text = pool.prometheus();
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("valid exposition");
+    let grants = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "poolcast_grants_total")
+        .expect("grants counter");
+    assert_eq!(grants.labels.get("pool"), Some("orders-main"));
+    match grants.value {
+        prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => {
+            assert_eq!(v, 1.0)
+        }
+        ref v => panic!("{v:?}"),
+    }
+    assert!(scrape.docs.contains_key("poolcast_breaker_state"));
+    for s in &scrape.samples {
+        assert!(s.metric.starts_with("poolcast_"), "{}", s.metric);
+    }
+}
