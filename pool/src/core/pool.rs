@@ -966,6 +966,22 @@ impl PoolCore {
         self.acquire(now, req);
     }
 
+    /// Closes idle connection `conn` because the driver found it broken
+    /// (its socket closed while it sat idle), and refills toward the
+    /// target. Returns whether `conn` was idle.
+    pub fn discard_idle(&mut self, now: Nanos, conn: ConnId) -> bool {
+        if !self.slot_is(conn, SlotState::Idle) {
+            return false;
+        }
+        self.advance(now);
+        if let Some(pos) = self.idle.iter().position(|&c| c == conn) {
+            self.idle.remove(pos);
+        }
+        self.close_conn(conn, CloseReason::Broken);
+        self.fill(now);
+        true
+    }
+
     /// Whether `conn` is an open connection sitting idle in the pool.
     pub fn is_idle(&self, conn: ConnId) -> bool {
         self.slot_is(conn, SlotState::Idle)

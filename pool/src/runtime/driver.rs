@@ -80,6 +80,25 @@ pub(crate) async fn run<M: Manager>(
                 return;
             }
             if now >= next_tick {
+                // Housekeeping: an idle connection whose socket closed (the
+                // server restarted, a backend was terminated) is retired
+                // now rather than on its next grant, so the pool refills
+                // while nobody is waiting. The check is local, no round
+                // trip (`Manager::is_broken`).
+                let s = &mut *st;
+                let mut broken = Vec::new();
+                for (conn, c) in s.conns.iter_mut().enumerate() {
+                    if let Some(c) = c
+                        && s.core.is_idle(conn as u32)
+                        && shared.manager.is_broken(c)
+                    {
+                        broken.push(conn as u32);
+                    }
+                }
+                for conn in broken {
+                    s.core.discard_idle(now, conn);
+                }
+                shared.dispatch(&mut st, now, None);
                 let states = st.breaker.states(now);
                 let s = &mut *st;
                 let snap = s
