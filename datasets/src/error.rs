@@ -120,6 +120,17 @@ pub enum DatasetError {
         expected: String,
     },
 
+    /// A line of a text trace (recorder CSV or JSONL) cannot be read.
+    #[error("{}:{line}: {message}", .path.display())]
+    Line {
+        /// The file involved.
+        path: PathBuf,
+        /// One-based line number.
+        line: u64,
+        /// What is wrong and what was expected.
+        message: String,
+    },
+
     /// The write options or the output path are unusable.
     #[error("{}: invalid write options: {message}", .path.display())]
     InvalidOptions {
@@ -153,6 +164,7 @@ impl DatasetError {
             | DatasetError::ColumnType { path, .. }
             | DatasetError::UnexpectedNull { path, .. }
             | DatasetError::InvalidValue { path, .. }
+            | DatasetError::Line { path, .. }
             | DatasetError::InvalidOptions { path, .. }
             | DatasetError::Poisoned { path } => path,
         }

@@ -14,6 +14,8 @@
 //!   byte-deterministic output.
 //! - [`reader`]: [`read_snapshots`], [`read_records`] and streaming
 //!   iterators that check the schema and report the file and column at fault.
+//! - [`trace`]: the runtime pool's recorder files (`requests-*.csv`,
+//!   `snapshots-*.jsonl`), read back with file and line on errors.
 //! - [`error`]: [`DatasetError`]; every variant names the file.
 //!
 //! ```no_run
@@ -37,6 +39,7 @@ pub mod error;
 pub mod reader;
 pub mod schema;
 pub mod table;
+pub mod trace;
 pub mod writer;
 
 pub use error::{DatasetError, Result};
@@ -48,6 +51,7 @@ pub use schema::{
     snapshot_schema,
 };
 pub use table::{FeatureTable, FeatureTableWriter, read_feature_table};
+pub use trace::{read_recorder_requests, read_recorder_snapshots};
 pub use writer::{
     RecordWriter, SnapshotWriter, WriteOptions, WriteStats, temp_path, write_records,
     write_snapshots,

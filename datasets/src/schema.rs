@@ -133,12 +133,7 @@ pub fn snapshot_column_names() -> &'static [&'static str] {
 
 /// The name stored in the `outcome` column for this outcome.
 pub fn outcome_name(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Ok => "ok",
-        Outcome::Error(_) => "error",
-        Outcome::AcquireTimeout => "acquire_timeout",
-        Outcome::Rejected(_) => "rejected",
-    }
+    outcome.name()
 }
 
 /// The [`Outcome::code`] of an `outcome` column value, if it is one of

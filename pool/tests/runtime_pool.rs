@@ -541,3 +541,86 @@ async fn prometheus_output_parses() {
         assert!(s.metric.starts_with("poolcast_"), "{}", s.metric);
     }
 }
+
+#[test]
+fn pool_toml_errors_name_the_file_field_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("pool.toml");
+    std::fs::write(&p, "[pool]\nmax_size = 8\nmax_sise = 9\n").unwrap();
+    let e = poolcast::runtime::load_pool_file(&p)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("pool.toml") && e.contains("max_sise") && e.contains("line 3"),
+        "{e}"
+    );
+    std::fs::write(&p, "[pool]\nmax_size = 8\nmin_size = 9\n").unwrap();
+    let e = poolcast::runtime::load_pool_file(&p)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("pool.min_size"), "{e}");
+    std::fs::write(&p, "[controller]\ninterval_s = 0\n").unwrap();
+    let e = poolcast::runtime::load_pool_file(&p)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("controller.interval_s"), "{e}");
+    let e = poolcast::runtime::load_pool_file(dir.path().join("missing.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("missing.toml"), "{e}");
+    // A good file with a relative artifact path resolves it next to the file.
+    std::fs::write(
+        &p,
+        "[pool]\nmax_size = 8\n[policy]\nkind = \"predictive\"\nartifact = \"model.json\"\n",
+    )
+    .unwrap();
+    let f = poolcast::runtime::load_pool_file(&p).unwrap();
+    match f.policy {
+        Some(poolcast::core::policy::PolicyConfig::Predictive(c)) => {
+            assert_eq!(
+                c.artifact.as_deref(),
+                Some(dir.path().join("model.json").as_path())
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_artifact_falls_back_to_reactive_and_says_why() {
+    let m = Arc::new(Mock::default());
+    let file = PoolFile {
+        pool: settings(4),
+        policy: Some(poolcast::core::policy::PolicyConfig::Predictive(
+            poolcast::core::policy::PredictiveConfig {
+                artifact: Some("/nonexistent/artifact.json".into()),
+                ..Default::default()
+            },
+        )),
+        ..PoolFile::default()
+    };
+    let pool = Pool::builder(MockManager(m)).config(file).build().unwrap();
+    let s = pool.status();
+    assert!(
+        s.policy.contains("reactive fallback") && s.policy.contains("artifact"),
+        "{}",
+        s.policy
+    );
+    assert!(pool.get().await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_oracle_is_refused_outside_the_simulator() {
+    let file = PoolFile {
+        policy: Some(poolcast::core::policy::PolicyConfig::Oracle(
+            Default::default(),
+        )),
+        ..PoolFile::default()
+    };
+    let e = Pool::builder(MockManager(Arc::new(Mock::default())))
+        .config(file)
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("policy.kind") && e.contains("simulator"), "{e}");
+}

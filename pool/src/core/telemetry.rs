@@ -128,7 +128,23 @@ pub enum Outcome {
     Rejected(Option<ErrorCategory>),
 }
 
+/// The header of the request CSV written by the runtime's trace recorder
+/// and read by `poolcast-datasets`.
+pub const REQUEST_CSV_HEADER: &str =
+    "arrival_ns,class,pattern_hash,acquire_wait_ns,hold_ns,outcome,category";
+
 impl Outcome {
+    /// The name stored in telemetry and traces: `ok`, `error`,
+    /// `acquire_timeout`, `rejected`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error(_) => "error",
+            Outcome::AcquireTimeout => "acquire_timeout",
+            Outcome::Rejected(_) => "rejected",
+        }
+    }
+
     /// Numeric code stored in telemetry: 0 ok, 1 error, 2 acquire timeout,
     /// 3 rejected.
     pub fn code(self) -> u8 {

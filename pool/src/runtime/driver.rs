@@ -149,6 +149,7 @@ pub(crate) async fn run<M: Manager>(
             if let Some(t) = st.core.poll_timeout() {
                 wake_at = wake_at.min(t.max(now));
             }
+            st.driver_wake_at = wake_at;
             wake_at
         };
         if let Some((snap, min_size, max_size, target)) = tick {

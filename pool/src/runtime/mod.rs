@@ -58,7 +58,7 @@ pub use manager::{ErrorClass, Manager};
 pub use metrics::{CLOSE_REASONS, Metrics};
 pub use object::Object;
 pub use pool::{AcquireOptions, Builder, Pool, SnapshotHook, Status};
-pub use recorder::{REQUEST_HEADER, RecorderConfig, TraceRecorder, outcome_name};
+pub use recorder::{REQUEST_HEADER, RecorderConfig, TraceRecorder};
 
 /// Reads and checks a `pool.toml`; a relative artifact path is resolved
 /// against the file's directory.

@@ -41,7 +41,7 @@ impl<M: Manager> Object<M> {
         pattern: u64,
         arrived: Nanos,
     ) -> Self {
-        let granted = pool.shared.now();
+        let granted = g.at;
         Object {
             conn: Some(g.conn),
             id: g.id,

@@ -78,6 +78,8 @@ pub(crate) struct Checkout {
 pub(crate) struct Granted<C> {
     pub(crate) conn: C,
     pub(crate) id: ConnId,
+    /// When the core granted it.
+    pub(crate) at: Nanos,
     pub(crate) check: bool,
     pub(crate) permit: Permit,
 }
@@ -128,6 +130,29 @@ pub(crate) fn close_reason_index(r: CloseReason) -> usize {
     }
 }
 
+/// Hashes request ids (a counter) with one multiplication: nothing here is
+/// attacker-controlled, and SipHash would be a visible share of a queued
+/// acquire. Hand-written because it is five lines; a crate (fxhash) would
+/// be a dependency for a constant.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct ReqHasher(u64);
+
+impl std::hash::Hasher for ReqHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type WaiterMap<C> = HashMap<RequestId, Waiter<C>, std::hash::BuildHasherDefault<ReqHasher>>;
+
 /// Everything behind the pool's one lock.
 pub(crate) struct State<C> {
     pub(crate) core: PoolCore,
@@ -135,8 +160,12 @@ pub(crate) struct State<C> {
     pub(crate) recorder: IntervalRecorder,
     pub(crate) conns: Vec<Option<C>>,
     pub(crate) checkouts: Vec<Checkout>,
-    waiters: HashMap<RequestId, Waiter<C>>,
+    waiters: WaiterMap<C>,
     next_req: RequestId,
+    /// When the controller task will next wake up on its own; a waiter
+    /// whose deadline is earlier wakes it (acquire timeouts are fired by
+    /// the controller, so a queued acquire needs no timer of its own).
+    pub(crate) driver_wake_at: Nanos,
     pub(crate) affinity: AffinityIndex,
     pub(crate) counters: Counters,
     pub(crate) last_create_error: Option<String>,
@@ -243,6 +272,7 @@ impl<M: Manager> Shared<M> {
                         mine = Some(Ok(Granted {
                             conn: c,
                             id: conn,
+                            at: now,
                             check,
                             permit: m.permit,
                         }));
@@ -255,6 +285,7 @@ impl<M: Manager> Shared<M> {
                         let g = Granted {
                             conn: c,
                             id: conn,
+                            at: now,
                             check,
                             permit: w.permit,
                         };
@@ -347,6 +378,36 @@ impl<M: Manager> Shared<M> {
             self.drained.notify_waiters();
         }
         mine
+    }
+
+    /// Queues `me` for a grant through a oneshot, and makes sure the
+    /// controller wakes up in time to fire its acquire timeout.
+    fn enqueue(
+        &self,
+        st: &mut State<M::Connection>,
+        me: Me,
+        permit: Permit,
+    ) -> oneshot::Receiver<Reply<M::Connection>> {
+        let (tx, rx) = oneshot::channel();
+        st.waiters.insert(
+            me.req,
+            Waiter {
+                tx,
+                permit,
+                class: me.class,
+                pattern: me.pattern,
+                arrived: me.arrived,
+                location: me.location,
+            },
+        );
+        if let Some(to) = st.core.config().acquire_timeout {
+            let deadline = me.arrived.saturating_add(to);
+            if deadline < st.driver_wake_at {
+                st.driver_wake_at = deadline;
+                self.driver_wake.notify_one();
+            }
+        }
+        rx
     }
 
     fn spawn_create(self: &Arc<Self>, conn: ConnId) {
@@ -546,8 +607,9 @@ impl<M: Manager> Builder<M> {
             recorder: IntervalRecorder::new(0),
             conns: Vec::new(),
             checkouts: Vec::new(),
-            waiters: HashMap::new(),
+            waiters: WaiterMap::default(),
             next_req: 0,
+            driver_wake_at: 0,
             affinity: AffinityIndex::new(),
             counters: Counters::default(),
             last_create_error: None,
@@ -735,21 +797,7 @@ impl<M: Manager> Pool<M> {
             }
             match shared.dispatch(&mut st, now, Some(me)) {
                 Some(reply) => Err(reply),
-                None => {
-                    let (tx, rx) = oneshot::channel();
-                    st.waiters.insert(
-                        req,
-                        Waiter {
-                            tx,
-                            permit,
-                            class: opts.class,
-                            pattern: opts.pattern,
-                            arrived: now,
-                            location,
-                        },
-                    );
-                    Ok(rx)
-                }
+                None => Ok(shared.enqueue(&mut st, me, permit)),
             }
         };
         // Served at once (or refused) without queueing: the fast path.
@@ -760,57 +808,23 @@ impl<M: Manager> Pool<M> {
         self.checked(g, me).await
     }
 
-    /// Waits on the oneshot for a grant, a timeout or a rejection.
+    /// Waits on the oneshot for a grant, a timeout (fired by the
+    /// controller task) or a rejection.
     async fn wait(
         &self,
         me: Me,
         rx: oneshot::Receiver<Reply<M::Connection>>,
     ) -> Result<Granted<M::Connection>, PoolError> {
-        let shared = &self.shared;
-        let timeout = shared.lock().core.config().acquire_timeout;
-        let mut deadline = timeout.map(|to| shared.instant_of(me.arrived.saturating_add(to)));
         let mut guard = WaitGuard {
-            shared,
+            shared: &self.shared,
             req: me.req,
             rx,
             armed: true,
         };
-        loop {
-            let got = match deadline {
-                Some(d) => {
-                    tokio::select! {
-                        biased;
-                        r = &mut guard.rx => Some(r),
-                        () = tokio::time::sleep_until(d.into()) => None,
-                    }
-                }
-                None => Some((&mut guard.rx).await),
-            };
-            match got {
-                Some(Ok(reply)) => {
-                    guard.armed = false;
-                    return reply;
-                }
-                Some(Err(_)) => {
-                    // The sender was dropped unanswered: only when the
-                    // pool itself is gone.
-                    guard.armed = false;
-                    return Err(PoolError::Closed);
-                }
-                None => {
-                    // Our deadline passed: let the core time out every
-                    // expired waiter (ours included) in arrival order.
-                    let mut st = shared.lock();
-                    let now = shared.now();
-                    st.core.handle_timeout(now);
-                    shared.dispatch(&mut st, now, None);
-                    drop(st);
-                    // Timers round up to the millisecond; if the core did
-                    // not consider us due yet, look again shortly.
-                    deadline = deadline.map(|d| d.max(Instant::now()) + Duration::from_millis(1));
-                }
-            }
-        }
+        let got = (&mut guard.rx).await;
+        guard.armed = false;
+        // A dropped sender means the pool itself is gone.
+        got.unwrap_or(Err(PoolError::Closed))
     }
 
     /// Runs the health check of a grant that asks for one; a failed check
@@ -852,18 +866,7 @@ impl<M: Manager> Pool<M> {
                 let now = shared.now();
                 st.counters.check_failures += 1;
                 st.checkouts[g.id as usize] = Checkout::default();
-                let (tx, rx) = oneshot::channel();
-                st.waiters.insert(
-                    me.req,
-                    Waiter {
-                        tx,
-                        permit: g.permit,
-                        class: me.class,
-                        pattern: me.pattern,
-                        arrived: me.arrived,
-                        location: me.location,
-                    },
-                );
+                let rx = shared.enqueue(&mut st, me, g.permit);
                 drop(g.conn);
                 st.core.check_failed(now, me.req, g.id, me.arrived);
                 shared.dispatch(&mut st, now, None);

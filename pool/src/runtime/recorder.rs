@@ -21,7 +21,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
-use crate::core::telemetry::Outcome;
 use crate::core::{RequestRecord, Snapshot};
 
 /// Settings of a [`TraceRecorder`].
@@ -73,18 +72,7 @@ impl std::fmt::Debug for TraceRecorder {
 }
 
 /// The CSV header of request files.
-pub const REQUEST_HEADER: &str =
-    "arrival_ns,class,pattern_hash,acquire_wait_ns,hold_ns,outcome,category";
-
-/// An outcome's name in trace files and Parquet telemetry.
-pub fn outcome_name(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Ok => "ok",
-        Outcome::Error(_) => "error",
-        Outcome::AcquireTimeout => "acquire_timeout",
-        Outcome::Rejected(_) => "rejected",
-    }
-}
+pub use crate::core::telemetry::REQUEST_CSV_HEADER as REQUEST_HEADER;
 
 struct Rotating {
     dir: PathBuf,
@@ -191,7 +179,7 @@ fn write_loop(rx: Receiver<Msg>, cfg: RecorderConfig, errors: Arc<AtomicU64>) {
                     r.pattern_hash,
                     r.acquire_wait_ns,
                     r.hold_ns,
-                    outcome_name(r.outcome),
+                    r.outcome.name(),
                     r.outcome.category().map_or("", |c| c.name())
                 )
             }),
