@@ -1,7 +1,19 @@
-//! Profiling aid: 1M uncontended acquire + release on a current-thread
-//! runtime with a no-op manager.
+//! Profiling aid for the acquire + release path, beside deadpool, on a
+//! current-thread runtime with no-op managers:
+//!
+//! ```sh
+//! cargo build --release -p poolcast --example acquire_loop
+//! target/release/examples/acquire_loop poolcast contended 200000
+//! valgrind --tool=callgrind target/release/examples/acquire_loop deadpool uncontended 200000
+//! ```
+//!
+//! Instruction counts under callgrind do not depend on what else the
+//! machine runs, so this compares the two pools' costs on a busy machine;
+//! the criterion bench (`benches/runtime.rs`) gives the wall-clock figures.
 use std::convert::Infallible;
+use std::time::Instant;
 
+use poolcast::core::settings::PoolSettings;
 use poolcast::runtime::{Manager, Pool, RecycleMode};
 
 struct Noop;
@@ -16,16 +28,84 @@ impl Manager for Noop {
     }
 }
 
+struct DeadNoop;
+impl deadpool::managed::Manager for DeadNoop {
+    type Type = u64;
+    type Error = Infallible;
+    async fn create(&self) -> Result<u64, Infallible> {
+        Ok(0)
+    }
+    async fn recycle(
+        &self,
+        _: &mut u64,
+        _: &deadpool::managed::Metrics,
+    ) -> deadpool::managed::RecycleResult<Infallible> {
+        Ok(())
+    }
+}
+
+const TASKS: u64 = 32;
+
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let pool = Pool::builder(Noop).build().unwrap();
-        let n: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
-        drop(pool.get().await.unwrap());
-        let t = std::time::Instant::now();
-        for _ in 0..n {
-            drop(pool.get().await.unwrap());
+    let args: Vec<String> = std::env::args().collect();
+    let which = args.get(1).map_or("poolcast", String::as_str).to_string();
+    let contended = args.get(2).is_some_and(|s| s == "contended");
+    let n: u64 = args
+        .get(3)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let ns = rt.block_on(async move {
+        let size = if contended { 8 } else { 1 };
+        let tasks = if contended { TASKS } else { 1 };
+        let per = n / tasks;
+        let t = Instant::now();
+        let mut hs = Vec::new();
+        if which == "deadpool" {
+            let pool = deadpool::managed::Pool::<DeadNoop>::builder(DeadNoop)
+                .max_size(size)
+                .build()
+                .expect("deadpool");
+            for _ in 0..tasks {
+                let p = pool.clone();
+                hs.push(tokio::spawn(async move {
+                    for _ in 0..per {
+                        let o = p.get().await.expect("get");
+                        if contended {
+                            tokio::task::yield_now().await;
+                        }
+                        drop(o);
+                    }
+                }));
+            }
+        } else {
+            let pool = Pool::builder(Noop)
+                .settings(PoolSettings {
+                    max_size: size as u32,
+                    ..PoolSettings::default()
+                })
+                .build()
+                .expect("pool");
+            for _ in 0..tasks {
+                let p = pool.clone();
+                hs.push(tokio::spawn(async move {
+                    for _ in 0..per {
+                        let o = p.get().await.expect("get");
+                        if contended {
+                            tokio::task::yield_now().await;
+                        }
+                        drop(o);
+                    }
+                }));
+            }
         }
-        println!("{:.1} ns/op", t.elapsed().as_nanos() as f64 / n as f64);
+        for h in hs {
+            h.await.expect("task");
+        }
+        t.elapsed().as_nanos() as f64 / (per * tasks) as f64
     });
+    println!("{ns:.1} ns/op");
 }

@@ -7,7 +7,7 @@
 //! channel), a create spawns [`Manager::create`], a close drops the
 //! connection. Nothing awaits while the lock is held.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::panic::Location;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -130,28 +130,29 @@ pub(crate) fn close_reason_index(r: CloseReason) -> usize {
     }
 }
 
-/// Hashes request ids (a counter) with one multiplication: nothing here is
-/// attacker-controlled, and SipHash would be a visible share of a queued
-/// acquire. Hand-written because it is five lines; a crate (fxhash) would
-/// be a dependency for a constant.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct ReqHasher(u64);
+/// Queued requests in arrival order. The core grants and times out
+/// waiters in FIFO order, so the one it names is almost always at the
+/// front; a search from the front is cheaper than hashing (only a
+/// cancelled or re-queued request sits elsewhere).
+pub(crate) struct WaiterQueue<C>(VecDeque<(RequestId, Waiter<C>)>);
 
-impl std::hash::Hasher for ReqHasher {
-    fn finish(&self) -> u64 {
-        self.0
+impl<C> WaiterQueue<C> {
+    fn new() -> Self {
+        WaiterQueue(VecDeque::new())
     }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+
+    fn insert(&mut self, req: RequestId, w: Waiter<C>) {
+        self.0.push_back((req, w));
+    }
+
+    fn remove(&mut self, req: &RequestId) -> Option<Waiter<C>> {
+        if self.0.front().is_some_and(|(r, _)| r == req) {
+            return self.0.pop_front().map(|(_, w)| w);
         }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let pos = self.0.iter().position(|(r, _)| r == req)?;
+        self.0.remove(pos).map(|(_, w)| w)
     }
 }
-
-type WaiterMap<C> = HashMap<RequestId, Waiter<C>, std::hash::BuildHasherDefault<ReqHasher>>;
 
 /// Everything behind the pool's one lock.
 pub(crate) struct State<C> {
@@ -160,7 +161,7 @@ pub(crate) struct State<C> {
     pub(crate) recorder: IntervalRecorder,
     pub(crate) conns: Vec<Option<C>>,
     pub(crate) checkouts: Vec<Checkout>,
-    waiters: WaiterMap<C>,
+    waiters: WaiterQueue<C>,
     next_req: RequestId,
     /// When the controller task will next wake up on its own; a waiter
     /// whose deadline is earlier wakes it (acquire timeouts are fired by
@@ -607,7 +608,7 @@ impl<M: Manager> Builder<M> {
             recorder: IntervalRecorder::new(0),
             conns: Vec::new(),
             checkouts: Vec::new(),
-            waiters: WaiterMap::default(),
+            waiters: WaiterQueue::new(),
             next_req: 0,
             driver_wake_at: 0,
             affinity: AffinityIndex::new(),
