@@ -1,7 +1,9 @@
 //! The runtime pool against a real PostgreSQL (`POOLCAST_TEST_PG`):
 //! queries, statement-cache affinity, SQLSTATE classification, broken
-//! backends (`pg_terminate_backend` under load), the trace recorder and
-//! secrets staying out of errors, logs and metrics.
+//! backends (`pg_terminate_backend` under load), the trace recorder,
+//! acquire timeouts, idle and lifetime retirement, resize and drain as
+//! `pg_stat_activity` sees them, leak warnings, and secrets staying out of
+//! errors, logs and metrics.
 
 mod common;
 
@@ -305,4 +307,154 @@ fn passwords_stay_out_of_errors_logs_debug_and_metrics() {
     for s in seen {
         assert!(!s.contains(secret), "secret leaked into: {s}");
     }
+}
+
+/// The pool's life cycle on PostgreSQL: acquire timeout, idle and lifetime
+/// retirement, resize and drain, with the server's own view of the
+/// sessions (`pg_stat_activity`) as the witness.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_retirement_resize_and_drain_on_postgres() {
+    let app = "poolcast_t_lifecycle";
+    let (admin, conn) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let sessions = || async {
+        let n: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                &[&app],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        n
+    };
+    let mut f = file(3);
+    f.pool.min_size = 1;
+    f.pool.acquire_timeout_ms = Some(150.0);
+    f.pool.idle_timeout_s = Some(0.2);
+    f.pool.max_lifetime_s = Some(0.6);
+    f.pool.max_lifetime_jitter = 0.0;
+    let p = pool(app, f);
+    // Timeout: three held, a fourth waits 150 ms and fails, typed.
+    let held = vec![
+        p.get().await.unwrap(),
+        p.get().await.unwrap(),
+        p.get().await.unwrap(),
+    ];
+    let t0 = std::time::Instant::now();
+    let e = p.get().await.unwrap_err();
+    assert!(matches!(e, PoolError::Timeout { max_size: 3, .. }), "{e}");
+    assert!(t0.elapsed() >= Duration::from_millis(150) && t0.elapsed() < Duration::from_secs(1));
+    assert_eq!(sessions().await, 3);
+    drop(held);
+    // Idle retirement down to min_size 1, seen by the server.
+    eventually("idle retirement", Duration::from_secs(3), || {
+        p.status().size == 1
+    })
+    .await;
+    let mut n = sessions().await;
+    for _ in 0..100 {
+        if n == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        n = sessions().await;
+    }
+    assert_eq!(n, 1, "the server still sees retired sessions");
+    // Lifetime: the last connection is replaced by a new backend.
+    let pid_before: i32 = p
+        .get()
+        .await
+        .unwrap()
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let pid_after: i32 = p
+        .get()
+        .await
+        .unwrap()
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_ne!(
+        pid_before, pid_after,
+        "max_lifetime did not replace the connection"
+    );
+    assert!(p.metrics().closed[1] >= 1);
+    // Resize up: min_size 3 opens two more sessions.
+    p.resize(3, 5).unwrap();
+    eventually("resized to 3", Duration::from_secs(3), || {
+        p.status().size == 3
+    })
+    .await;
+    // Drain: a held connection delays close; afterwards the server sees none.
+    let c = p.get().await.unwrap();
+    let closer = tokio::spawn({
+        let p = p.clone();
+        async move { p.close().await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!closer.is_finished());
+    c.query_one("SELECT 1", &[]).await.unwrap();
+    drop(c);
+    closer.await.unwrap();
+    let mut n = sessions().await;
+    for _ in 0..100 {
+        if n == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        n = sessions().await;
+    }
+    assert_eq!(n, 0, "sessions left after drain");
+    assert!(matches!(p.get().await, Err(PoolError::Closed)));
+}
+
+#[test]
+fn a_leak_warning_names_where_the_connection_was_taken() {
+    let logs = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut f = file(2);
+        f.pool.leak_detection_threshold_ms = Some(50.0);
+        let p = pool("poolcast_t_leak", f);
+        let c = p.get().await.unwrap(); // the line the warning must name
+        let line = line!() - 1;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        c.query_one("SELECT 1", &[]).await.unwrap();
+        drop(c);
+        assert_eq!(p.metrics().leaks, 1);
+        let text = logs.text();
+        let at = format!("pg_pool.rs:{line}");
+        assert!(
+            text.contains("possible leak") && text.contains(&at),
+            "expected a leak warning naming {at}:\n{text}"
+        );
+        // The Prometheus endpoint counts it, and parses.
+        let prom = p.prometheus();
+        let scrape = prometheus_parse::Scrape::parse(prom.lines().map(|l| Ok(l.to_string())))
+            .expect("valid exposition");
+        let leaks = scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == "poolcast_leaked_connections_total")
+            .expect("leak counter");
+        assert!(matches!(
+            leaks.value,
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) if v == 1.0
+        ));
+    });
 }
