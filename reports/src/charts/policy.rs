@@ -1,0 +1,362 @@
+//! Policy charts, one set per scenario: the acquire-wait CDF, pool size vs
+//! demand over time, and cost vs p95 wait with confidence intervals.
+
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::{
+    Area, DrawResult, Extent, MAX_POINTS, Points, caption_font, clamp, color, cost_vs_latency_file,
+    decimate, desc_font, draw_legend, draw_svg, label_font, runs, shorten, size_vs_demand_file,
+    small_font, tick, tick_pct, time_unit, wait_cdf_file,
+};
+use crate::model::PolicyScenario;
+use crate::{Chart, ReportError};
+
+/// Colour index of a policy: its row position, so a policy keeps its colour
+/// across the three charts of a scenario (and across scenarios, since rows
+/// follow the manifest order).
+fn policy_index(scenario: &PolicyScenario, policy: &str, fallback: usize) -> usize {
+    scenario
+        .rows
+        .iter()
+        .position(|r| r.policy == policy)
+        .unwrap_or(scenario.rows.len() + fallback)
+}
+
+/// Smallest wait drawn, ms; smaller positive waits are drawn there too.
+const MIN_WAIT_MS: f64 = 1e-6;
+
+/// Title of a scenario's wait CDF.
+pub(crate) fn wait_cdf_title(scenario: &str) -> String {
+    format!("Acquire-wait CDF, scenario {scenario}")
+}
+
+/// Title of a scenario's size-vs-demand chart.
+pub(crate) fn size_vs_demand_title(scenario: &str) -> String {
+    format!("Pool size and demand over time, scenario {scenario} (replication 0)")
+}
+
+/// Title of a scenario's cost-vs-latency chart.
+pub(crate) fn cost_vs_latency_title(scenario: &str) -> String {
+    format!("Cost vs p95 wait, scenario {scenario} (mean, 95% CI)")
+}
+
+/// 6. Acquire-wait CDF per policy on a log axis; waits of 0 at the left edge.
+pub(super) fn wait_cdf(
+    scenario: &PolicyScenario,
+    stem: &str,
+) -> Result<Option<Chart>, ReportError> {
+    let curves: Vec<(usize, String, Points)> = scenario
+        .wait_cdf
+        .iter()
+        .enumerate()
+        .map(|(k, c)| {
+            let pts: Vec<(f64, f64)> = c
+                .wait_ms
+                .iter()
+                .zip(&c.fraction)
+                .filter(|(w, f)| w.is_finite() && **w >= 0.0 && f.is_finite())
+                .map(|(w, f)| (clamp(*w), f.clamp(0.0, 1.0) * 100.0))
+                .collect();
+            (policy_index(scenario, &c.policy, k), c.policy.clone(), pts)
+        })
+        .filter(|c| !c.2.is_empty())
+        .collect();
+    if curves.is_empty() {
+        return Ok(None);
+    }
+    let positive = Extent::of(
+        curves
+            .iter()
+            .flat_map(|c| c.2.iter().map(|p| p.0))
+            .filter(|w| *w > 0.0),
+    );
+    // Zero is drawn one decade below the decade of the smallest positive
+    // wait, so it never coincides with a measured value.
+    let (floor, top) = match positive {
+        Some(e) => {
+            let lo = e.lo.max(MIN_WAIT_MS);
+            let floor = 10f64.powf(lo.log10().floor() - 1.0).max(MIN_WAIT_MS / 10.0);
+            let top = 10f64.powf(e.hi.max(lo).log10().ceil());
+            (floor, top.max(floor * 100.0))
+        }
+        None => (0.01, 1.0),
+    };
+    let title = wait_cdf_title(&scenario.scenario);
+    let x_desc = format!(
+        "acquire wait (ms, log scale; waits of 0 are drawn at the left edge, {} ms)",
+        tick(floor)
+    );
+    let file = wait_cdf_file(stem);
+    let chart = draw_svg(&file, &title, (960, 480), |root: &Area<'_>| -> DrawResult {
+        let mut chart = ChartBuilder::on(root)
+            .caption(&title, caption_font())
+            .margin(14)
+            .x_label_area_size(48)
+            .y_label_area_size(70)
+            .build_cartesian_2d((floor..top).log_scale(), 0.0..100.0)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc.as_str())
+            .y_desc("grants with wait ≤ x")
+            .label_style(label_font())
+            .axis_desc_style(desc_font())
+            .max_light_lines(2)
+            .light_line_style(RGBColor(242, 242, 242))
+            .bold_line_style(RGBColor(215, 215, 215))
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick_pct(*v))
+            .draw()?;
+        // Name the left edge: it stands for a wait of 0.
+        let (px, py) = chart.backend_coord(&(floor, 0.0));
+        root.draw(&Text::new(
+            "0",
+            (px, py + 9),
+            label_font().pos(Pos::new(HPos::Center, VPos::Top)),
+        ))?;
+        for (idx, name, pts) in &curves {
+            let c = color(*idx);
+            let mut path = Vec::with_capacity(pts.len() * 2 + 2);
+            let mut prev = 0.0;
+            for &(w, f) in pts {
+                let x = w.clamp(floor, top);
+                path.push((x, prev));
+                path.push((x, f));
+                prev = f;
+            }
+            path.push((top, prev));
+            let path = decimate(&path, MAX_POINTS * 2);
+            chart
+                .draw_series(std::iter::once(PathElement::new(path, c.stroke_width(2))))?
+                .label(name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                });
+        }
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight)
+    })?;
+    Ok(Some(chart))
+}
+
+/// 7. Pool size per policy over time, with the demand.
+pub(super) fn size_vs_demand(
+    scenario: &PolicyScenario,
+    stem: &str,
+) -> Result<Option<Chart>, ReportError> {
+    let line = |t: &[f64], v: &[f64]| -> Vec<Vec<(f64, f64)>> {
+        let n = t.len().min(v.len());
+        runs(n, |i| t[i].is_finite() && v[i].is_finite())
+            .into_iter()
+            .map(|r| r.map(|i| (clamp(t[i]), clamp(v[i]))).collect())
+            .collect()
+    };
+    let sizes: Vec<(usize, String, Vec<Points>)> = scenario
+        .size_series
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            (
+                policy_index(scenario, &s.policy, k),
+                s.policy.clone(),
+                line(&s.t_s, &s.size),
+            )
+        })
+        .filter(|s| !s.2.is_empty())
+        .collect();
+    // Offered traffic does not depend on the policy: one demand line, from
+    // the first series that has it.
+    let demand = scenario
+        .size_series
+        .iter()
+        .map(|s| (s.policy.clone(), line(&s.t_s, &s.demand)))
+        .find(|d| !d.1.is_empty());
+    let all_points = || {
+        sizes
+            .iter()
+            .flat_map(|s| s.2.iter().flatten())
+            .chain(demand.iter().flat_map(|d| d.1.iter().flatten()))
+    };
+    let t_ext = Extent::of(all_points().map(|p| p.0));
+    let y_ext = Extent::of(all_points().map(|p| p.1));
+    let (Some(t_ext), Some(y_ext)) = (t_ext, y_ext) else {
+        return Ok(None);
+    };
+    let (div, unit) = time_unit(t_ext.hi - t_ext.lo);
+    let x_range = Extent {
+        lo: t_ext.lo / div,
+        hi: t_ext.hi / div,
+    }
+    .range(0.0);
+    let y_ext = y_ext.with(0.0);
+    let mut y_range = y_ext.range(0.06);
+    if y_ext.lo >= 0.0 {
+        y_range.start = 0.0;
+    }
+    let scale = |segs: &Vec<Vec<(f64, f64)>>| -> Vec<Vec<(f64, f64)>> {
+        segs.iter()
+            .map(|s| {
+                decimate(
+                    &s.iter().map(|&(t, v)| (t / div, v)).collect::<Vec<_>>(),
+                    MAX_POINTS,
+                )
+            })
+            .collect()
+    };
+    let title = size_vs_demand_title(&scenario.scenario);
+    let file = size_vs_demand_file(stem);
+    let chart = draw_svg(&file, &title, (960, 480), |root: &Area<'_>| -> DrawResult {
+        let mut chart = ChartBuilder::on(root)
+            .caption(&title, caption_font())
+            .margin(14)
+            .x_label_area_size(48)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x_range.clone(), y_range.clone())?;
+        chart
+            .configure_mesh()
+            .x_desc(format!("simulated time ({unit})"))
+            .y_desc("connections")
+            .label_style(label_font())
+            .axis_desc_style(desc_font())
+            .max_light_lines(2)
+            .light_line_style(RGBColor(242, 242, 242))
+            .bold_line_style(RGBColor(215, 215, 215))
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick(*v))
+            .draw()?;
+        if let Some((policy, segs)) = &demand {
+            let style = RGBColor(0x70, 0x70, 0x70).mix(0.55).stroke_width(3);
+            chart
+                .draw_series(scale(segs).into_iter().map(|s| PathElement::new(s, style)))?
+                .label(format!(
+                    "demand, busy + waiting (under {})",
+                    shorten(policy, 24)
+                ))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        }
+        for (idx, name, segs) in &sizes {
+            let style = color(*idx).stroke_width(2);
+            chart
+                .draw_series(scale(segs).into_iter().map(|s| PathElement::new(s, style)))?
+                .label(format!("size, {name}"))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        }
+        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)
+    })?;
+    Ok(Some(chart))
+}
+
+/// 8. Connection-seconds vs p95 wait per policy, 95% CI bars both ways.
+pub(super) fn cost_vs_latency(
+    scenario: &PolicyScenario,
+    stem: &str,
+    baseline: &str,
+    replications: u32,
+) -> Result<Option<Chart>, ReportError> {
+    struct Point {
+        idx: usize,
+        label: String,
+        x: f64,
+        y: f64,
+        x_ci: Option<(f64, f64)>,
+        y_ci: Option<(f64, f64)>,
+    }
+    let ci = |lo: f64, hi: f64| {
+        (lo.is_finite() && hi.is_finite()).then(|| (clamp(lo.min(hi)), clamp(lo.max(hi))))
+    };
+    let points: Vec<Point> = scenario
+        .rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.connection_seconds.mean.is_finite() && r.wait_p95_ms.mean.is_finite())
+        .map(|(i, r)| Point {
+            idx: i,
+            label: if r.policy == baseline {
+                format!("{} (baseline)", shorten(&r.policy, 28))
+            } else {
+                shorten(&r.policy, 28)
+            },
+            x: clamp(r.connection_seconds.mean),
+            y: clamp(r.wait_p95_ms.mean),
+            x_ci: ci(r.connection_seconds.lo, r.connection_seconds.hi),
+            y_ci: ci(r.wait_p95_ms.lo, r.wait_p95_ms.hi),
+        })
+        .collect();
+    if points.is_empty() {
+        return Ok(None);
+    }
+    let xs = points
+        .iter()
+        .flat_map(|p| [Some(p.x), p.x_ci.map(|c| c.0), p.x_ci.map(|c| c.1)])
+        .flatten();
+    let ys = points
+        .iter()
+        .flat_map(|p| [Some(p.y), p.y_ci.map(|c| c.0), p.y_ci.map(|c| c.1)])
+        .flatten();
+    let (Some(x_ext), Some(y_ext)) = (Extent::of(xs), Extent::of(ys)) else {
+        return Ok(None);
+    };
+    let x_range = x_ext.range(0.12);
+    let y_range = y_ext.range(0.12);
+    let title = cost_vs_latency_title(&scenario.scenario);
+    let y_desc = format!("p95 acquire wait (ms), {replications} replications");
+    let file = cost_vs_latency_file(stem);
+    let chart = draw_svg(&file, &title, (960, 520), |root: &Area<'_>| -> DrawResult {
+        let mut chart = ChartBuilder::on(root)
+            .caption(&title, caption_font())
+            .margin(14)
+            .margin_right(40)
+            .x_label_area_size(48)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x_range.clone(), y_range.clone())?;
+        chart
+            .configure_mesh()
+            .x_desc("connection-seconds (cost), lower is cheaper")
+            .y_desc(y_desc.as_str())
+            .label_style(label_font())
+            .axis_desc_style(desc_font())
+            .max_light_lines(2)
+            .light_line_style(RGBColor(242, 242, 242))
+            .bold_line_style(RGBColor(215, 215, 215))
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick(*v))
+            .draw()?;
+        for p in &points {
+            let c = color(p.idx);
+            let style = c.stroke_width(2);
+            if let Some((lo, hi)) = p.x_ci {
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(lo, p.y), (hi, p.y)],
+                    style,
+                )))?;
+                for x in [lo, hi] {
+                    chart.draw_series(std::iter::once(
+                        EmptyElement::at((x, p.y)) + PathElement::new(vec![(0, -5), (0, 5)], style),
+                    ))?;
+                }
+            }
+            if let Some((lo, hi)) = p.y_ci {
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(p.x, lo), (p.x, hi)],
+                    style,
+                )))?;
+                for y in [lo, hi] {
+                    chart.draw_series(std::iter::once(
+                        EmptyElement::at((p.x, y)) + PathElement::new(vec![(-5, 0), (5, 0)], style),
+                    ))?;
+                }
+            }
+            chart.draw_series(std::iter::once(
+                EmptyElement::at((p.x, p.y))
+                    + Circle::new((0, 0), 6, c.filled())
+                    + Circle::new((0, 0), 6, WHITE.stroke_width(1))
+                    + Text::new(
+                        p.label.clone(),
+                        (9, -9),
+                        small_font().pos(Pos::new(HPos::Left, VPos::Bottom)),
+                    ),
+            ))?;
+        }
+        Ok(())
+    })?;
+    Ok(Some(chart))
+}

@@ -1,0 +1,413 @@
+//! The input model: everything a report shows, as plain serializable data.
+//!
+//! The runner fills a [`RunReport`] and passes it to [`crate::render`]. The
+//! types hold values only (no poolcast types), so the report can be written
+//! to JSON beside the run and rendered again later. Every `f64` may be NaN or
+//! infinite and every vector may be empty: the renderers show "n/a" or
+//! "no data" instead of failing. Fractions (accuracy, rates, coverage, skill)
+//! are stored as fractions (`0.9` = 90%).
+
+use serde::{Deserialize, Serialize};
+
+/// Everything one run of an experiment reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunReport {
+    /// Identity and provenance of the run.
+    pub meta: Meta,
+    /// Forecast accuracy; `None` when the run trained no model.
+    pub forecast: Option<ForecastSection>,
+    /// Closed-loop policy comparison; `None` when the run compared none.
+    pub policies: Option<PolicySection>,
+    /// Threshold tuning; `None` when the run tuned nothing.
+    pub tuning: Option<TuningSection>,
+    /// The seed's claims and what the run measured for each.
+    pub claims: Vec<Claim>,
+    /// Machine-dependent measurements (wall time, latency). The only part of
+    /// the report that may change between two runs of the same manifest.
+    pub timings: Timings,
+}
+
+/// Identity and provenance of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    /// Experiment name (from the manifest).
+    pub experiment: String,
+    /// One-paragraph description of the experiment.
+    pub description: String,
+    /// Identifier of this run (its directory name).
+    pub run_id: String,
+    /// Hash of the manifest the run was made from.
+    pub manifest_hash: String,
+    /// Git revision of the code that made the run.
+    pub git_revision: String,
+    /// Crate name and version pairs, in the order to show them.
+    pub versions: Vec<(String, String)>,
+    /// Master seed of the run.
+    pub seed: u64,
+    /// One bullet each: how the data was made, split and evaluated.
+    pub procedure: Vec<String>,
+    /// The scenarios the run simulated.
+    pub scenarios: Vec<ScenarioInfo>,
+}
+
+/// One simulated scenario and what it was used for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioInfo {
+    /// Scenario name.
+    pub name: String,
+    /// What the scenario served for: `"data"`, `"tuning"` or `"evaluation"`.
+    pub role: String,
+    /// Replication indices simulated.
+    pub replications: Vec<u32>,
+    /// Whether the forecaster saw this scenario's data in training.
+    pub seen_in_training: bool,
+    /// Human description of the scenario.
+    pub description: String,
+}
+
+/// Forecast accuracy of the trained models and the baselines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastSection {
+    /// Length of one telemetry interval, in seconds.
+    pub interval_s: f64,
+    /// What is forecast, e.g. "mean demand (busy + waiting) over the next h intervals".
+    pub target: String,
+    /// Horizon (in intervals) of the exported model.
+    pub export_horizon: u32,
+    /// Name of the exported model.
+    pub exported_model: String,
+    /// Results per horizon, ascending horizon.
+    pub horizons: Vec<HorizonResult>,
+    /// The exported model's predictions on the test rows of one run.
+    pub series: Option<PredictionSeries>,
+    /// The exported model's test residuals `y − ŷ`.
+    pub residuals: Vec<f64>,
+    /// Permutation importance on test, sorted by `increase_mae` descending.
+    pub importance: Vec<Importance>,
+}
+
+/// Models and baselines scored at one horizon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HorizonResult {
+    /// Forecast horizon, in intervals.
+    pub horizon: u32,
+    /// Name of the model selected on validation.
+    pub winner: String,
+    /// Rows in the training split.
+    pub train_rows: usize,
+    /// Rows in the validation split.
+    pub valid_rows: usize,
+    /// Rows in the test split.
+    pub test_rows: usize,
+    /// Models then baselines, in the order given.
+    pub models: Vec<ModelScore>,
+    /// Nominal coverage of the prediction interval, e.g. `0.9`.
+    pub interval_level: f64,
+    /// Coverage of the prediction interval measured on test.
+    pub interval_coverage: Option<f64>,
+    /// Test scores of a model trained on shuffled targets.
+    pub shuffled_control: Option<Scores>,
+    /// Whether the shuffled control showed skill (a sign of leakage).
+    pub leakage_alarm: bool,
+}
+
+/// Whether a scored predictor is a trained model or a baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// A trained model.
+    Model,
+    /// A baseline (persistence, seasonal naive, …).
+    Baseline,
+}
+
+/// Validation and test scores of one model or baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelScore {
+    /// Model name, e.g. `"gbm"`.
+    pub name: String,
+    /// Model family, e.g. `"gradient boosting"`.
+    pub family: String,
+    /// Model or baseline.
+    pub kind: ModelKind,
+    /// Scores on the validation split.
+    pub valid: Scores,
+    /// Scores on the test split.
+    pub test: Scores,
+}
+
+/// Point-forecast scores on one split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scores {
+    /// Rows scored.
+    pub n: usize,
+    /// `1 − WAPE` (fraction).
+    pub accuracy: f64,
+    /// Mean absolute error, in target units.
+    pub mae: f64,
+    /// Root mean squared error, in target units.
+    pub rmse: f64,
+    /// Mean absolute percentage error (fraction), when defined.
+    pub mape: Option<f64>,
+    /// Coefficient of determination.
+    pub r2: f64,
+    /// Mean of `ŷ − y`, in target units.
+    pub bias: f64,
+    /// Fraction of predictions within ±10% of the actual value.
+    pub within_10pct: f64,
+    /// Skill against persistence: `1 − MAE / MAE_persistence` (fraction).
+    pub skill_vs_persistence: Option<f64>,
+    /// Skill against the seasonal naive baseline (fraction).
+    pub skill_vs_seasonal: Option<f64>,
+}
+
+/// Predictions of the exported model over time, with the interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PredictionSeries {
+    /// Which run (scenario/replication) the rows come from.
+    pub run: String,
+    /// Nominal coverage of `lower..upper`.
+    pub level: f64,
+    /// Time of each row, in simulated seconds.
+    pub t_s: Vec<f64>,
+    /// Actual target values.
+    pub actual: Vec<f64>,
+    /// Predicted values.
+    pub predicted: Vec<f64>,
+    /// Lower bound of the prediction interval.
+    pub lower: Vec<f64>,
+    /// Upper bound of the prediction interval.
+    pub upper: Vec<f64>,
+}
+
+/// Permutation importance of one feature on test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Importance {
+    /// Feature name.
+    pub feature: String,
+    /// Increase of the test MAE when the feature is permuted.
+    pub increase_mae: f64,
+}
+
+/// Closed-loop comparison of scaling policies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    /// Replications per scenario and policy.
+    pub replications: u32,
+    /// Policy the claims compare against.
+    pub baseline: String,
+    /// Results per scenario.
+    pub scenarios: Vec<PolicyScenario>,
+}
+
+/// The policies' results on one scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyScenario {
+    /// Scenario name.
+    pub scenario: String,
+    /// Whether the forecaster saw this scenario's data in training.
+    pub seen_in_training: bool,
+    /// One row per policy, in manifest order.
+    pub rows: Vec<PolicyRow>,
+    /// Acquire-wait CDF, one per policy.
+    pub wait_cdf: Vec<WaitCdf>,
+    /// Pool size and demand over time, one per policy (replication 0).
+    pub size_series: Vec<SizeSeries>,
+}
+
+/// A mean with its 95% confidence interval over replications.
+///
+/// With one replication, `lo == hi == mean`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Estimate {
+    /// Mean over replications.
+    pub mean: f64,
+    /// Lower end of the 95% confidence interval.
+    pub lo: f64,
+    /// Upper end of the 95% confidence interval.
+    pub hi: f64,
+}
+
+/// One policy's results on one scenario, each a mean over replications.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRow {
+    /// Policy name.
+    pub policy: String,
+    /// Replications averaged.
+    pub replications: u32,
+    /// Mean acquire wait, ms.
+    pub wait_mean_ms: Estimate,
+    /// Median acquire wait, ms.
+    pub wait_p50_ms: Estimate,
+    /// 95th percentile acquire wait, ms.
+    pub wait_p95_ms: Estimate,
+    /// 99th percentile acquire wait, ms.
+    pub wait_p99_ms: Estimate,
+    /// Mean latency from arrival to the end of the request, ms.
+    pub latency_mean_ms: Estimate,
+    /// Requests completed per simulated second.
+    pub throughput_rps: Estimate,
+    /// Acquire timeouts.
+    pub timeouts: Estimate,
+    /// Failed requests.
+    pub errors: Estimate,
+    /// Requests rejected by a breaker.
+    pub rejected: Estimate,
+    /// `(errors + rejected) / requests` (fraction).
+    pub error_rate: Estimate,
+    /// Errors per failure category, in the order given.
+    pub errors_by_category: Vec<(String, Estimate)>,
+    /// Connection-seconds held open (the cost).
+    pub connection_seconds: Estimate,
+    /// Mean pool size.
+    pub mean_size: Estimate,
+    /// Resize decisions taken.
+    pub scale_events: Estimate,
+    /// Statement-cache hit rate (fraction), when measured.
+    pub cache_hit_rate: Option<Estimate>,
+}
+
+/// Empirical CDF of acquire waits for one policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitCdf {
+    /// Policy name.
+    pub policy: String,
+    /// Wait values, ms, ascending.
+    pub wait_ms: Vec<f64>,
+    /// Fraction of grants with wait ≤ `wait_ms` (monotone).
+    pub fraction: Vec<f64>,
+}
+
+/// Pool size and demand over time for one policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SizeSeries {
+    /// Policy name.
+    pub policy: String,
+    /// Time of each interval, simulated seconds.
+    pub t_s: Vec<f64>,
+    /// Pool size.
+    pub size: Vec<f64>,
+    /// Demand (busy + waiting).
+    pub demand: Vec<f64>,
+}
+
+/// Threshold tuning of one policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TuningSection {
+    /// The policy whose thresholds were tuned.
+    pub policy: String,
+    /// The objective, e.g. "minimize connection_seconds".
+    pub objective: String,
+    /// Constraints, e.g. "wait_p95_ms ≤ 50".
+    pub constraints: Vec<String>,
+    /// Scenarios the candidates were evaluated on.
+    pub scenarios: Vec<String>,
+    /// Replications per candidate and scenario.
+    pub replications: u32,
+    /// The tuned parameter paths, in order.
+    pub parameters: Vec<String>,
+    /// Every candidate evaluated.
+    pub candidates: Vec<Candidate>,
+    /// Index into `candidates` of the chosen one.
+    pub chosen: Option<usize>,
+    /// Index into `candidates` of the runner-up.
+    pub runner_up: Option<usize>,
+    /// Remark on the outcome, e.g. that no candidate met every constraint.
+    pub note: String,
+}
+
+/// One tuning candidate and what it measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Candidate {
+    /// Parameter path and value pairs.
+    pub params: Vec<(String, String)>,
+    /// Metric name and value pairs.
+    pub metrics: Vec<(String, f64)>,
+    /// Whether every constraint was met.
+    pub feasible: bool,
+    /// Objective value.
+    pub objective: f64,
+}
+
+/// Whether a claim held in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The measurement supports the claim.
+    Holds,
+    /// The measurement contradicts the claim.
+    DoesNotHold,
+    /// The run did not measure what the claim needs.
+    NotMeasured,
+}
+
+/// A claim of the seed and what this run measured for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claim {
+    /// Short name of the claim.
+    pub name: String,
+    /// What the seed said.
+    pub seed_claim: String,
+    /// What the run measured.
+    pub measured: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// How it was measured.
+    pub procedure: String,
+}
+
+/// Machine-dependent measurements.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timings {
+    /// Wall time of each pipeline step.
+    pub steps: Vec<StepTiming>,
+    /// Training and inference time per model.
+    pub models: Vec<ModelTiming>,
+    /// Other machine-measured lines, e.g. "prediction latency 12.3 µs".
+    pub notes: Vec<String>,
+}
+
+/// Wall time of one pipeline step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepTiming {
+    /// Step name.
+    pub name: String,
+    /// Wall seconds.
+    pub seconds: f64,
+    /// Whether the step's output was reused from an earlier run.
+    pub reused: bool,
+}
+
+/// Training and inference time of one model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelTiming {
+    /// Horizon, in intervals.
+    pub horizon: u32,
+    /// Model name.
+    pub model: String,
+    /// Wall seconds to train.
+    pub train_seconds: f64,
+    /// Inference time per row, µs.
+    pub infer_us_per_row: f64,
+}
