@@ -498,6 +498,23 @@ impl CountWindow {
         }
     }
 
+    /// Pushes `n` successes, as `n` calls of [`push(false)`](Self::push).
+    fn push_successes(&mut self, n: u64) {
+        let cap = self.ring.len();
+        if n >= cap as u64 {
+            // Every slot is overwritten; the ring ends where `n` pushes
+            // would leave it.
+            self.ring.fill(false);
+            self.len = cap as u64;
+            self.failures = 0;
+            self.next = ((self.next as u64 + n) % cap as u64) as usize;
+            return;
+        }
+        for _ in 0..n {
+            self.push(false);
+        }
+    }
+
     fn clear(&mut self) {
         // Slots past `len` are never read, so the ring needs no wipe.
         self.next = 0;
@@ -584,6 +601,15 @@ impl TimeWindow {
         }
     }
 
+    /// Adds `n` successes to the newest bucket, as `n` calls of
+    /// [`push`](Self::push) at a time inside it would.
+    fn push_successes(&mut self, n: u64) {
+        if let Some(b) = self.buckets.get_mut(self.head_slot) {
+            b.calls += n;
+            self.calls += n;
+        }
+    }
+
     fn clear(&mut self) {
         self.buckets.fill(Bucket::default());
         self.calls = 0;
@@ -619,6 +645,27 @@ impl WindowState {
                 w.push(now, failed);
                 (w.calls, w.failures)
             }
+        }
+    }
+
+    /// Until when successes recorded from `now` on all land where one
+    /// recorded at `now` would: the end of the newest bucket of a time
+    /// window (after moving it to `now`), forever for a count window.
+    #[inline]
+    fn same_bucket_until(&mut self, now: Nanos) -> Nanos {
+        match self {
+            WindowState::Count(_) => Nanos::MAX,
+            WindowState::Time(w) => {
+                w.advance(now);
+                w.next_edge
+            }
+        }
+    }
+
+    fn push_successes(&mut self, n: u64) {
+        match self {
+            WindowState::Count(w) => w.push_successes(n),
+            WindowState::Time(w) => w.push_successes(n),
         }
     }
 
@@ -776,6 +823,36 @@ impl CircuitBreaker {
                     }
                 }
             }
+        }
+    }
+
+    /// Disabled, or closed.
+    fn is_closed(&self) -> bool {
+        !self.cfg.enabled || self.state == BreakerState::Closed
+    }
+
+    /// For a success batch starting at `now` (see [`MultiBreaker::record`]):
+    /// `None` when this breaker is enabled and not closed (its successes
+    /// are not plain window pushes), otherwise until when a success lands
+    /// in the same window bucket as one at `now`.
+    #[inline]
+    fn batch_until(&mut self, now: Nanos) -> Option<Nanos> {
+        if !self.cfg.enabled {
+            return Some(Nanos::MAX);
+        }
+        match self.state {
+            BreakerState::Closed => Some(self.window.same_bucket_until(now)),
+            _ => None,
+        }
+    }
+
+    /// Records `n` successes of normal calls batched while this breaker was
+    /// closed (exactly what `n` calls of [`record`](Self::record) would
+    /// have done then).
+    fn record_successes(&mut self, n: u64) {
+        if self.cfg.enabled && n > 0 {
+            debug_assert!(self.state == BreakerState::Closed);
+            self.window.push_successes(n);
         }
     }
 
@@ -1080,11 +1157,36 @@ impl Permit {
 }
 
 /// One breaker per [`ErrorCategory`] plus a global one.
+///
+/// Successes are batched: a success recorded while every breaker is closed
+/// only bumps a counter, and the batch is pushed into the windows (in one
+/// step per breaker) before anything that could observe or change them —
+/// a failure, a probe, a time past the current window bucket, a reset.
+/// Every breaker then holds exactly what recording each success on its own
+/// would have given it, so this is invisible from outside; it makes the
+/// common case (a success with every breaker closed) cost a comparison
+/// instead of one window update per breaker.
 #[derive(Debug, Clone)]
 pub struct MultiBreaker {
     categories: [CircuitBreaker; ErrorCategory::COUNT],
     global: CircuitBreaker,
     trips_global: [bool; ErrorCategory::COUNT],
+    batch: SuccessBatch,
+    /// Every breaker is closed (or disabled): a call is permitted without
+    /// asking each. Only recording a call or a reset changes a closed
+    /// breaker's state, and both update this.
+    all_closed: bool,
+}
+
+/// Successes recorded while every breaker was closed and not yet pushed
+/// into the windows.
+#[derive(Debug, Clone, Copy, Default)]
+struct SuccessBatch {
+    /// How many.
+    count: u64,
+    /// Successes before this time land in the same bucket of every time
+    /// window as the first of the batch.
+    until: Nanos,
 }
 
 impl MultiBreaker {
@@ -1095,10 +1197,14 @@ impl MultiBreaker {
             categories: ErrorCategory::ALL.map(|c| CircuitBreaker::new(cfg.category(c).clone())),
             global: CircuitBreaker::new(cfg.global.clone()),
             trips_global: ErrorCategory::ALL.map(|c| cfg.counts_toward_global(c)),
+            batch: SuccessBatch::default(),
+            all_closed: true,
         }
     }
 
-    /// The breaker `which`.
+    /// The breaker `which`. Its window may not hold the latest successes
+    /// yet (they are batched); read the counts with
+    /// [`counts`](Self::counts).
     pub fn breaker(&self, which: Tripped) -> &CircuitBreaker {
         match which {
             Tripped::Category(c) => &self.categories[c.index()],
@@ -1119,6 +1225,9 @@ impl MultiBreaker {
     /// and the probe slots taken from the others in this call are given back.
     #[inline]
     pub fn try_acquire(&mut self, now: Nanos) -> Result<Permit, Tripped> {
+        if self.all_closed {
+            return Ok(Permit::default());
+        }
         let mut permit = Permit::default();
         match self.global.try_call(now) {
             Ok(CallKind::Probe) => permit.probes |= GLOBAL_BIT,
@@ -1154,6 +1263,54 @@ impl MultiBreaker {
     /// every other enabled breaker records a success.
     #[inline]
     pub fn record(&mut self, now: Nanos, permit: Permit, failure: Option<ErrorCategory>) {
+        if failure.is_none() && permit.probes == 0 {
+            if self.batch.count > 0 && now < self.batch.until {
+                self.batch.count += 1;
+                return;
+            }
+            self.record_success_unbatched(now);
+            return;
+        }
+        self.flush();
+        self.record_each(now, permit, failure);
+    }
+
+    /// A success of a normal call that does not join the running batch:
+    /// flushes that batch and starts a new one when every breaker is
+    /// closed, or records it breaker by breaker.
+    #[cold]
+    fn record_success_unbatched(&mut self, now: Nanos) {
+        self.flush();
+        let mut until = Nanos::MAX;
+        for b in self
+            .categories
+            .iter_mut()
+            .chain(std::iter::once(&mut self.global))
+        {
+            match b.batch_until(now) {
+                Some(t) => until = until.min(t),
+                None => {
+                    self.record_each(now, Permit::default(), None);
+                    return;
+                }
+            }
+        }
+        self.batch = SuccessBatch { count: 1, until };
+    }
+
+    /// Pushes the batched successes into every window.
+    #[inline]
+    fn flush(&mut self) {
+        let n = std::mem::take(&mut self.batch.count);
+        if n > 0 {
+            for b in &mut self.categories {
+                b.record_successes(n);
+            }
+            self.global.record_successes(n);
+        }
+    }
+
+    fn record_each(&mut self, now: Nanos, permit: Permit, failure: Option<ErrorCategory>) {
         for category in ErrorCategory::ALL {
             let which = Tripped::Category(category);
             self.categories[category.index()].record(
@@ -1165,6 +1322,11 @@ impl MultiBreaker {
         let global_failed = failure.is_some_and(|c| self.trips_global[c.index()]);
         self.global
             .record(now, permit.kind(Tripped::Global), global_failed);
+        self.all_closed = self
+            .categories
+            .iter()
+            .chain(std::iter::once(&self.global))
+            .all(CircuitBreaker::is_closed);
     }
 
     /// State codes (0 closed, 1 half-open, 2 open) of the category breakers,
@@ -1194,10 +1356,19 @@ impl MultiBreaker {
 
     /// Resets every breaker (see [`CircuitBreaker::reset`]).
     pub fn reset(&mut self) {
+        self.batch = SuccessBatch::default();
+        self.all_closed = true;
         for breaker in &mut self.categories {
             breaker.reset();
         }
         self.global.reset();
+    }
+
+    /// `(calls, failures)` in the window of breaker `which` at `now`
+    /// (batched successes included).
+    pub fn counts(&mut self, now: Nanos, which: Tripped) -> (u64, u64) {
+        self.flush();
+        self.breaker_mut(which).counts(now)
     }
 }
 
@@ -1918,6 +2089,85 @@ mod tests {
                 if let BreakerState::Open { until } = state {
                     prop_assert!(until > now);
                     prop_assert!(until - now <= 3 * SEC);
+                }
+            }
+        }
+
+        /// Batching successes is invisible: a `MultiBreaker` that batches
+        /// them agrees at every step with one that records every call
+        /// breaker by breaker, on mixed windows and disabled breakers.
+        #[test]
+        fn batched_successes_match_recording_each_call(
+            windows in proptest::collection::vec((0u8..3, 1u32..6), 6),
+            ops in proptest::collection::vec((0u64..400_000_000, 0u8..10, 0u8..6), 1..400),
+        ) {
+            let mut cfg = MultiBreakerConfig::default();
+            let make = |(kind, n): (u8, u32)| match kind {
+                0 => BreakerConfig {
+                    enabled: false,
+                    ..count_cfg(n)
+                },
+                1 => prop_cfg(1 + n % 2, Window::Count { size: 3 + n }),
+                // Bucket widths of 15 to 90 ms.
+                _ => prop_cfg(1 + n % 2, Window::time_ms(30 * u64::from(n), 1 + n % 3)),
+            };
+            for (i, c) in ErrorCategory::ALL.into_iter().enumerate() {
+                *cfg.category_mut(c) = make(windows[i]);
+            }
+            cfg.global = make(windows[5]);
+            prop_assert!(cfg.validate().is_ok());
+            let mut batched = MultiBreaker::new(&cfg);
+            let mut each = MultiBreaker::new(&cfg);
+            let mut in_flight: Vec<Permit> = Vec::new();
+            let mut now: Nanos = 0;
+            let whiches = ErrorCategory::ALL
+                .map(Tripped::Category)
+                .into_iter()
+                .chain([Tripped::Global]);
+            for (dt, op, cat) in ops {
+                // Mostly calls close together (long batches, often right on
+                // a bucket edge: whole milliseconds), sometimes a jump.
+                now += if op == 9 { dt } else { (dt % 3) * MS };
+                match op {
+                    0..=2 => {
+                        let a = batched.try_acquire(now);
+                        prop_assert_eq!(a, each.try_acquire(now));
+                        if let Ok(p) = a {
+                            in_flight.push(p);
+                        }
+                    }
+                    3..=7 if !in_flight.is_empty() => {
+                        let p = in_flight.remove(0);
+                        // Failures are rare, so batches grow.
+                        let failure = if op == 7 {
+                            ErrorCategory::from_index(usize::from(cat))
+                        } else {
+                            None
+                        };
+                        batched.record(now, p, failure);
+                        each.record_each(now, p, failure);
+                    }
+                    8 if cat == 0 => {
+                        batched.reset();
+                        each.reset();
+                    }
+                    _ => {}
+                }
+                prop_assert_eq!(batched.states(now), each.states(now));
+                prop_assert_eq!(batched.next_transition(), each.next_transition());
+                // The try_acquire shortcut holds exactly when every breaker
+                // is closed or disabled.
+                let closed = batched
+                    .categories
+                    .iter()
+                    .chain(std::iter::once(&batched.global))
+                    .all(CircuitBreaker::is_closed);
+                prop_assert_eq!(batched.all_closed, closed);
+                // Read the counts of a copy, so the batch itself keeps growing.
+                let mut copy = batched.clone();
+                for which in whiches.clone() {
+                    prop_assert_eq!(copy.counts(now, which), each.counts(now, which));
+                    prop_assert_eq!(batched.breaker(which).trips(), each.breaker(which).trips());
                 }
             }
         }
