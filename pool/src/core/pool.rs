@@ -508,7 +508,12 @@ impl PoolCore {
     /// Asks for creations up to [`want`](Self::want), within the
     /// concurrency limit and the failure back-off.
     fn fill(&mut self, now: Nanos) {
-        if self.closing || now < self.next_create_at {
+        // `want` never exceeds `max_size`: at the cap (a busy pool with a
+        // queue) there is nothing to ask for.
+        if self.closing
+            || now < self.next_create_at
+            || self.open + self.creating >= self.cfg.max_size
+        {
             return;
         }
         let want = self.want();
@@ -629,7 +634,11 @@ impl PoolCore {
             return;
         }
         if let Some(w) = self.waiters.pop_front() {
-            self.slots[conn as usize].state = SlotState::Idle;
+            // Handed straight on: it has not been idle at all, so a
+            // `health_check = AfterIdle` does not check it.
+            let s = &mut self.slots[conn as usize];
+            s.state = SlotState::Idle;
+            s.idle_since = now;
             self.grant(now, w.req, w.arrived, conn);
         } else if self.open > self.cfg.max_size {
             // Above a lowered maximum (see `resize`): retire instead of
@@ -1289,6 +1298,42 @@ mod tests {
                 ..
             }
         )));
+    }
+
+    #[test]
+    fn after_idle_check_skips_a_connection_handed_straight_to_a_waiter() {
+        let mut c = cfg(1, 1);
+        c.health_check = HealthCheck::AfterIdle(50 * MS);
+        let mut p = PoolCore::new(c, 0).unwrap();
+        create_all(&mut p, 0);
+        // Idle for 60 ms: checked.
+        p.acquire(60 * MS, 1);
+        let Some(Action::Grant {
+            conn, check: true, ..
+        }) = p.poll_action()
+        else {
+            panic!("an idle connection is checked")
+        };
+        // Busy for a long time while a request queues; on release it goes
+        // straight to the waiter, so it was never idle: no check.
+        p.acquire(61 * MS, 2);
+        assert!(p.poll_action().is_none());
+        p.release(200 * MS, conn, true);
+        assert_eq!(
+            p.poll_action(),
+            Some(Action::Grant {
+                req: 2,
+                conn,
+                waited: 139 * MS,
+                check: false
+            })
+        );
+        p.release(210 * MS, conn, true);
+        p.acquire(300 * MS, 3);
+        assert!(matches!(
+            p.poll_action(),
+            Some(Action::Grant { check: true, .. })
+        ));
     }
 
     #[test]
