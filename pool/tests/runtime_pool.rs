@@ -194,6 +194,52 @@ async fn a_dropped_waiter_leaves_nothing_behind() {
     assert_eq!(pool.metrics().cancelled, 1);
 }
 
+/// Polls `f` once; whether it finished.
+async fn poll_once<F: std::future::Future + Unpin>(f: &mut F) -> bool {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::pin::Pin::new(&mut *f).poll(cx).is_ready())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_waiter_dropped_after_its_grant_gives_the_connection_back() {
+    let m = Arc::new(Mock::default());
+    let pool = pool_with(&m, settings(1));
+    let held = pool.get().await.unwrap();
+    let mut waiting = Box::pin(pool.get());
+    assert!(!poll_once(&mut waiting).await, "queued");
+    assert_eq!(pool.status().waiting, 1);
+    // Granted to the queued request, which is never polled again.
+    drop(held);
+    assert_eq!((pool.status().busy, pool.status().waiting), (1, 0));
+    drop(waiting);
+    let s = pool.status();
+    assert_eq!((s.idle, s.busy, s.waiting), (1, 0, 0));
+    assert_eq!(pool.metrics().cancelled, 1);
+    assert!(pool.get().await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_acquire_awaited_by_another_task_is_woken_there() {
+    let m = Arc::new(Mock::default());
+    let pool = pool_with(&m, settings(1));
+    let held = pool.get().await.unwrap();
+    let first = *held;
+    let p = pool.clone();
+    let mut waiting = Box::pin(async move { *p.get().await.unwrap() });
+    // Queued from this task, then awaited by another one.
+    assert!(!poll_once(&mut waiting).await, "queued");
+    let task = tokio::spawn(waiting);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    drop(held);
+    let got = tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .expect("the task that awaits the acquire is the one woken")
+        .unwrap();
+    assert_eq!(got, first);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contended_load_conserves_connections() {
     let m = Arc::new(Mock::default());

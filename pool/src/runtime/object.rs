@@ -172,8 +172,11 @@ impl<M: Manager> Drop for Object<M> {
         };
         let shared = &self.pool.shared;
         let broken = self.broken || shared.manager.is_broken(&mut conn);
-        let mut st = shared.lock();
+        // The clock is read before locking: a clock read is as long as the
+        // rest of the bookkeeping on some VMs, and other tasks wait for the
+        // lock meanwhile (see `Shared::now`).
         let now = shared.now();
+        let mut st = shared.lock();
         let i = self.id as usize;
         st.checkouts[i] = Checkout::default();
         if broken {

@@ -3,17 +3,23 @@
 //! One mutex guards the core and the parked connections. Every entry point
 //! locks it, hands the current time to the core and carries out the core's
 //! actions before unlocking: a grant moves a parked connection to its
-//! request (the caller itself, or a queued waiter through a oneshot
-//! channel), a create spawns [`Manager::create`], a close drops the
-//! connection. Nothing awaits while the lock is held.
+//! request (the caller itself, or a queued waiter's mailbox), a create
+//! spawns [`Manager::create`], a close drops the connection. Nothing awaits
+//! while the lock is held, and the tasks of queued waiters that got an
+//! answer are woken after it is released ([`Locked`]), so a woken task
+//! never finds the lock still held by the one that woke it.
 
 use std::collections::VecDeque;
+use std::future::{Future, poll_fn};
+use std::ops::{Deref, DerefMut};
 use std::panic::Location;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::Notify;
 
 use super::driver;
 use super::error::{BuildError, PoolError};
@@ -86,8 +92,11 @@ pub(crate) struct Granted<C> {
 
 type Reply<C> = Result<Granted<C>, PoolError>;
 
-pub(crate) struct Waiter<C> {
-    tx: oneshot::Sender<Reply<C>>,
+/// A queued request. Its answer goes to mailbox `mailbox` and its task is
+/// woken with `waker` once the lock is released.
+pub(crate) struct Waiter {
+    waker: Waker,
+    mailbox: u32,
     permit: Permit,
     class: QueryClass,
     pattern: u64,
@@ -134,23 +143,150 @@ pub(crate) fn close_reason_index(r: CloseReason) -> usize {
 /// waiters in FIFO order, so the one it names is almost always at the
 /// front; a search from the front is cheaper than hashing (only a
 /// cancelled or re-queued request sits elsewhere).
-pub(crate) struct WaiterQueue<C>(VecDeque<(RequestId, Waiter<C>)>);
+pub(crate) struct WaiterQueue(VecDeque<(RequestId, Waiter)>);
 
-impl<C> WaiterQueue<C> {
+impl WaiterQueue {
     fn new() -> Self {
         WaiterQueue(VecDeque::new())
     }
 
-    fn insert(&mut self, req: RequestId, w: Waiter<C>) {
+    fn insert(&mut self, req: RequestId, w: Waiter) {
         self.0.push_back((req, w));
     }
 
-    fn remove(&mut self, req: &RequestId) -> Option<Waiter<C>> {
+    fn remove(&mut self, req: &RequestId) -> Option<Waiter> {
         if self.0.front().is_some_and(|(r, _)| r == req) {
             return self.0.pop_front().map(|(_, w)| w);
         }
         let pos = self.0.iter().position(|(r, _)| r == req)?;
         self.0.remove(pos).map(|(_, w)| w)
+    }
+
+    fn get_mut(&mut self, req: &RequestId) -> Option<&mut Waiter> {
+        self.0.iter_mut().find(|(r, _)| r == req).map(|(_, w)| w)
+    }
+}
+
+/// Where the answers to queued requests wait to be picked up: one slot per
+/// queued request, reused, so queueing allocates nothing once the pool has
+/// seen its deepest queue (a oneshot channel would allocate per waiter).
+pub(crate) struct Mailboxes<C> {
+    slots: Vec<Option<Reply<C>>>,
+    free: Vec<u32>,
+}
+
+impl<C> Mailboxes<C> {
+    fn new() -> Self {
+        Mailboxes {
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    /// An empty mailbox, held until [`release`](Self::release).
+    fn open(&mut self) -> u32 {
+        match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(None);
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+
+    fn put(&mut self, i: u32, reply: Reply<C>) {
+        if let Some(slot) = self.slots.get_mut(i as usize) {
+            *slot = Some(reply);
+        }
+    }
+
+    fn take(&mut self, i: u32) -> Option<Reply<C>> {
+        self.slots.get_mut(i as usize).and_then(Option::take)
+    }
+
+    /// Gives mailbox `i` back, with whatever it still holds.
+    fn release(&mut self, i: u32) -> Option<Reply<C>> {
+        let left = self.take(i);
+        self.free.push(i);
+        left
+    }
+}
+
+/// Tasks to wake once the lock is released.
+#[derive(Default)]
+pub(crate) struct Wakes {
+    first: Option<Waker>,
+    more: Vec<Waker>,
+}
+
+impl Wakes {
+    fn push(&mut self, w: Waker) {
+        if self.first.is_none() {
+            self.first = Some(w);
+        } else {
+            self.more.push(w);
+        }
+    }
+
+    fn take(&mut self) -> Wakes {
+        Wakes {
+            first: self.first.take(),
+            more: if self.more.is_empty() {
+                Vec::new()
+            } else {
+                std::mem::take(&mut self.more)
+            },
+        }
+    }
+
+    fn wake(self) {
+        if let Some(w) = self.first {
+            w.wake();
+        }
+        for w in self.more {
+            w.wake();
+        }
+    }
+}
+
+/// The pool's lock, held. Dropping it releases the lock first and then
+/// wakes the tasks that got an answer while it was held.
+pub(crate) struct Locked<'a, C> {
+    guard: Option<MutexGuard<'a, State<C>>>,
+}
+
+impl<C> Deref for Locked<'_, C> {
+    type Target = State<C>;
+    #[inline]
+    fn deref(&self) -> &State<C> {
+        match &self.guard {
+            Some(g) => g,
+            None => unreachable!("the guard is only taken in drop"),
+        }
+    }
+}
+
+impl<C> DerefMut for Locked<'_, C> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut State<C> {
+        match &mut self.guard {
+            Some(g) => g,
+            None => unreachable!("the guard is only taken in drop"),
+        }
+    }
+}
+
+impl<C> Drop for Locked<'_, C> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(mut g) = self.guard.take() {
+            if g.wakes.first.is_none() {
+                return;
+            }
+            let wakes = g.wakes.take();
+            drop(g);
+            wakes.wake();
+        }
     }
 }
 
@@ -161,7 +297,9 @@ pub(crate) struct State<C> {
     pub(crate) recorder: IntervalRecorder,
     pub(crate) conns: Vec<Option<C>>,
     pub(crate) checkouts: Vec<Checkout>,
-    waiters: WaiterQueue<C>,
+    waiters: WaiterQueue,
+    mailboxes: Mailboxes<C>,
+    wakes: Wakes,
     next_req: RequestId,
     /// When the controller task will next wake up on its own; a waiter
     /// whose deadline is earlier wakes it (acquire timeouts are fired by
@@ -190,13 +328,21 @@ pub(crate) struct Shared<M: Manager> {
 
 impl<M: Manager> Shared<M> {
     #[inline]
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State<M::Connection>> {
+    pub(crate) fn lock(&self) -> Locked<'_, M::Connection> {
         // A panic while the lock was held cannot leave the core half
         // updated in a way that matters more than a dead pool would.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        Locked {
+            guard: Some(self.state.lock().unwrap_or_else(PoisonError::into_inner)),
+        }
     }
 
     /// Nanoseconds since the pool started.
+    ///
+    /// The hot paths (acquire, release) read it before taking the lock, so
+    /// the core may see a time a little earlier than the last one it saw
+    /// from another task. Every consumer takes that in its stride: the
+    /// core and the breakers treat an earlier time as the last one seen,
+    /// and waits and holds saturate at 0.
     #[inline]
     pub(crate) fn now(&self) -> Nanos {
         self.epoch.elapsed().as_nanos() as Nanos
@@ -290,15 +436,10 @@ impl<M: Manager> Shared<M> {
                             check,
                             permit: w.permit,
                         };
-                        if let Err(Ok(g)) = w.tx.send(Ok(g)) {
-                            // The waiter is gone (its future was dropped
-                            // between the grant and now): take it back.
-                            st.checkouts[i] = Checkout::default();
-                            st.conns[i] = Some(g.conn);
-                            st.breaker.cancel(g.permit);
-                            st.counters.cancelled += 1;
-                            st.core.release(now, conn, true);
-                        }
+                        // A waiter whose future is dropped before it picks
+                        // this up gives it back (`Wait`'s drop).
+                        st.mailboxes.put(w.mailbox, Ok(g));
+                        st.wakes.push(w.waker);
                     } else {
                         st.conns[i] = Some(c);
                         st.core.release(now, conn, true);
@@ -322,10 +463,16 @@ impl<M: Manager> Shared<M> {
                 }
                 Action::Timeout { req, waited } => {
                     let err = self.timeout_error(st, waited);
-                    let (permit, class, pattern, arrived, tx) = match me.filter(|m| m.req == req) {
+                    let (permit, class, pattern, arrived, to) = match me.filter(|m| m.req == req) {
                         Some(m) => (m.permit, m.class, m.pattern, m.arrived, None),
                         None => match st.waiters.remove(&req) {
-                            Some(w) => (w.permit, w.class, w.pattern, w.arrived, Some(w.tx)),
+                            Some(w) => (
+                                w.permit,
+                                w.class,
+                                w.pattern,
+                                w.arrived,
+                                Some((w.mailbox, w.waker)),
+                            ),
                             None => continue,
                         },
                     };
@@ -340,18 +487,25 @@ impl<M: Manager> Shared<M> {
                         0,
                         Outcome::AcquireTimeout,
                     );
-                    match tx {
-                        Some(tx) => {
-                            let _ = tx.send(Err(err));
+                    match to {
+                        Some((mailbox, waker)) => {
+                            st.mailboxes.put(mailbox, Err(err));
+                            st.wakes.push(waker);
                         }
                         None => mine = Some(Err(err)),
                     }
                 }
                 Action::Reject { req, .. } => {
-                    let (permit, class, pattern, arrived, tx) = match me.filter(|m| m.req == req) {
+                    let (permit, class, pattern, arrived, to) = match me.filter(|m| m.req == req) {
                         Some(m) => (m.permit, m.class, m.pattern, m.arrived, None),
                         None => match st.waiters.remove(&req) {
-                            Some(w) => (w.permit, w.class, w.pattern, w.arrived, Some(w.tx)),
+                            Some(w) => (
+                                w.permit,
+                                w.class,
+                                w.pattern,
+                                w.arrived,
+                                Some((w.mailbox, w.waker)),
+                            ),
                             None => continue,
                         },
                     };
@@ -366,9 +520,10 @@ impl<M: Manager> Shared<M> {
                         0,
                         Outcome::Rejected(None),
                     );
-                    match tx {
-                        Some(tx) => {
-                            let _ = tx.send(Err(PoolError::Closed));
+                    match to {
+                        Some((mailbox, waker)) => {
+                            st.mailboxes.put(mailbox, Err(PoolError::Closed));
+                            st.wakes.push(waker);
                         }
                         None => mine = Some(Err(PoolError::Closed)),
                     }
@@ -381,19 +536,16 @@ impl<M: Manager> Shared<M> {
         mine
     }
 
-    /// Queues `me` for a grant through a oneshot, and makes sure the
-    /// controller wakes up in time to fire its acquire timeout.
-    fn enqueue(
-        &self,
-        st: &mut State<M::Connection>,
-        me: Me,
-        permit: Permit,
-    ) -> oneshot::Receiver<Reply<M::Connection>> {
-        let (tx, rx) = oneshot::channel();
+    /// Queues `me`: its answer will go to the mailbox returned and `waker`
+    /// will be woken. Makes sure the controller wakes up in time to fire
+    /// its acquire timeout.
+    fn enqueue(&self, st: &mut State<M::Connection>, me: Me, permit: Permit, waker: &Waker) -> u32 {
+        let mailbox = st.mailboxes.open();
         st.waiters.insert(
             me.req,
             Waiter {
-                tx,
+                waker: waker.clone(),
+                mailbox,
                 permit,
                 class: me.class,
                 pattern: me.pattern,
@@ -408,7 +560,7 @@ impl<M: Manager> Shared<M> {
                 self.driver_wake.notify_one();
             }
         }
-        rx
+        mailbox
     }
 
     fn spawn_create(self: &Arc<Self>, conn: ConnId) {
@@ -609,6 +761,8 @@ impl<M: Manager> Builder<M> {
             conns: Vec::new(),
             checkouts: Vec::new(),
             waiters: WaiterQueue::new(),
+            mailboxes: Mailboxes::new(),
+            wakes: Wakes::default(),
             next_req: 0,
             driver_wake_at: 0,
             affinity: AffinityIndex::new(),
@@ -643,24 +797,62 @@ impl<M: Manager> Builder<M> {
     }
 }
 
-/// Cancels a queued acquire whose future was dropped, and gives back a
-/// connection that was granted to it in the meantime.
-struct WaitGuard<'a, M: Manager> {
+/// A queued acquire: picks up its answer from its mailbox once woken. If
+/// it is dropped first, it withdraws the request, or gives back the
+/// connection granted to it in the meantime.
+struct Wait<'a, M: Manager> {
     shared: &'a Arc<Shared<M>>,
     req: RequestId,
-    rx: oneshot::Receiver<Reply<M::Connection>>,
-    armed: bool,
+    mailbox: u32,
+    /// The waker was registered when the request was queued, in this same
+    /// poll of the task: the first poll has nothing to look at yet.
+    fresh: bool,
+    done: bool,
 }
 
-impl<M: Manager> Drop for WaitGuard<'_, M> {
+impl<M: Manager> Future for Wait<'_, M> {
+    type Output = Reply<M::Connection>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if this.fresh {
+            this.fresh = false;
+            return Poll::Pending;
+        }
+        let mut st = this.shared.lock();
+        if let Some(reply) = st.mailboxes.take(this.mailbox) {
+            st.mailboxes.release(this.mailbox);
+            this.done = true;
+            return Poll::Ready(reply);
+        }
+        match st.waiters.get_mut(&this.req) {
+            Some(w) => {
+                if !w.waker.will_wake(cx.waker()) {
+                    w.waker = cx.waker().clone();
+                }
+                Poll::Pending
+            }
+            None => {
+                // Neither queued nor answered: cannot happen while the pool
+                // lives; fail rather than hang.
+                st.mailboxes.release(this.mailbox);
+                this.done = true;
+                Poll::Ready(Err(PoolError::Closed))
+            }
+        }
+    }
+}
+
+impl<M: Manager> Drop for Wait<'_, M> {
     fn drop(&mut self) {
-        if !self.armed {
+        if self.done {
             return;
         }
         let shared = self.shared;
         let mut st = shared.lock();
         let now = shared.now();
         if st.core.cancel(now, self.req) {
+            st.mailboxes.release(self.mailbox);
             if let Some(w) = st.waiters.remove(&self.req) {
                 st.breaker.cancel(w.permit);
                 st.counters.cancelled += 1;
@@ -679,7 +871,7 @@ impl<M: Manager> Drop for WaitGuard<'_, M> {
             return;
         }
         st.waiters.remove(&self.req);
-        if let Ok(Ok(g)) = self.rx.try_recv() {
+        if let Some(Ok(g)) = st.mailboxes.release(self.mailbox) {
             let i = g.id as usize;
             st.checkouts[i] = Checkout::default();
             st.conns[i] = Some(g.conn);
@@ -689,6 +881,16 @@ impl<M: Manager> Drop for WaitGuard<'_, M> {
             shared.dispatch(&mut st, now, None);
         }
     }
+}
+
+/// How the first, locked step of an acquire ended.
+enum Started<'a, M: Manager> {
+    /// Served (or refused by the core) at once.
+    Served(Me, Reply<M::Connection>),
+    /// Queued.
+    Queued(Me, Wait<'a, M>),
+    /// Refused by a breaker before reaching the core.
+    Refused(PoolError),
 }
 
 impl<M: Manager> Pool<M> {
@@ -752,80 +954,94 @@ impl<M: Manager> Pool<M> {
         opts: AcquireOptions,
         location: &'static Location<'static>,
     ) -> Result<Object<M>, PoolError> {
-        let shared = &self.shared;
-        let me;
-        let rx = {
-            let mut st = shared.lock();
-            let now = shared.now();
-            st.recorder.on_arrival(opts.class);
-            let permit = match st.breaker.try_acquire(now) {
-                Ok(p) => p,
-                Err(tripped) => {
-                    let category = tripped.category();
-                    st.counters.rejected
-                        [category.map_or(ErrorCategory::COUNT, ErrorCategory::index)] += 1;
-                    Shared::<M>::record_request(
-                        &mut st,
-                        now,
-                        opts.class,
-                        opts.pattern,
-                        0,
-                        0,
-                        Outcome::Rejected(category),
-                    );
-                    let until = st.breaker.breaker(tripped).next_transition().unwrap_or(now);
-                    return Err(PoolError::BreakerOpen {
-                        category,
-                        retry_in: Duration::from_nanos(until.saturating_sub(now)),
-                    });
-                }
-            };
-            let req = st.next_req;
-            st.next_req += 1;
-            me = Me {
-                req,
-                permit,
-                class: opts.class,
-                pattern: opts.pattern,
-                arrived: now,
-                location,
-            };
-            if opts.pattern != 0 && shared.opts.affinity {
-                let State { core, affinity, .. } = &mut *st;
-                core.acquire_preferring(now, req, affinity.candidates(opts.pattern));
-            } else {
-                st.core.acquire(now, req);
-            }
-            match shared.dispatch(&mut st, now, Some(me)) {
-                Some(reply) => Err(reply),
-                None => Ok(shared.enqueue(&mut st, me, permit)),
-            }
+        // The first step runs inside one poll, so that a queued request
+        // registers this task's waker under the same lock.
+        let started = poll_fn(|cx| Poll::Ready(self.start(opts, location, cx.waker()))).await;
+        let (me, reply) = match started {
+            Started::Served(me, reply) => (me, reply),
+            Started::Queued(me, wait) => (me, wait.await),
+            Started::Refused(e) => return Err(e),
         };
-        // Served at once (or refused) without queueing: the fast path.
-        let g = match rx {
-            Ok(rx) => self.wait(me, rx).await?,
-            Err(reply) => reply?,
-        };
+        let g = reply?;
+        if !g.check {
+            return Ok(Object::new(
+                self.clone(),
+                g,
+                me.class,
+                me.pattern,
+                me.arrived,
+            ));
+        }
         self.checked(g, me).await
     }
 
-    /// Waits on the oneshot for a grant, a timeout (fired by the
-    /// controller task) or a rejection.
-    async fn wait(
+    /// Asks the breakers and the core for a connection, under the lock:
+    /// served at once, refused, or queued with `waker`.
+    fn start(
         &self,
-        me: Me,
-        rx: oneshot::Receiver<Reply<M::Connection>>,
-    ) -> Result<Granted<M::Connection>, PoolError> {
-        let mut guard = WaitGuard {
-            shared: &self.shared,
-            req: me.req,
-            rx,
-            armed: true,
+        opts: AcquireOptions,
+        location: &'static Location<'static>,
+        waker: &Waker,
+    ) -> Started<'_, M> {
+        let shared = &self.shared;
+        // Before locking, as in `Object`'s drop (see `Shared::now`).
+        let now = shared.now();
+        let mut st = shared.lock();
+        st.recorder.on_arrival(opts.class);
+        let permit = match st.breaker.try_acquire(now) {
+            Ok(p) => p,
+            Err(tripped) => {
+                let category = tripped.category();
+                st.counters.rejected
+                    [category.map_or(ErrorCategory::COUNT, ErrorCategory::index)] += 1;
+                Shared::<M>::record_request(
+                    &mut st,
+                    now,
+                    opts.class,
+                    opts.pattern,
+                    0,
+                    0,
+                    Outcome::Rejected(category),
+                );
+                let until = st.breaker.breaker(tripped).next_transition().unwrap_or(now);
+                return Started::Refused(PoolError::BreakerOpen {
+                    category,
+                    retry_in: Duration::from_nanos(until.saturating_sub(now)),
+                });
+            }
         };
-        let got = (&mut guard.rx).await;
-        guard.armed = false;
-        // A dropped sender means the pool itself is gone.
-        got.unwrap_or(Err(PoolError::Closed))
+        let req = st.next_req;
+        st.next_req += 1;
+        let me = Me {
+            req,
+            permit,
+            class: opts.class,
+            pattern: opts.pattern,
+            arrived: now,
+            location,
+        };
+        if opts.pattern != 0 && shared.opts.affinity {
+            let State { core, affinity, .. } = &mut *st;
+            core.acquire_preferring(now, req, affinity.candidates(opts.pattern));
+        } else {
+            st.core.acquire(now, req);
+        }
+        match shared.dispatch(&mut st, now, Some(me)) {
+            Some(reply) => Started::Served(me, reply),
+            None => {
+                let mailbox = shared.enqueue(&mut st, me, permit, waker);
+                Started::Queued(
+                    me,
+                    Wait {
+                        shared,
+                        req,
+                        mailbox,
+                        fresh: true,
+                        done: false,
+                    },
+                )
+            }
+        }
     }
 
     /// Runs the health check of a grant that asks for one; a failed check
@@ -842,18 +1058,7 @@ impl<M: Manager> Pool<M> {
                     me.arrived,
                 ));
             }
-            let ok = matches!(
-                tokio::time::timeout(
-                    shared
-                        .opts
-                        .create_timeout
-                        .unwrap_or(Duration::from_secs(10)),
-                    shared.manager.recycle(&mut g.conn, shared.opts.recycle),
-                )
-                .await,
-                Ok(Ok(()))
-            );
-            if ok {
+            if self.recycle(&mut g.conn).await {
                 return Ok(Object::new(
                     self.clone(),
                     g,
@@ -862,19 +1067,47 @@ impl<M: Manager> Pool<M> {
                     me.arrived,
                 ));
             }
-            let rx = {
+            // The check failed: the core closes the slot and serves the
+            // request again, at the head of the queue.
+            let wait = poll_fn(|cx| {
                 let mut st = shared.lock();
                 let now = shared.now();
                 st.counters.check_failures += 1;
                 st.checkouts[g.id as usize] = Checkout::default();
-                let rx = shared.enqueue(&mut st, me, g.permit);
-                drop(g.conn);
+                let mailbox = shared.enqueue(&mut st, me, g.permit, cx.waker());
                 st.core.check_failed(now, me.req, g.id, me.arrived);
                 shared.dispatch(&mut st, now, None);
-                rx
-            };
-            g = self.wait(me, rx).await?;
+                Poll::Ready(Wait {
+                    shared,
+                    req: me.req,
+                    mailbox,
+                    fresh: true,
+                    done: false,
+                })
+            })
+            .await;
+            drop(g.conn);
+            g = wait.await?;
         }
+    }
+
+    /// The health check: [`Manager::recycle`], bounded by
+    /// `create_timeout_ms` (10 s without one). A check that is done at its
+    /// first poll (the fast local check is) needs no timer, so the timer
+    /// (a clock read and a timer-wheel entry) is only set for one that
+    /// has to wait.
+    async fn recycle(&self, conn: &mut M::Connection) -> bool {
+        let shared = &self.shared;
+        let check = shared.manager.recycle(conn, shared.opts.recycle);
+        let mut check = std::pin::pin!(check);
+        if let Poll::Ready(r) = poll_fn(|cx| Poll::Ready(check.as_mut().poll(cx))).await {
+            return r.is_ok();
+        }
+        let limit = shared
+            .opts
+            .create_timeout
+            .unwrap_or(Duration::from_secs(10));
+        matches!(tokio::time::timeout(limit, check).await, Ok(Ok(())))
     }
 
     /// The pool's state now.
