@@ -2,8 +2,9 @@
 //!
 //! - `noop/uncontended/*`: one task, acquire + release, a manager that does
 //!   nothing (the pool's own overhead);
-//! - `noop/contended/*`: 32 tasks sharing 8 connections; time per acquire +
-//!   release (all tasks' operations over wall time);
+//! - `noop/contended/*`: 32 tasks sharing 8 connections, each yielding once
+//!   while it holds one; time per acquire + release (all tasks' operations
+//!   over wall time);
 //! - `postgres/select1_tasks=N/*`: `SELECT 1` (simple query protocol, one
 //!   round trip) through each pool from N tasks sharing 16 connections,
 //!   time per query. Needs PostgreSQL at `POOLCAST_TEST_PG` (default
@@ -11,19 +12,45 @@
 //!   when it does not answer.
 //!
 //! ```sh
-//! cargo bench -p poolcast --bench runtime
+//! cargo bench -p poolcast --bench runtime              # everything
+//! cargo bench -p poolcast --bench runtime -- noop      # one family
+//! cargo bench -p poolcast --bench runtime -- paired    # the paired rounds only
 //! ```
 //!
-//! All pools use a multi-threaded tokio runtime with 2 workers (this
-//! machine's cores) and their default recycling (deadpool and deadpool-
-//! postgres: recycle on every get, fast mode; bb8: no test on checkout;
-//! poolcast: fast local check after 500 ms idle).
+//! Criterion measures each pool on its own, one after the other, so a change
+//! of machine load between two pools' runs (other builds on this 2-core
+//! machine) shows up as a difference between the pools. After the criterion
+//! groups, the **paired rounds** (`paired/*`) measure the same workloads
+//! interleaved: every round runs each pool once for about
+//! `POOLCAST_BENCH_ROUND_MS` (default 120) ms, the order of the pools cycles
+//! through all six permutations, and there are `POOLCAST_BENCH_ROUNDS`
+//! (default 30) rounds. Each pool's mean time per operation comes with a 95%
+//! confidence interval, and each ratio (poolcast / deadpool, poolcast / bb8)
+//! is the geometric mean of the per-round ratios with its 95% interval, so
+//! slow drifts of the load cancel out of the comparison. The load average is
+//! printed beside every group.
+//!
+//! Every pool does the same work per checkout: one local "is the socket
+//! closed" check and no round trip. All pools use a multi-threaded tokio
+//! runtime with 2 workers (this machine's cores):
+//! - deadpool and deadpool-postgres recycle on every get in fast mode (the
+//!   `is_closed` check, no query);
+//! - bb8 runs `has_broken` (`is_closed`) on every return; its
+//!   `test_on_check_out` is turned off, since bb8-postgres' `is_valid` is a
+//!   round trip (`simple_query("")`) that would double its work per query;
+//! - poolcast checks `is_broken` (`is_closed`) on every return, and runs the
+//!   fast local check on a grant of a connection idle for 500 ms or more (its
+//!   default).
+//!
+//! Each pool is warmed before it is measured: the PostgreSQL pools are
+//! filled to 16 open connections, and every workload runs once untimed per
+//! pool before the paired rounds.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::Criterion;
 use poolcast::core::settings::PoolSettings;
 use poolcast::runtime::postgres::PgManager;
 use poolcast::runtime::{Manager, Pool, RecycleMode};
@@ -31,6 +58,10 @@ use tokio::runtime::Runtime;
 
 const CONNS: u32 = 8;
 const TASKS: u64 = 32;
+const PG_CONNS: u32 = 16;
+const PG_TASKS: [u64; 4] = [1, 8, 32, 64];
+const POOLS: [&str; 3] = ["poolcast", "deadpool", "bb8"];
+const PG_POOLS: [&str; 3] = ["poolcast", "deadpool-postgres", "bb8-postgres"];
 
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -89,11 +120,12 @@ impl bb8::ManageConnection for Bb8Noop {
 }
 
 /// Runs `op` `iters` times spread over `tasks` tasks; returns wall time.
-async fn spread<F, Fut>(tasks: u64, iters: u64, op: Arc<F>) -> Duration
+async fn spread<F, Fut>(tasks: u64, iters: u64, op: F) -> Duration
 where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
+    let op = Arc::new(op);
     let per = iters.div_ceil(tasks);
     let start = Instant::now();
     let mut hs = Vec::with_capacity(tasks as usize);
@@ -112,9 +144,17 @@ where
     start.elapsed().mul_f64(iters as f64 / (per * tasks) as f64)
 }
 
-fn noop(c: &mut Criterion) {
-    let rt = runtime();
-    let (pc, dp, b8) = rt.block_on(async {
+// ---- the three pools of each family, behind one `run` ----
+
+#[derive(Clone)]
+struct NoopPools {
+    pc: Pool<Noop>,
+    dp: deadpool::managed::Pool<DeadNoop>,
+    b8: bb8::Pool<Bb8Noop>,
+}
+
+impl NoopPools {
+    async fn new() -> Self {
         let pc = Pool::builder(Noop)
             .settings(PoolSettings {
                 max_size: CONNS,
@@ -128,116 +168,58 @@ fn noop(c: &mut Criterion) {
             .expect("deadpool");
         let b8 = bb8::Pool::builder()
             .max_size(CONNS)
+            .test_on_check_out(false)
             .build(Bb8Noop)
             .await
             .expect("bb8");
-        (pc, dp, b8)
-    });
-    let mut g = c.benchmark_group("noop/uncontended");
-    g.bench_function("poolcast", |b| {
-        b.to_async(&rt)
-            .iter(|| async { drop(pc.get().await.expect("get")) })
-    });
-    g.bench_function("deadpool", |b| {
-        b.to_async(&rt)
-            .iter(|| async { drop(dp.get().await.expect("get")) })
-    });
-    g.bench_function("bb8", |b| {
-        b.to_async(&rt)
-            .iter(|| async { drop(b8.get().await.expect("get")) })
-    });
-    g.finish();
+        NoopPools { pc, dp, b8 }
+    }
 
-    let mut g = c.benchmark_group("noop/contended");
-    {
-        let pc = pc.clone();
-        g.bench_function("poolcast", |b| {
-            b.to_async(&rt).iter_custom(|iters| {
-                let pc = pc.clone();
-                async move {
-                    let op = Arc::new(move || {
-                        let pc = pc.clone();
+    /// `iters` acquire + release on pool `which`: on the calling task
+    /// (`contended = false`), or from `TASKS` tasks that yield once while
+    /// holding a connection. Returns the wall time.
+    async fn run(&self, which: usize, contended: bool, iters: u64) -> Duration {
+        macro_rules! go {
+            ($pool:expr) => {{
+                let p = $pool.clone();
+                if contended {
+                    spread(TASKS, iters, move || {
+                        let p = p.clone();
                         async move {
-                            let o = pc.get().await.expect("get");
+                            let o = p.get().await.expect("get");
                             tokio::task::yield_now().await;
                             drop(o);
                         }
-                    });
-                    spread(TASKS, iters, op).await
+                    })
+                    .await
+                } else {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        drop(p.get().await.expect("get"));
+                    }
+                    start.elapsed()
                 }
-            })
-        });
-    }
-    {
-        let dp = dp.clone();
-        g.bench_function("deadpool", |b| {
-            b.to_async(&rt).iter_custom(|iters| {
-                let dp = dp.clone();
-                async move {
-                    let op = Arc::new(move || {
-                        let dp = dp.clone();
-                        async move {
-                            let o = dp.get().await.expect("get");
-                            tokio::task::yield_now().await;
-                            drop(o);
-                        }
-                    });
-                    spread(TASKS, iters, op).await
-                }
-            })
-        });
-    }
-    {
-        let b8 = b8.clone();
-        g.bench_function("bb8", |b| {
-            b.to_async(&rt).iter_custom(|iters| {
-                let b8 = b8.clone();
-                async move {
-                    let op = Arc::new(move || {
-                        let b8 = b8.clone();
-                        async move {
-                            let o = b8.get().await.expect("get");
-                            tokio::task::yield_now().await;
-                            drop(o);
-                        }
-                    });
-                    spread(TASKS, iters, op).await
-                }
-            })
-        });
-    }
-    g.finish();
-}
-
-fn pg_url() -> String {
-    std::env::var("POOLCAST_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
-}
-
-fn postgres(c: &mut Criterion) {
-    const PG_CONNS: u32 = 16;
-    let rt = runtime();
-    let url = pg_url();
-    let config: tokio_postgres::Config = match url.parse() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("postgres benches skipped: POOLCAST_TEST_PG does not parse ({e})");
-            return;
+            }};
         }
-    };
-    let up = rt.block_on(async {
-        tokio::time::timeout(
-            Duration::from_secs(2),
-            config.connect(tokio_postgres::NoTls),
-        )
-        .await
-        .is_ok_and(|r| r.is_ok())
-    });
-    if !up {
-        eprintln!("postgres benches skipped: PostgreSQL does not answer at POOLCAST_TEST_PG");
-        return;
+        match which {
+            0 => go!(self.pc),
+            1 => go!(self.dp),
+            _ => go!(self.b8),
+        }
     }
-    let (pc, dp, b8) = rt.block_on(async {
+}
+
+type Bb8Pg = bb8_postgres::PostgresConnectionManager<tokio_postgres::NoTls>;
+
+#[derive(Clone)]
+struct PgPools {
+    pc: Pool<PgManager>,
+    dp: deadpool_postgres::Pool,
+    b8: bb8::Pool<Bb8Pg>,
+}
+
+impl PgPools {
+    async fn new(config: &tokio_postgres::Config) -> Self {
         let pc = Pool::builder(PgManager::new(config.clone()))
             .settings(PoolSettings {
                 max_size: PG_CONNS,
@@ -260,85 +242,313 @@ fn postgres(c: &mut Criterion) {
         let b8 = bb8::Pool::builder()
             .max_size(PG_CONNS)
             .min_idle(Some(PG_CONNS))
-            .build(bb8_postgres::PostgresConnectionManager::new(
-                config.clone(),
-                tokio_postgres::NoTls,
-            ))
+            .test_on_check_out(false)
+            .build(Bb8Pg::new(config.clone(), tokio_postgres::NoTls))
             .await
             .expect("bb8-postgres");
-        // Warm every pool to its full size before measuring.
-        let mut held = Vec::new();
+        let pools = PgPools { pc, dp, b8 };
+        pools.fill().await;
+        pools
+    }
+
+    /// Opens every pool's 16 connections: holds 16 of each at once.
+    async fn fill(&self) {
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        let mut c = Vec::new();
         for _ in 0..PG_CONNS {
-            held.push(dp.get().await.expect("warm deadpool"));
+            a.push(self.pc.get().await.expect("warm poolcast"));
+            b.push(self.dp.get().await.expect("warm deadpool-postgres"));
+            c.push(self.b8.get().await.expect("warm bb8-postgres"));
         }
-        drop(held);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        (pc, dp, b8)
-    });
-    for tasks in [1_u64, 8, 32, 64] {
-        let mut g = c.benchmark_group(format!("postgres/select1_tasks={tasks}"));
-        g.sample_size(20).measurement_time(Duration::from_secs(4));
-        {
-            let pc = pc.clone();
-            g.bench_function("poolcast", |b| {
-                b.to_async(&rt).iter_custom(|iters| {
-                    let pc = pc.clone();
+        drop((a, b, c));
+        assert_eq!(self.pc.status().size, PG_CONNS);
+        assert_eq!(self.dp.status().size, PG_CONNS as usize);
+        assert_eq!(self.b8.state().connections, PG_CONNS);
+    }
+
+    /// `iters` `SELECT 1` through pool `which` from `tasks` tasks; wall
+    /// time.
+    async fn run(&self, which: usize, tasks: u64, iters: u64) -> Duration {
+        macro_rules! go {
+            ($pool:expr) => {{
+                let p = $pool.clone();
+                spread(tasks, iters, move || {
+                    let p = p.clone();
                     async move {
-                        let op = Arc::new(move || {
-                            let pc = pc.clone();
-                            async move {
-                                let c = pc.get().await.expect("get");
-                                c.simple_query("SELECT 1").await.expect("SELECT 1");
-                            }
-                        });
-                        spread(tasks, iters, op).await
+                        let c = p.get().await.expect("get");
+                        c.simple_query("SELECT 1").await.expect("SELECT 1");
                     }
                 })
-            });
+                .await
+            }};
         }
-        {
-            let dp = dp.clone();
-            g.bench_function("deadpool-postgres", |b| {
-                b.to_async(&rt).iter_custom(|iters| {
-                    let dp = dp.clone();
-                    async move {
-                        let op = Arc::new(move || {
-                            let dp = dp.clone();
-                            async move {
-                                let c = dp.get().await.expect("get");
-                                c.simple_query("SELECT 1").await.expect("SELECT 1");
-                            }
-                        });
-                        spread(tasks, iters, op).await
-                    }
-                })
-            });
+        match which {
+            0 => go!(self.pc),
+            1 => go!(self.dp),
+            _ => go!(self.b8),
         }
-        {
-            let b8 = b8.clone();
-            g.bench_function("bb8-postgres", |b| {
-                b.to_async(&rt).iter_custom(|iters| {
-                    let b8 = b8.clone();
-                    async move {
-                        let op = Arc::new(move || {
-                            let b8 = b8.clone();
-                            async move {
-                                let c = b8.get().await.expect("get");
-                                c.simple_query("SELECT 1").await.expect("SELECT 1");
-                            }
-                        });
-                        spread(tasks, iters, op).await
-                    }
-                })
+    }
+}
+
+// ---- criterion ----
+
+fn noop(c: &mut Criterion, rt: &Runtime, pools: &NoopPools) {
+    for (group, contended) in [("noop/uncontended", false), ("noop/contended", true)] {
+        let mut g = c.benchmark_group(group);
+        for (which, name) in POOLS.iter().enumerate() {
+            g.bench_function(*name, |b| {
+                b.to_async(rt)
+                    .iter_custom(|iters| pools.run(which, contended, iters))
             });
         }
         g.finish();
     }
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default().sample_size(30).measurement_time(Duration::from_secs(3));
-    targets = noop, postgres
+fn postgres(c: &mut Criterion, rt: &Runtime, pools: &PgPools) {
+    for tasks in PG_TASKS {
+        let mut g = c.benchmark_group(format!("postgres/select1_tasks={tasks}"));
+        g.sample_size(30)
+            .warm_up_time(Duration::from_secs(2))
+            .measurement_time(Duration::from_secs(4));
+        for (which, name) in PG_POOLS.iter().enumerate() {
+            g.bench_function(*name, |b| {
+                b.to_async(rt)
+                    .iter_custom(|iters| pools.run(which, tasks, iters))
+            });
+        }
+        g.finish();
+    }
 }
-criterion_main!(benches);
+
+fn pg_config() -> Option<tokio_postgres::Config> {
+    let url = std::env::var("POOLCAST_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    let config: tokio_postgres::Config = match url.parse() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("postgres benches skipped: POOLCAST_TEST_PG does not parse ({e})");
+            return None;
+        }
+    };
+    let probe = runtime().block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(2),
+            config.connect(tokio_postgres::NoTls),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok())
+    });
+    if !probe {
+        eprintln!("postgres benches skipped: PostgreSQL does not answer at POOLCAST_TEST_PG");
+        return None;
+    }
+    Some(config)
+}
+
+// ---- paired rounds ----
+
+/// The 1- and 5-minute load averages.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// The 97.5% quantile of Student's t with `df` degrees of freedom
+/// (Cornish-Fisher expansion; within 0.2% for df >= 5).
+fn t975(df: f64) -> f64 {
+    let z: f64 = 1.959_964;
+    z + (z.powi(3) + z) / (4.0 * df)
+        + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * df * df)
+}
+
+/// Mean and the half-width of its 95% confidence interval.
+fn mean_ci(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    if xs.len() < 2 {
+        return (mean, f64::NAN);
+    }
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, t975(n - 1.0) * (var / n).sqrt())
+}
+
+fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn fmt_ns(ns: f64) -> String {
+    if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.1} ns")
+    }
+}
+
+const ORDERS: [[usize; 3]; 6] = [
+    [0, 1, 2],
+    [1, 2, 0],
+    [2, 0, 1],
+    [0, 2, 1],
+    [2, 1, 0],
+    [1, 0, 2],
+];
+
+/// Measures the three pools of one workload in interleaved rounds and
+/// prints each pool's time per operation and poolcast's ratios to the
+/// others, with 95% confidence intervals. `run(pool, iters)` returns the
+/// wall time of `iters` operations.
+fn paired(name: &str, names: [&str; 3], mut run: impl FnMut(usize, u64) -> Duration) {
+    let rounds: usize = std::env::var("POOLCAST_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30)
+        .max(2);
+    let round_ms: f64 = std::env::var("POOLCAST_BENCH_ROUND_MS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(120.0);
+    let load_before = load();
+    // Warm-up and calibration: grow the batch until it takes a tenth of a
+    // round, then size the pool's batch for a whole round.
+    let mut iters = [0u64; 3];
+    for (p, n) in iters.iter_mut().enumerate() {
+        let mut k = 16u64;
+        loop {
+            let t = run(p, k);
+            if t.as_secs_f64() * 1e3 >= round_ms / 10.0 || k >= 1 << 30 {
+                let per_op = t.as_secs_f64() / k as f64;
+                *n = ((round_ms / 1e3 / per_op) as u64).max(16);
+                break;
+            }
+            k *= 4;
+        }
+        run(p, *n);
+    }
+    let mut ns = vec![[0.0f64; 3]; rounds];
+    for (r, row) in ns.iter_mut().enumerate() {
+        for &p in &ORDERS[r % ORDERS.len()] {
+            let t = run(p, iters[p]);
+            row[p] = t.as_secs_f64() * 1e9 / iters[p] as f64;
+        }
+    }
+    println!(
+        "{name}: {rounds} rounds, pools in all 6 orders, ~{round_ms} ms per pool per round, load {load_before} -> {}",
+        load()
+    );
+    for (p, pool) in names.iter().enumerate() {
+        let xs: Vec<f64> = ns.iter().map(|row| row[p]).collect();
+        let (mean, half) = mean_ci(&xs);
+        println!(
+            "  {pool:<18} mean {:>10} ± {:<10} median {:>10}",
+            fmt_ns(mean),
+            fmt_ns(half),
+            fmt_ns(median(&xs))
+        );
+    }
+    for other in [1, 2] {
+        let logs: Vec<f64> = ns.iter().map(|row| (row[0] / row[other]).ln()).collect();
+        let (m, half) = mean_ci(&logs);
+        println!(
+            "  poolcast / {:<8} {:.3}x  95% CI [{:.3}, {:.3}]",
+            names[other],
+            m.exp(),
+            (m - half).exp(),
+            (m + half).exp()
+        );
+    }
+}
+
+/// The positional arguments (criterion's benchmark filters).
+fn filters() -> Vec<String> {
+    const WITH_VALUE: [&str; 14] = [
+        "--save-baseline",
+        "--baseline",
+        "--baseline-lenient",
+        "--load-baseline",
+        "--sample-size",
+        "--warm-up-time",
+        "--measurement-time",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--profile-time",
+        "--output-format",
+        "--plotting-backend",
+    ];
+    let mut out = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if WITH_VALUE.contains(&a.as_str()) || a == "--color" || a == "-c" {
+            args.next();
+        } else if !a.starts_with('-') {
+            out.push(a);
+        }
+    }
+    out
+}
+
+fn main() {
+    let filters = filters();
+    let wanted = |id: &str| filters.is_empty() || filters.iter().any(|f| id.contains(f.as_str()));
+    // Without `--bench` (`cargo test --benches`) criterion runs each
+    // benchmark once as a test; the paired rounds are skipped then.
+    let bench = std::env::args().any(|a| a == "--bench");
+    let rt = runtime();
+
+    let mut c = Criterion::default()
+        .sample_size(30)
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    let run_noop = wanted("noop/uncontended/")
+        || wanted("noop/contended/")
+        || wanted("paired/noop/uncontended")
+        || wanted("paired/noop/contended");
+    let noop_pools = run_noop.then(|| rt.block_on(NoopPools::new()));
+    if let Some(pools) = &noop_pools {
+        noop(&mut c, &rt, pools);
+    }
+    let pg = PG_TASKS
+        .iter()
+        .any(|t| {
+            wanted(&format!("postgres/select1_tasks={t}/"))
+                || wanted(&format!("paired/postgres/select1_tasks={t}"))
+        })
+        .then(pg_config)
+        .flatten();
+    let pg_pools = pg.as_ref().map(|cfg| rt.block_on(PgPools::new(cfg)));
+    if let Some(pools) = &pg_pools {
+        postgres(&mut c, &rt, pools);
+    }
+    c.final_summary();
+
+    if !bench {
+        return;
+    }
+    if let Some(pools) = &noop_pools {
+        for (group, contended) in [("noop/uncontended", false), ("noop/contended", true)] {
+            let id = format!("paired/{group}");
+            if wanted(&id) {
+                paired(&id, POOLS, |p, n| rt.block_on(pools.run(p, contended, n)));
+            }
+        }
+    }
+    if let Some(pools) = &pg_pools {
+        for tasks in PG_TASKS {
+            let id = format!("paired/postgres/select1_tasks={tasks}");
+            if wanted(&id) {
+                paired(&id, PG_POOLS, |p, n| rt.block_on(pools.run(p, tasks, n)));
+            }
+        }
+    }
+}

@@ -5,6 +5,7 @@
 //! cargo build --release -p poolcast --example acquire_loop
 //! target/release/examples/acquire_loop poolcast contended 200000
 //! valgrind --tool=callgrind target/release/examples/acquire_loop deadpool uncontended 200000
+//! target/release/examples/acquire_loop poolcast contended 2000000 mt   # 2 workers, as the bench
 //! ```
 //!
 //! Instruction counts under callgrind do not depend on what else the
@@ -54,10 +55,18 @@ fn main() {
         .get(3)
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    // `mt`: the benchmark's runtime (2 workers) instead of one thread.
+    let rt = if args.get(4).is_some_and(|s| s == "mt") {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .expect("runtime");
     let ns = rt.block_on(async move {
         let size = if contended { 8 } else { 1 };
         let tasks = if contended { TASKS } else { 1 };
