@@ -3,7 +3,7 @@
 //! One mutex guards the core and the parked connections. Every entry point
 //! locks it, hands the current time to the core and carries out the core's
 //! actions before unlocking: a grant moves a parked connection to its
-//! request (the caller itself, or a queued waiter's mailbox), a create
+//! request (the caller itself, or a queued waiter's slot), a create
 //! spawns [`Manager::create`], a close drops the connection. Nothing awaits
 //! while the lock is held, and the tasks of queued waiters that got an
 //! answer are woken after it is released ([`Locked`]), so a woken task
@@ -92,11 +92,10 @@ pub(crate) struct Granted<C> {
 
 type Reply<C> = Result<Granted<C>, PoolError>;
 
-/// A queued request. Its answer goes to mailbox `mailbox` and its task is
-/// woken with `waker` once the lock is released.
+/// A queued request; its task is woken with `waker` once its answer is in
+/// its slot and the lock is released.
 pub(crate) struct Waiter {
     waker: Waker,
-    mailbox: u32,
     permit: Permit,
     class: QueryClass,
     pattern: u64,
@@ -139,76 +138,109 @@ pub(crate) fn close_reason_index(r: CloseReason) -> usize {
     }
 }
 
-/// Queued requests in arrival order. The core grants and times out
-/// waiters in FIFO order, so the one it names is almost always at the
-/// front; a search from the front is cheaper than hashing (only a
-/// cancelled or re-queued request sits elsewhere).
-pub(crate) struct WaiterQueue(VecDeque<(RequestId, Waiter)>);
-
-impl WaiterQueue {
-    fn new() -> Self {
-        WaiterQueue(VecDeque::new())
-    }
-
-    fn insert(&mut self, req: RequestId, w: Waiter) {
-        self.0.push_back((req, w));
-    }
-
-    fn remove(&mut self, req: &RequestId) -> Option<Waiter> {
-        if self.0.front().is_some_and(|(r, _)| r == req) {
-            return self.0.pop_front().map(|(_, w)| w);
-        }
-        let pos = self.0.iter().position(|(r, _)| r == req)?;
-        self.0.remove(pos).map(|(_, w)| w)
-    }
-
-    fn get_mut(&mut self, req: &RequestId) -> Option<&mut Waiter> {
-        self.0.iter_mut().find(|(r, _)| r == req).map(|(_, w)| w)
-    }
+/// The slot of a request: the low 32 bits of its id.
+#[inline]
+fn slot_of(req: RequestId) -> usize {
+    (req & u64::from(u32::MAX)) as usize
 }
 
-/// Where the answers to queued requests wait to be picked up: one slot per
-/// queued request, reused, so queueing allocates nothing once the pool has
-/// seen its deepest queue (a oneshot channel would allocate per waiter).
-pub(crate) struct Mailboxes<C> {
-    slots: Vec<Option<Reply<C>>>,
+enum Slot<C> {
+    Free,
+    Queued(Waiter),
+    /// The core answered; the waiter's task has not picked it up yet.
+    Answered(Reply<C>),
+}
+
+/// The queued requests, one slot each. A request's id carries its slot
+/// (low 32 bits; a sequence number above), so the request the core names
+/// in a grant, timeout or rejection is found without a search, and its
+/// answer waits in the same slot until the waiter picks it up. The core
+/// keeps the order; slots are reused, so queueing allocates nothing once
+/// the pool has seen its deepest queue (a oneshot channel per waiter
+/// would allocate every time).
+pub(crate) struct Waiters<C> {
+    slots: Vec<(RequestId, Slot<C>)>,
     free: Vec<u32>,
 }
 
-impl<C> Mailboxes<C> {
+impl<C> Waiters<C> {
     fn new() -> Self {
-        Mailboxes {
+        Waiters {
             slots: Vec::new(),
             free: Vec::new(),
         }
     }
 
-    /// An empty mailbox, held until [`release`](Self::release).
-    fn open(&mut self) -> u32 {
-        match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.slots.push(None);
-                (self.slots.len() - 1) as u32
-            }
+    /// The slot the next queued request takes.
+    #[inline]
+    fn next_slot(&self) -> u32 {
+        self.free.last().copied().unwrap_or(self.slots.len() as u32)
+    }
+
+    /// Queues `req`, whose id must carry [`next_slot`](Self::next_slot).
+    fn insert(&mut self, req: RequestId, w: Waiter) {
+        let i = slot_of(req);
+        if self.free.last().is_some_and(|&f| f as usize == i) {
+            self.free.pop();
+            self.slots[i] = (req, Slot::Queued(w));
+        } else {
+            debug_assert_eq!(i, self.slots.len(), "a request id names the next slot");
+            self.slots.push((req, Slot::Queued(w)));
         }
     }
 
-    fn put(&mut self, i: u32, reply: Reply<C>) {
-        if let Some(slot) = self.slots.get_mut(i as usize) {
-            *slot = Some(reply);
+    fn slot(&mut self, req: RequestId) -> Option<&mut Slot<C>> {
+        match self.slots.get_mut(slot_of(req)) {
+            Some((r, slot)) if *r == req => Some(slot),
+            _ => None,
         }
     }
 
-    fn take(&mut self, i: u32) -> Option<Reply<C>> {
-        self.slots.get_mut(i as usize).and_then(Option::take)
+    /// Answers queued request `req`: its waiter, for the answer to be
+    /// built from, and the answer goes to its slot.
+    #[inline]
+    fn answer(
+        &mut self,
+        req: RequestId,
+        reply: impl FnOnce(&Waiter) -> Reply<C>,
+    ) -> Option<Waiter> {
+        let slot = self.slot(req)?;
+        if !matches!(slot, Slot::Queued(_)) {
+            return None;
+        }
+        let Slot::Queued(w) = std::mem::replace(slot, Slot::Free) else {
+            unreachable!("checked above")
+        };
+        *slot = Slot::Answered(reply(&w));
+        Some(w)
     }
 
-    /// Gives mailbox `i` back, with whatever it still holds.
-    fn release(&mut self, i: u32) -> Option<Reply<C>> {
-        let left = self.take(i);
-        self.free.push(i);
-        left
+    /// The waiter of `req` while it is queued.
+    fn queued(&mut self, req: RequestId) -> Option<&mut Waiter> {
+        match self.slot(req)? {
+            Slot::Queued(w) => Some(w),
+            _ => None,
+        }
+    }
+
+    /// Frees the slot of `req`, with what it held.
+    fn remove(&mut self, req: RequestId) -> Option<Slot<C>> {
+        let slot = self.slot(req)?;
+        let held = std::mem::replace(slot, Slot::Free);
+        self.free.push(slot_of(req) as u32);
+        Some(held)
+    }
+
+    /// Takes the answer of `req` if it has one, freeing the slot.
+    #[inline]
+    fn pick_up(&mut self, req: RequestId) -> Option<Reply<C>> {
+        if !matches!(self.slot(req)?, Slot::Answered(_)) {
+            return None;
+        }
+        match self.remove(req)? {
+            Slot::Answered(reply) => Some(reply),
+            _ => None,
+        }
     }
 }
 
@@ -297,10 +329,10 @@ pub(crate) struct State<C> {
     pub(crate) recorder: IntervalRecorder,
     pub(crate) conns: Vec<Option<C>>,
     pub(crate) checkouts: Vec<Checkout>,
-    waiters: WaiterQueue,
-    mailboxes: Mailboxes<C>,
+    waiters: Waiters<C>,
     wakes: Wakes,
-    next_req: RequestId,
+    /// Sequence number of the next request (the high half of its id).
+    next_req: u32,
     /// When the controller task will next wake up on its own; a waiter
     /// whose deadline is earlier wakes it (acquire timeouts are fired by
     /// the controller, so a queued acquire needs no timer of its own).
@@ -423,23 +455,26 @@ impl<M: Manager> Shared<M> {
                             check,
                             permit: m.permit,
                         }));
-                    } else if let Some(w) = st.waiters.remove(&req) {
-                        st.checkouts[i] = Checkout {
-                            since: Some(now),
-                            location: Some(w.location),
-                            warned: false,
-                        };
-                        let g = Granted {
-                            conn: c,
-                            id: conn,
-                            at: now,
-                            check,
-                            permit: w.permit,
-                        };
+                    } else if st.waiters.queued(req).is_some() {
                         // A waiter whose future is dropped before it picks
                         // this up gives it back (`Wait`'s drop).
-                        st.mailboxes.put(w.mailbox, Ok(g));
-                        st.wakes.push(w.waker);
+                        let w = st.waiters.answer(req, |w| {
+                            Ok(Granted {
+                                conn: c,
+                                id: conn,
+                                at: now,
+                                check,
+                                permit: w.permit,
+                            })
+                        });
+                        if let Some(w) = w {
+                            st.checkouts[i] = Checkout {
+                                since: Some(now),
+                                location: Some(w.location),
+                                warned: false,
+                            };
+                            st.wakes.push(w.waker);
+                        }
                     } else {
                         st.conns[i] = Some(c);
                         st.core.release(now, conn, true);
@@ -463,19 +498,16 @@ impl<M: Manager> Shared<M> {
                 }
                 Action::Timeout { req, waited } => {
                     let err = self.timeout_error(st, waited);
-                    let (permit, class, pattern, arrived, to) = match me.filter(|m| m.req == req) {
-                        Some(m) => (m.permit, m.class, m.pattern, m.arrived, None),
-                        None => match st.waiters.remove(&req) {
-                            Some(w) => (
-                                w.permit,
-                                w.class,
-                                w.pattern,
-                                w.arrived,
-                                Some((w.mailbox, w.waker)),
-                            ),
-                            None => continue,
-                        },
-                    };
+                    let (permit, class, pattern, arrived) =
+                        if let Some(m) = me.filter(|m| m.req == req) {
+                            mine = Some(Err(err));
+                            (m.permit, m.class, m.pattern, m.arrived)
+                        } else if let Some(w) = st.waiters.answer(req, |_| Err(err)) {
+                            st.wakes.push(w.waker);
+                            (w.permit, w.class, w.pattern, w.arrived)
+                        } else {
+                            continue;
+                        };
                     st.breaker.record(now, permit, Some(ErrorCategory::Timeout));
                     st.counters.errors[ErrorCategory::Timeout.index()] += 1;
                     Self::record_request(
@@ -487,28 +519,18 @@ impl<M: Manager> Shared<M> {
                         0,
                         Outcome::AcquireTimeout,
                     );
-                    match to {
-                        Some((mailbox, waker)) => {
-                            st.mailboxes.put(mailbox, Err(err));
-                            st.wakes.push(waker);
-                        }
-                        None => mine = Some(Err(err)),
-                    }
                 }
                 Action::Reject { req, .. } => {
-                    let (permit, class, pattern, arrived, to) = match me.filter(|m| m.req == req) {
-                        Some(m) => (m.permit, m.class, m.pattern, m.arrived, None),
-                        None => match st.waiters.remove(&req) {
-                            Some(w) => (
-                                w.permit,
-                                w.class,
-                                w.pattern,
-                                w.arrived,
-                                Some((w.mailbox, w.waker)),
-                            ),
-                            None => continue,
-                        },
-                    };
+                    let (permit, class, pattern, arrived) =
+                        if let Some(m) = me.filter(|m| m.req == req) {
+                            mine = Some(Err(PoolError::Closed));
+                            (m.permit, m.class, m.pattern, m.arrived)
+                        } else if let Some(w) = st.waiters.answer(req, |_| Err(PoolError::Closed)) {
+                            st.wakes.push(w.waker);
+                            (w.permit, w.class, w.pattern, w.arrived)
+                        } else {
+                            continue;
+                        };
                     st.breaker.cancel(permit);
                     st.counters.rejected[ErrorCategory::COUNT] += 1;
                     Self::record_request(
@@ -520,13 +542,6 @@ impl<M: Manager> Shared<M> {
                         0,
                         Outcome::Rejected(None),
                     );
-                    match to {
-                        Some((mailbox, waker)) => {
-                            st.mailboxes.put(mailbox, Err(PoolError::Closed));
-                            st.wakes.push(waker);
-                        }
-                        None => mine = Some(Err(PoolError::Closed)),
-                    }
                 }
             }
         }
@@ -536,16 +551,23 @@ impl<M: Manager> Shared<M> {
         mine
     }
 
-    /// Queues `me`: its answer will go to the mailbox returned and `waker`
-    /// will be woken. Makes sure the controller wakes up in time to fire
-    /// its acquire timeout.
-    fn enqueue(&self, st: &mut State<M::Connection>, me: Me, permit: Permit, waker: &Waker) -> u32 {
-        let mailbox = st.mailboxes.open();
+    /// A new request id, naming the slot it takes if it is queued.
+    #[inline]
+    fn new_request(st: &mut State<M::Connection>) -> RequestId {
+        let seq = st.next_req;
+        st.next_req = seq.wrapping_add(1);
+        (u64::from(seq) << 32) | u64::from(st.waiters.next_slot())
+    }
+
+    /// Queues `me` (its id from [`new_request`](Self::new_request) under
+    /// this same lock): its answer will go to its slot and `waker` will be
+    /// woken. Makes sure the controller wakes up in time to fire its
+    /// acquire timeout.
+    fn enqueue(&self, st: &mut State<M::Connection>, me: Me, permit: Permit, waker: &Waker) {
         st.waiters.insert(
             me.req,
             Waiter {
                 waker: waker.clone(),
-                mailbox,
                 permit,
                 class: me.class,
                 pattern: me.pattern,
@@ -560,7 +582,6 @@ impl<M: Manager> Shared<M> {
                 self.driver_wake.notify_one();
             }
         }
-        mailbox
     }
 
     fn spawn_create(self: &Arc<Self>, conn: ConnId) {
@@ -760,8 +781,7 @@ impl<M: Manager> Builder<M> {
             recorder: IntervalRecorder::new(0),
             conns: Vec::new(),
             checkouts: Vec::new(),
-            waiters: WaiterQueue::new(),
-            mailboxes: Mailboxes::new(),
+            waiters: Waiters::new(),
             wakes: Wakes::default(),
             next_req: 0,
             driver_wake_at: 0,
@@ -797,13 +817,12 @@ impl<M: Manager> Builder<M> {
     }
 }
 
-/// A queued acquire: picks up its answer from its mailbox once woken. If
-/// it is dropped first, it withdraws the request, or gives back the
+/// A queued acquire: picks up its answer from its slot once woken. If it
+/// is dropped first, it withdraws the request, or gives back the
 /// connection granted to it in the meantime.
 struct Wait<'a, M: Manager> {
     shared: &'a Arc<Shared<M>>,
     req: RequestId,
-    mailbox: u32,
     /// The waker was registered when the request was queued, in this same
     /// poll of the task: the first poll has nothing to look at yet.
     fresh: bool,
@@ -820,12 +839,11 @@ impl<M: Manager> Future for Wait<'_, M> {
             return Poll::Pending;
         }
         let mut st = this.shared.lock();
-        if let Some(reply) = st.mailboxes.take(this.mailbox) {
-            st.mailboxes.release(this.mailbox);
+        if let Some(reply) = st.waiters.pick_up(this.req) {
             this.done = true;
             return Poll::Ready(reply);
         }
-        match st.waiters.get_mut(&this.req) {
+        match st.waiters.queued(this.req) {
             Some(w) => {
                 if !w.waker.will_wake(cx.waker()) {
                     w.waker = cx.waker().clone();
@@ -835,7 +853,6 @@ impl<M: Manager> Future for Wait<'_, M> {
             None => {
                 // Neither queued nor answered: cannot happen while the pool
                 // lives; fail rather than hang.
-                st.mailboxes.release(this.mailbox);
                 this.done = true;
                 Poll::Ready(Err(PoolError::Closed))
             }
@@ -849,11 +866,10 @@ impl<M: Manager> Drop for Wait<'_, M> {
             return;
         }
         let shared = self.shared;
-        let mut st = shared.lock();
         let now = shared.now();
+        let mut st = shared.lock();
         if st.core.cancel(now, self.req) {
-            st.mailboxes.release(self.mailbox);
-            if let Some(w) = st.waiters.remove(&self.req) {
+            if let Some(Slot::Queued(w)) = st.waiters.remove(self.req) {
                 st.breaker.cancel(w.permit);
                 st.counters.cancelled += 1;
                 // The caller gave up waiting: from its side an acquire
@@ -870,8 +886,7 @@ impl<M: Manager> Drop for Wait<'_, M> {
             }
             return;
         }
-        st.waiters.remove(&self.req);
-        if let Some(Ok(g)) = st.mailboxes.release(self.mailbox) {
+        if let Some(Slot::Answered(Ok(g))) = st.waiters.remove(self.req) {
             let i = g.id as usize;
             st.checkouts[i] = Checkout::default();
             st.conns[i] = Some(g.conn);
@@ -1010,8 +1025,7 @@ impl<M: Manager> Pool<M> {
                 });
             }
         };
-        let req = st.next_req;
-        st.next_req += 1;
+        let req = Shared::<M>::new_request(&mut st);
         let me = Me {
             req,
             permit,
@@ -1029,13 +1043,12 @@ impl<M: Manager> Pool<M> {
         match shared.dispatch(&mut st, now, Some(me)) {
             Some(reply) => Started::Served(me, reply),
             None => {
-                let mailbox = shared.enqueue(&mut st, me, permit, waker);
+                shared.enqueue(&mut st, me, permit, waker);
                 Started::Queued(
                     me,
                     Wait {
                         shared,
                         req,
-                        mailbox,
                         fresh: true,
                         done: false,
                     },
@@ -1046,7 +1059,11 @@ impl<M: Manager> Pool<M> {
 
     /// Runs the health check of a grant that asks for one; a failed check
     /// closes the connection and the request is served again.
-    async fn checked(&self, mut g: Granted<M::Connection>, me: Me) -> Result<Object<M>, PoolError> {
+    async fn checked(
+        &self,
+        mut g: Granted<M::Connection>,
+        mut me: Me,
+    ) -> Result<Object<M>, PoolError> {
         let shared = &self.shared;
         loop {
             if !g.check {
@@ -1074,13 +1091,15 @@ impl<M: Manager> Pool<M> {
                 let now = shared.now();
                 st.counters.check_failures += 1;
                 st.checkouts[g.id as usize] = Checkout::default();
-                let mailbox = shared.enqueue(&mut st, me, g.permit, cx.waker());
+                // Queued again under a new id (the old one named no slot),
+                // with its first arrival time.
+                me.req = Shared::<M>::new_request(&mut st);
+                shared.enqueue(&mut st, me, g.permit, cx.waker());
                 st.core.check_failed(now, me.req, g.id, me.arrived);
                 shared.dispatch(&mut st, now, None);
                 Poll::Ready(Wait {
                     shared,
                     req: me.req,
-                    mailbox,
                     fresh: true,
                     done: false,
                 })
