@@ -90,7 +90,7 @@ pub(crate) async fn run<M: Manager>(
                 for (conn, c) in s.conns.iter_mut().enumerate() {
                     if let Some(c) = c
                         && s.core.is_idle(conn as u32)
-                        && shared.manager.is_broken(c)
+                        && shared.manager.is_broken(&mut **c)
                     {
                         broken.push(conn as u32);
                     }

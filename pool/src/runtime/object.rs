@@ -17,7 +17,7 @@ use crate::core::telemetry::{Outcome, QueryClass};
 /// and the telemetry); a connection the pool should not reuse is marked with
 /// [`mark_broken`](Object::mark_broken).
 pub struct Object<M: Manager> {
-    conn: Option<M::Connection>,
+    conn: Option<Box<M::Connection>>,
     id: ConnId,
     pool: Pool<M>,
     permit: Permit,
@@ -119,7 +119,7 @@ impl<M: Manager> Object<M> {
     /// Takes the connection out of the pool for good; the pool opens a
     /// replacement if it needs one.
     pub fn take(mut this: Self) -> M::Connection {
-        let conn = this
+        let conn = *this
             .conn
             .take()
             .expect("an Object holds its connection until dropped");
@@ -152,7 +152,7 @@ impl<M: Manager> Deref for Object<M> {
     fn deref(&self) -> &M::Connection {
         // Present from construction until drop or `take`, which consumes.
         self.conn
-            .as_ref()
+            .as_deref()
             .expect("an Object holds its connection until dropped")
     }
 }
@@ -160,7 +160,7 @@ impl<M: Manager> Deref for Object<M> {
 impl<M: Manager> DerefMut for Object<M> {
     fn deref_mut(&mut self) -> &mut M::Connection {
         self.conn
-            .as_mut()
+            .as_deref_mut()
             .expect("an Object holds its connection until dropped")
     }
 }
@@ -171,7 +171,7 @@ impl<M: Manager> Drop for Object<M> {
             return;
         };
         let shared = &self.pool.shared;
-        let broken = self.broken || shared.manager.is_broken(&mut conn);
+        let broken = self.broken || shared.manager.is_broken(&mut *conn);
         // The clock is read before locking: a clock read is as long as the
         // rest of the bookkeeping on some VMs, and other tasks wait for the
         // lock meanwhile (see `Shared::now`).
