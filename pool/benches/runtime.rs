@@ -500,7 +500,15 @@ fn filters() -> Vec<String> {
 
 fn main() {
     let filters = filters();
-    let wanted = |id: &str| filters.is_empty() || filters.iter().any(|f| id.contains(f.as_str()));
+    // Criterion reads the filter as a regex; the paired rounds take its
+    // `|`-separated alternatives as plain substrings.
+    let wanted = |id: &str| {
+        filters.is_empty()
+            || filters
+                .iter()
+                .flat_map(|f| f.split('|'))
+                .any(|alt| id.contains(alt))
+    };
     // Without `--bench` (`cargo test --benches`) criterion runs each
     // benchmark once as a test; the paired rounds are skipped then.
     let bench = std::env::args().any(|a| a == "--bench");
