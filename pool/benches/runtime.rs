@@ -22,13 +22,25 @@
 //! machine) shows up as a difference between the pools. After the criterion
 //! groups, the **paired rounds** (`paired/*`) measure the same workloads
 //! interleaved: every round runs each pool once for about
-//! `POOLCAST_BENCH_ROUND_MS` (default 120) ms, the order of the pools cycles
-//! through all six permutations, and there are `POOLCAST_BENCH_ROUNDS`
-//! (default 30) rounds. Each pool's mean time per operation comes with a 95%
-//! confidence interval, and each ratio (poolcast / deadpool, poolcast / bb8)
-//! is the geometric mean of the per-round ratios with its 95% interval, so
-//! slow drifts of the load cancel out of the comparison. The load average is
-//! printed beside every group.
+//! `POOLCAST_BENCH_ROUND_MS` (default 60) ms, the order of the pools cycles
+//! through all six permutations, and slow drifts of the load cancel out of
+//! the per-round ratios. Rounds come in `POOLCAST_BENCH_SESSIONS` (default 5)
+//! sessions of `POOLCAST_BENCH_ROUNDS` (default 12) rounds, each session
+//! with a fresh runtime and fresh pools: where the tasks and the connections'
+//! I/O tasks land on the two workers changes from one setup to the next and
+//! moves a whole session's results (by up to ±20% for PostgreSQL), so the
+//! 95% confidence intervals are taken over sessions, not rounds, and each
+//! session's ratio is printed. Each pool's mean time per operation and each
+//! ratio (poolcast / deadpool, poolcast / bb8: geometric means of the
+//! per-round ratios) come with their interval; the load average is printed
+//! before and after.
+//!
+//! deadpool hands out its least recently returned connection (FIFO, its
+//! default), poolcast its most recently used one; with fewer tasks than
+//! connections that alone makes deadpool-postgres keep all 16 backends busy
+//! where poolcast keeps as many as it has tasks.
+//! `POOLCAST_BENCH_DEADPOOL_LIFO=1` runs deadpool in LIFO mode to tell that
+//! apart from the pools' own costs.
 //!
 //! Every pool does the same work per checkout: one local "is the socket
 //! closed" check and no round trip. All pools use a multi-threaded tokio
@@ -144,6 +156,18 @@ where
     start.elapsed().mul_f64(iters as f64 / (per * tasks) as f64)
 }
 
+/// deadpool hands out its least recently returned connection (FIFO, its
+/// default); `POOLCAST_BENCH_DEADPOOL_LIFO=1` makes it hand out the most
+/// recently returned one, as poolcast does, to tell that difference apart
+/// from the pools' own costs.
+fn deadpool_queue_mode() -> deadpool::managed::QueueMode {
+    if std::env::var("POOLCAST_BENCH_DEADPOOL_LIFO").is_ok_and(|v| v == "1") {
+        deadpool::managed::QueueMode::Lifo
+    } else {
+        deadpool::managed::QueueMode::Fifo
+    }
+}
+
 // ---- the three pools of each family, behind one `run` ----
 
 #[derive(Clone)]
@@ -164,6 +188,7 @@ impl NoopPools {
             .expect("poolcast pool");
         let dp = deadpool::managed::Pool::<DeadNoop>::builder(DeadNoop)
             .max_size(CONNS as usize)
+            .queue_mode(deadpool_queue_mode())
             .build()
             .expect("deadpool");
         let b8 = bb8::Pool::builder()
@@ -237,6 +262,7 @@ impl PgPools {
         );
         let dp = deadpool_postgres::Pool::builder(mgr)
             .max_size(PG_CONNS as usize)
+            .queue_mode(deadpool_queue_mode())
             .build()
             .expect("deadpool-postgres");
         let b8 = bb8::Pool::builder()
@@ -403,68 +429,120 @@ const ORDERS: [[usize; 3]; 6] = [
     [1, 0, 2],
 ];
 
-/// Measures the three pools of one workload in interleaved rounds and
-/// prints each pool's time per operation and poolcast's ratios to the
-/// others, with 95% confidence intervals. `run(pool, iters)` returns the
-/// wall time of `iters` operations.
-fn paired(name: &str, names: [&str; 3], mut run: impl FnMut(usize, u64) -> Duration) {
-    let rounds: usize = std::env::var("POOLCAST_BENCH_ROUNDS")
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(30)
-        .max(2);
-    let round_ms: f64 = std::env::var("POOLCAST_BENCH_ROUND_MS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(120.0);
+        .unwrap_or(default)
+}
+
+/// One workload's paired rounds: ns per operation of each pool, per round,
+/// per session.
+#[derive(Default)]
+struct Paired {
+    sessions: Vec<Vec<[f64; 3]>>,
+}
+
+impl Paired {
+    /// Prints each pool's time per operation and poolcast's ratios to the
+    /// others, with 95% confidence intervals over the sessions: rounds of
+    /// one session share a runtime and pools (and their connections'
+    /// placement on the workers), so they are not independent of each
+    /// other; sessions are.
+    fn print(&self, name: &str, names: [&str; 3], rounds: usize, round_ms: f64) {
+        let n = self.sessions.len();
+        println!(
+            "{name}: {n} sessions (fresh runtime and pools) x {rounds} rounds (pools in all 6 orders, ~{round_ms} ms each)"
+        );
+        let all: Vec<[f64; 3]> = self.sessions.iter().flatten().copied().collect();
+        for (p, pool) in names.iter().enumerate() {
+            let means: Vec<f64> = self
+                .sessions
+                .iter()
+                .map(|rows| rows.iter().map(|r| r[p]).sum::<f64>() / rows.len() as f64)
+                .collect();
+            let (mean, half) = mean_ci(&means);
+            let xs: Vec<f64> = all.iter().map(|r| r[p]).collect();
+            println!(
+                "  {pool:<18} mean {:>10} ± {:<10} median {:>10}",
+                fmt_ns(mean),
+                fmt_ns(half),
+                fmt_ns(median(&xs))
+            );
+        }
+        for other in [1, 2] {
+            // The geometric mean of the per-round ratios of each session.
+            let logs: Vec<f64> = self
+                .sessions
+                .iter()
+                .map(|rows| {
+                    rows.iter().map(|r| (r[0] / r[other]).ln()).sum::<f64>() / rows.len() as f64
+                })
+                .collect();
+            let (m, half) = mean_ci(&logs);
+            let each: Vec<String> = logs.iter().map(|l| format!("{:.3}", l.exp())).collect();
+            println!(
+                "  poolcast / {:<8} {:.3}x  95% CI [{:.3}, {:.3}]  sessions: {}",
+                names[other],
+                m.exp(),
+                (m - half).exp(),
+                (m + half).exp(),
+                each.join(" ")
+            );
+        }
+    }
+}
+
+/// Measures the three pools of each workload in `groups` in interleaved
+/// rounds and prints the comparison (see the module docs). `setup` makes
+/// a session's runtime and pools; `run(session, param, pool, iters)`
+/// returns the wall time of `iters` operations of pool `pool`.
+fn paired<S, P: Copy>(
+    groups: &[(String, P)],
+    names: [&str; 3],
+    mut setup: impl FnMut() -> S,
+    mut run: impl FnMut(&S, P, usize, u64) -> Duration,
+) {
+    if groups.is_empty() {
+        return;
+    }
+    let sessions: usize = env_or("POOLCAST_BENCH_SESSIONS", 5).max(2);
+    let rounds: usize = env_or("POOLCAST_BENCH_ROUNDS", 12).max(1);
+    let round_ms: f64 = env_or("POOLCAST_BENCH_ROUND_MS", 60.0);
     let load_before = load();
-    // Warm-up and calibration: grow the batch until it takes a tenth of a
-    // round, then size the pool's batch for a whole round.
-    let mut iters = [0u64; 3];
-    for (p, n) in iters.iter_mut().enumerate() {
-        let mut k = 16u64;
-        loop {
-            let t = run(p, k);
-            if t.as_secs_f64() * 1e3 >= round_ms / 10.0 || k >= 1 << 30 {
-                let per_op = t.as_secs_f64() / k as f64;
-                *n = ((round_ms / 1e3 / per_op) as u64).max(16);
-                break;
+    let mut results: Vec<Paired> = groups.iter().map(|_| Paired::default()).collect();
+    for _ in 0..sessions {
+        let session = setup();
+        for ((_, param), result) in groups.iter().zip(&mut results) {
+            // Warm-up and calibration: grow the batch until it takes a
+            // tenth of a round, then size the pool's batch for a round.
+            let mut iters = [0u64; 3];
+            for (p, n) in iters.iter_mut().enumerate() {
+                let mut k = 16u64;
+                loop {
+                    let t = run(&session, *param, p, k);
+                    if t.as_secs_f64() * 1e3 >= round_ms / 10.0 || k >= 1 << 30 {
+                        let per_op = t.as_secs_f64() / k as f64;
+                        *n = ((round_ms / 1e3 / per_op) as u64).max(16);
+                        break;
+                    }
+                    k *= 4;
+                }
+                run(&session, *param, p, *n);
             }
-            k *= 4;
+            let mut rows = vec![[0.0f64; 3]; rounds];
+            for (r, row) in rows.iter_mut().enumerate() {
+                for &p in &ORDERS[r % ORDERS.len()] {
+                    let t = run(&session, *param, p, iters[p]);
+                    row[p] = t.as_secs_f64() * 1e9 / iters[p] as f64;
+                }
+            }
+            result.sessions.push(rows);
         }
-        run(p, *n);
     }
-    let mut ns = vec![[0.0f64; 3]; rounds];
-    for (r, row) in ns.iter_mut().enumerate() {
-        for &p in &ORDERS[r % ORDERS.len()] {
-            let t = run(p, iters[p]);
-            row[p] = t.as_secs_f64() * 1e9 / iters[p] as f64;
-        }
-    }
-    println!(
-        "{name}: {rounds} rounds, pools in all 6 orders, ~{round_ms} ms per pool per round, load {load_before} -> {}",
-        load()
-    );
-    for (p, pool) in names.iter().enumerate() {
-        let xs: Vec<f64> = ns.iter().map(|row| row[p]).collect();
-        let (mean, half) = mean_ci(&xs);
-        println!(
-            "  {pool:<18} mean {:>10} ± {:<10} median {:>10}",
-            fmt_ns(mean),
-            fmt_ns(half),
-            fmt_ns(median(&xs))
-        );
-    }
-    for other in [1, 2] {
-        let logs: Vec<f64> = ns.iter().map(|row| (row[0] / row[other]).ln()).collect();
-        let (m, half) = mean_ci(&logs);
-        println!(
-            "  poolcast / {:<8} {:.3}x  95% CI [{:.3}, {:.3}]",
-            names[other],
-            m.exp(),
-            (m - half).exp(),
-            (m + half).exp()
-        );
+    println!("load (1 and 5 min) {load_before} -> {}", load());
+    for ((id, _), result) in groups.iter().zip(&results) {
+        result.print(id, names, rounds, round_ms);
     }
 }
 
@@ -518,13 +596,9 @@ fn main() {
         .sample_size(30)
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
-    let run_noop = wanted("noop/uncontended/")
-        || wanted("noop/contended/")
-        || wanted("paired/noop/uncontended")
-        || wanted("paired/noop/contended");
-    let noop_pools = run_noop.then(|| rt.block_on(NoopPools::new()));
-    if let Some(pools) = &noop_pools {
-        noop(&mut c, &rt, pools);
+    if wanted("noop/uncontended/") || wanted("noop/contended/") {
+        let pools = rt.block_on(NoopPools::new());
+        noop(&mut c, &rt, &pools);
     }
     let pg = PG_TASKS
         .iter()
@@ -534,29 +608,47 @@ fn main() {
         })
         .then(pg_config)
         .flatten();
-    let pg_pools = pg.as_ref().map(|cfg| rt.block_on(PgPools::new(cfg)));
-    if let Some(pools) = &pg_pools {
-        postgres(&mut c, &rt, pools);
+    let criterion_pg = PG_TASKS
+        .iter()
+        .any(|t| wanted(&format!("postgres/select1_tasks={t}/")));
+    if let Some(cfg) = pg.as_ref().filter(|_| criterion_pg) {
+        let pools = rt.block_on(PgPools::new(cfg));
+        postgres(&mut c, &rt, &pools);
     }
     c.final_summary();
+    drop(rt);
 
     if !bench {
         return;
     }
-    if let Some(pools) = &noop_pools {
-        for (group, contended) in [("noop/uncontended", false), ("noop/contended", true)] {
-            let id = format!("paired/{group}");
-            if wanted(&id) {
-                paired(&id, POOLS, |p, n| rt.block_on(pools.run(p, contended, n)));
-            }
-        }
-    }
-    if let Some(pools) = &pg_pools {
-        for tasks in PG_TASKS {
-            let id = format!("paired/postgres/select1_tasks={tasks}");
-            if wanted(&id) {
-                paired(&id, PG_POOLS, |p, n| rt.block_on(pools.run(p, tasks, n)));
-            }
-        }
+    let noop_groups: Vec<(String, bool)> = [("noop/uncontended", false), ("noop/contended", true)]
+        .into_iter()
+        .map(|(g, contended)| (format!("paired/{g}"), contended))
+        .filter(|(id, _)| wanted(id))
+        .collect();
+    paired(
+        &noop_groups,
+        POOLS,
+        || {
+            let rt = runtime();
+            (rt.block_on(NoopPools::new()), rt)
+        },
+        |(pools, rt), contended, p, n| rt.block_on(pools.run(p, contended, n)),
+    );
+    if let Some(cfg) = &pg {
+        let pg_groups: Vec<(String, u64)> = PG_TASKS
+            .into_iter()
+            .map(|t| (format!("paired/postgres/select1_tasks={t}"), t))
+            .filter(|(id, _)| wanted(id))
+            .collect();
+        paired(
+            &pg_groups,
+            PG_POOLS,
+            || {
+                let rt = runtime();
+                (rt.block_on(PgPools::new(cfg)), rt)
+            },
+            |(pools, rt), tasks, p, n| rt.block_on(pools.run(p, tasks, n)),
+        );
     }
 }

@@ -6,7 +6,12 @@
 //! target/release/examples/acquire_loop poolcast contended 200000
 //! valgrind --tool=callgrind target/release/examples/acquire_loop deadpool uncontended 200000
 //! target/release/examples/acquire_loop poolcast contended 2000000 mt   # 2 workers, as the bench
+//! target/release/examples/acquire_loop deadpool pg8 20000 mt   # SELECT 1 from 8 tasks, 16 connections
 //! ```
+//!
+//! The `pg<N>` mode needs PostgreSQL at `POOLCAST_TEST_PG` (default
+//! `postgres://postgres@127.0.0.1:5432/test`); `POOLCAST_BENCH_DEADPOOL_LIFO=1`
+//! makes deadpool hand out its most recently returned connection.
 //!
 //! Instruction counts under callgrind do not depend on what else the
 //! machine runs, so this compares the two pools' costs on a busy machine;
@@ -67,6 +72,15 @@ fn main() {
             .build()
     }
     .expect("runtime");
+    if let Some(tasks) = args
+        .get(2)
+        .and_then(|s| s.strip_prefix("pg"))
+        .and_then(|t| t.parse().ok())
+    {
+        let us = rt.block_on(select1(&which, tasks, n));
+        println!("{us:.2} us/query");
+        return;
+    }
     let ns = rt.block_on(async move {
         let size = if contended { 8 } else { 1 };
         let tasks = if contended { TASKS } else { 1 };
@@ -117,4 +131,78 @@ fn main() {
         t.elapsed().as_nanos() as f64 / (per * tasks) as f64
     });
     println!("{ns:.1} ns/op");
+}
+
+/// `n` `SELECT 1` from `tasks` tasks sharing 16 connections (all opened
+/// first); microseconds per query.
+async fn select1(which: &str, tasks: u64, n: u64) -> f64 {
+    const CONNS: u32 = 16;
+    let url = std::env::var("POOLCAST_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    let config: tokio_postgres::Config = url.parse().expect("POOLCAST_TEST_PG parses");
+    let per = n / tasks;
+    let mut hs = Vec::new();
+    let t;
+    if which == "deadpool" {
+        let lifo = std::env::var("POOLCAST_BENCH_DEADPOOL_LIFO").is_ok_and(|v| v == "1");
+        let mgr = deadpool_postgres::Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            deadpool_postgres::ManagerConfig {
+                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+            },
+        );
+        let pool = deadpool_postgres::Pool::builder(mgr)
+            .max_size(CONNS as usize)
+            .queue_mode(if lifo {
+                deadpool::managed::QueueMode::Lifo
+            } else {
+                deadpool::managed::QueueMode::Fifo
+            })
+            .build()
+            .expect("deadpool-postgres");
+        let mut held = Vec::new();
+        for _ in 0..CONNS {
+            held.push(pool.get().await.expect("connect"));
+        }
+        drop(held);
+        t = Instant::now();
+        for _ in 0..tasks {
+            let p = pool.clone();
+            hs.push(tokio::spawn(async move {
+                for _ in 0..per {
+                    let c = p.get().await.expect("get");
+                    c.simple_query("SELECT 1").await.expect("SELECT 1");
+                }
+            }));
+        }
+    } else {
+        let pool = Pool::builder(poolcast::runtime::postgres::PgManager::new(config))
+            .settings(PoolSettings {
+                max_size: CONNS,
+                min_size: CONNS,
+                ..PoolSettings::default()
+            })
+            .build()
+            .expect("pool");
+        let mut held = Vec::new();
+        for _ in 0..CONNS {
+            held.push(pool.get().await.expect("connect"));
+        }
+        drop(held);
+        t = Instant::now();
+        for _ in 0..tasks {
+            let p = pool.clone();
+            hs.push(tokio::spawn(async move {
+                for _ in 0..per {
+                    let c = p.get().await.expect("get");
+                    c.simple_query("SELECT 1").await.expect("SELECT 1");
+                }
+            }));
+        }
+    }
+    for h in hs {
+        h.await.expect("task");
+    }
+    t.elapsed().as_secs_f64() * 1e6 / (per * tasks) as f64
 }
