@@ -80,6 +80,9 @@ pub struct ForecastSection {
     pub export_horizon: u32,
     /// Name of the exported model.
     pub exported_model: String,
+    /// Number of features the models see.
+    #[serde(default)]
+    pub n_features: usize,
     /// Results per horizon, ascending horizon.
     pub horizons: Vec<HorizonResult>,
     /// The exported model's predictions on the test rows of one run.
@@ -375,7 +378,7 @@ pub struct Claim {
 }
 
 /// Machine-dependent measurements.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Timings {
     /// Wall time of each pipeline step.
@@ -384,6 +387,10 @@ pub struct Timings {
     pub models: Vec<ModelTiming>,
     /// Other machine-measured lines, e.g. "prediction latency 12.3 µs".
     pub notes: Vec<String>,
+    /// Claims whose measurement is a wall-clock time on this machine
+    /// (prediction latency, training time).
+    #[serde(default)]
+    pub claims: Vec<Claim>,
 }
 
 /// Wall time of one pipeline step.

@@ -113,8 +113,22 @@ fn claims(report: &RunReport) -> Vec<Block> {
     if report.claims.is_empty() {
         return vec![para("No data: the run evaluated no claim.")];
     }
-    let rows = report
-        .claims
+    // Whether there are machine-measured claims depends on the timings, so
+    // the note sits in a machine-dependent block, present (maybe empty)
+    // either way: the text outside the markers cannot change with them.
+    let note = if report.timings.claims.is_empty() {
+        Vec::new()
+    } else {
+        vec![para(
+            "Claims measured in wall-clock time (prediction latency, training time) depend on \
+             the machine: they are in the machine-measured timings below.",
+        )]
+    };
+    vec![claims_table(&report.claims), Block::Machine(note)]
+}
+
+fn claims_table(claims: &[crate::model::Claim]) -> Block {
+    let rows = claims
         .iter()
         .map(|c| {
             let verdict = match c.verdict {
@@ -130,7 +144,7 @@ fn claims(report: &RunReport) -> Vec<Block> {
             ]
         })
         .collect();
-    vec![Block::Table(Table {
+    Block::Table(Table {
         header: vec![
             left("Claim"),
             left("The seed said"),
@@ -139,7 +153,7 @@ fn claims(report: &RunReport) -> Vec<Block> {
             left("Procedure"),
         ],
         rows,
-    })]
+    })
 }
 
 fn forecast(f: Option<&ForecastSection>, charts: &[Chart]) -> Vec<Block> {
@@ -159,9 +173,10 @@ fn forecast(f: Option<&ForecastSection>, charts: &[Chart]) -> Vec<Block> {
                 ))
                 .code(&f.exported_model)
                 .text(format!(
-                    " at horizon h = {} ({} ahead).",
+                    " at horizon h = {} ({} ahead), on {} features.",
                     f.export_horizon,
-                    duration_s(f64::from(f.export_horizon) * f.interval_s)
+                    duration_s(f64::from(f.export_horizon) * f.interval_s),
+                    f.n_features
                 ))
                 .build(),
         ),
@@ -509,7 +524,7 @@ fn policy_scenario(s: &PolicyScenario, stem: &str, charts: &[Chart]) -> Vec<Bloc
     out.push(chart_or_no_data(
         charts,
         &charts::cost_vs_latency_file(stem),
-        "Cost vs p95 wait",
+        "Cost vs mean acquire wait",
     ));
     out
 }
@@ -719,8 +734,11 @@ fn provenance(report: &RunReport) -> Vec<Block> {
 
 fn timings(t: &Timings) -> Vec<Block> {
     let mut inner = Vec::new();
-    if t.steps.is_empty() && t.models.is_empty() && t.notes.is_empty() {
+    if t.steps.is_empty() && t.models.is_empty() && t.notes.is_empty() && t.claims.is_empty() {
         inner.push(para("No data: no timing was measured."));
+    }
+    if !t.claims.is_empty() {
+        inner.push(claims_table(&t.claims));
     }
     if !t.steps.is_empty() {
         inner.push(Block::Table(Table {

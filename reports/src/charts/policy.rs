@@ -1,5 +1,5 @@
 //! Policy charts, one set per scenario: the acquire-wait CDF, pool size vs
-//! demand over time, and cost vs p95 wait with confidence intervals.
+//! demand over time, and cost vs mean acquire wait with confidence intervals.
 
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -7,7 +7,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::{
     Area, DrawResult, Extent, MAX_POINTS, Points, caption_font, clamp, color, cost_vs_latency_file,
     decimate, desc_font, draw_legend, draw_svg, label_font, runs, shorten, size_vs_demand_file,
-    small_font, tick, tick_pct, time_unit, wait_cdf_file,
+    tick, tick_pct, time_unit, wait_cdf_file,
 };
 use crate::model::PolicyScenario;
 use crate::{Chart, ReportError};
@@ -38,7 +38,7 @@ pub(crate) fn size_vs_demand_title(scenario: &str) -> String {
 
 /// Title of a scenario's cost-vs-latency chart.
 pub(crate) fn cost_vs_latency_title(scenario: &str) -> String {
-    format!("Cost vs p95 wait, scenario {scenario} (mean, 95% CI)")
+    format!("Cost vs mean acquire wait, scenario {scenario} (mean, 95% CI)")
 }
 
 /// 6. Acquire-wait CDF per policy on a log axis; waits of 0 at the left edge.
@@ -163,13 +163,28 @@ pub(super) fn size_vs_demand(
         })
         .filter(|s| !s.2.is_empty())
         .collect();
-    // Offered traffic does not depend on the policy: one demand line, from
-    // the first series that has it.
-    let demand = scenario
-        .size_series
-        .iter()
-        .map(|s| (s.policy.clone(), line(&s.t_s, &s.demand)))
-        .find(|d| !d.1.is_empty());
+    // Offered traffic does not depend on the policy, but the queue a
+    // starved pool builds does: one demand line, from the pool that starves
+    // least (the oracle, else the predictive or reactive pool, else the
+    // first series that has one).
+    let pick = |name: &str| {
+        scenario
+            .size_series
+            .iter()
+            .find(|s| s.policy == name)
+            .map(|s| (s.policy.clone(), line(&s.t_s, &s.demand)))
+            .filter(|d| !d.1.is_empty())
+    };
+    let demand = pick("oracle")
+        .or_else(|| pick("predictive"))
+        .or_else(|| pick("reactive"))
+        .or_else(|| {
+            scenario
+                .size_series
+                .iter()
+                .map(|s| (s.policy.clone(), line(&s.t_s, &s.demand)))
+                .find(|d| !d.1.is_empty())
+        });
     let all_points = || {
         sizes
             .iter()
@@ -245,7 +260,13 @@ pub(super) fn size_vs_demand(
     Ok(Some(chart))
 }
 
-/// 8. Connection-seconds vs p95 wait per policy, 95% CI bars both ways.
+/// A policy whose pool collapsed (most requests failed) is left out of the
+/// cost/latency chart: its wait is the acquire timeout and would squash the
+/// others into one point. The chart's title names it.
+const COLLAPSED_ERROR_RATE: f64 = 0.5;
+
+/// 8. Connection-seconds vs mean acquire wait per policy, 95% CI bars both
+/// ways.
 pub(super) fn cost_vs_latency(
     scenario: &PolicyScenario,
     stem: &str,
@@ -263,11 +284,21 @@ pub(super) fn cost_vs_latency(
     let ci = |lo: f64, hi: f64| {
         (lo.is_finite() && hi.is_finite()).then(|| (clamp(lo.min(hi)), clamp(lo.max(hi))))
     };
+    let collapsed: Vec<&str> = scenario
+        .rows
+        .iter()
+        .filter(|r| r.error_rate.mean > COLLAPSED_ERROR_RATE)
+        .map(|r| r.policy.as_str())
+        .collect();
     let points: Vec<Point> = scenario
         .rows
         .iter()
         .enumerate()
-        .filter(|(_, r)| r.connection_seconds.mean.is_finite() && r.wait_p95_ms.mean.is_finite())
+        .filter(|(_, r)| {
+            r.connection_seconds.mean.is_finite()
+                && r.wait_mean_ms.mean.is_finite()
+                && !(r.error_rate.mean > COLLAPSED_ERROR_RATE)
+        })
         .map(|(i, r)| Point {
             idx: i,
             label: if r.policy == baseline {
@@ -276,9 +307,9 @@ pub(super) fn cost_vs_latency(
                 shorten(&r.policy, 28)
             },
             x: clamp(r.connection_seconds.mean),
-            y: clamp(r.wait_p95_ms.mean),
+            y: clamp(r.wait_mean_ms.mean),
             x_ci: ci(r.connection_seconds.lo, r.connection_seconds.hi),
-            y_ci: ci(r.wait_p95_ms.lo, r.wait_p95_ms.hi),
+            y_ci: ci(r.wait_mean_ms.lo, r.wait_mean_ms.hi),
         })
         .collect();
     if points.is_empty() {
@@ -297,8 +328,16 @@ pub(super) fn cost_vs_latency(
     };
     let x_range = x_ext.range(0.12);
     let y_range = y_ext.range(0.12);
-    let title = cost_vs_latency_title(&scenario.scenario);
-    let y_desc = format!("p95 acquire wait (ms), {replications} replications");
+    let title = if collapsed.is_empty() {
+        cost_vs_latency_title(&scenario.scenario)
+    } else {
+        format!(
+            "{} — not shown, over half the requests failed: {}",
+            cost_vs_latency_title(&scenario.scenario),
+            shorten(&collapsed.join(", "), 40)
+        )
+    };
+    let y_desc = format!("mean acquire wait (ms), {replications} replications");
     let file = cost_vs_latency_file(stem);
     let chart = draw_svg(&file, &title, (960, 520), |root: &Area<'_>| -> DrawResult {
         let mut chart = ChartBuilder::on(root)
@@ -345,18 +384,18 @@ pub(super) fn cost_vs_latency(
                     ))?;
                 }
             }
-            chart.draw_series(std::iter::once(
-                EmptyElement::at((p.x, p.y))
-                    + Circle::new((0, 0), 6, c.filled())
-                    + Circle::new((0, 0), 6, WHITE.stroke_width(1))
-                    + Text::new(
-                        p.label.clone(),
-                        (9, -9),
-                        small_font().pos(Pos::new(HPos::Left, VPos::Bottom)),
-                    ),
-            ))?;
+            // Points of similar cost and wait overlap: names go to the
+            // legend, matched by colour.
+            chart
+                .draw_series(std::iter::once(
+                    EmptyElement::at((p.x, p.y))
+                        + Circle::new((0, 0), 6, c.filled())
+                        + Circle::new((0, 0), 6, WHITE.stroke_width(1)),
+                ))?
+                .label(p.label.clone())
+                .legend(move |(x, y)| Circle::new((x + 10, y), 5, c.filled()));
         }
-        Ok(())
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
     })?;
     Ok(Some(chart))
 }
