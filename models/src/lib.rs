@@ -16,6 +16,7 @@
 
 pub mod dataset;
 pub mod error;
+pub mod importance;
 pub mod linear;
 pub mod metrics;
 pub mod split;

@@ -167,6 +167,16 @@ pub struct HorizonReport {
     /// True when the shuffled control shows skill over persistence (> 0.05):
     /// something leaks.
     pub leakage_alarm: bool,
+    /// Dataset rows of the test set, in order (not serialized).
+    #[serde(skip)]
+    pub test_index: Vec<usize>,
+    /// The test targets, aligned with `test_index` (not serialized).
+    #[serde(skip)]
+    pub test_y: Vec<f64>,
+    /// The winner's test predictions, aligned with `test_index` (not
+    /// serialized).
+    #[serde(skip)]
+    pub winner_test_pred: Vec<f64>,
 }
 
 /// The whole comparison.
@@ -473,6 +483,9 @@ pub fn train(
             calibration,
             shuffled_control,
             leakage_alarm,
+            test_index: split.test.clone(),
+            test_y: ys.clone(),
+            winner_test_pred: pred_s,
         });
     }
     Ok(TrainReport {

@@ -71,7 +71,7 @@ fn same(a: f64, b: f64) -> bool {
 #[test]
 fn offline_features_equal_online_features_and_survive_parquet() {
     let f = fixture();
-    let runs = discover_runs(f.dir.path()).unwrap();
+    let runs = discover_runs(&f.dir.path().join("telemetry")).unwrap();
     let written = f.dir.path().join("features.parquet");
     f.ds.write(&written).unwrap();
     let back = FeatureDataset::read(&written).unwrap();
@@ -173,15 +173,16 @@ fn the_exported_artifact_predicts_what_the_trainer_scored() {
             predict_body(&art.model, &names, &x)
         })
         .collect();
-    // ... equal the runtime forecaster fed the raw snapshots
-    let runs = discover_runs(f.dir.path()).unwrap();
+    // ... equal the runtime forecaster fed the raw snapshots (of the
+    // fixture's runs: another test simulates into the same directory)
+    let runs = discover_runs(&f.dir.path().join("telemetry")).unwrap();
     let snaps = read_snapshots(&runs[1].path).unwrap();
     let mut fc = Forecaster::new(loaded, &spec, 0);
-    for (s, want) in snaps.iter().zip(&offline) {
+    for (k, (s, want)) in snaps.iter().zip(&offline).enumerate() {
         let got = fc.push(s).value;
         assert!(
             (got - want).abs() <= 1e-9 || (got.is_nan() && want.is_nan()),
-            "{got} vs {want}"
+            "row {k}: {got} vs {want}"
         );
     }
 }
@@ -198,7 +199,7 @@ fn a_predictive_policy_runs_on_the_exported_artifact() {
     };
     let mut p = PredictivePolicy::new(cfg, 0);
     assert!(p.load_error().is_none(), "{:?}", p.load_error());
-    let runs = discover_runs(f.dir.path()).unwrap();
+    let runs = discover_runs(&f.dir.path().join("telemetry")).unwrap();
     let mut target = 10;
     let mut predicting = 0;
     for s in read_snapshots(&runs[0].path).unwrap() {
@@ -232,4 +233,68 @@ fn a_predictive_policy_runs_on_the_exported_artifact() {
     assert_eq!(s[0].policy, "predictive");
     assert!(s[0].conserves());
     assert!(Path::new(&out).join("summary.json").exists());
+}
+
+#[test]
+fn permutation_importance_ranks_what_the_winner_uses_and_is_deterministic() {
+    use poolcast_models::importance::permutation_importance;
+    let f = fixture();
+    let h = &f.report.horizons[0];
+    let body = h
+        .models
+        .iter()
+        .find(|m| m.name == h.winner)
+        .and_then(|m| m.body.clone())
+        .expect("the winner has a model");
+    assert_eq!(h.test_index.len(), h.test_y.len());
+    assert_eq!(h.test_index.len(), h.winner_test_pred.len());
+    let imp = permutation_importance(&f.ds, &body, &h.test_index, &h.test_y, 500, 7);
+    assert_eq!(imp.len(), f.ds.n_features());
+    assert!(
+        imp.windows(2)
+            .all(|w| w[0].increase_mae >= w[1].increase_mae),
+        "sorted, largest first"
+    );
+    // The workload is a daily cycle: the model leans on the time of day and
+    // on traffic signals, and shuffling them must hurt.
+    assert!(imp[0].increase_mae > 0.0, "{:?}", &imp[..3]);
+    assert!(
+        [
+            "time_",
+            "arrivals",
+            "completions",
+            "demand",
+            "busy",
+            "pool_acquires"
+        ]
+        .iter()
+        .any(|p| imp[0].feature.starts_with(p)),
+        "{:?}",
+        &imp[..5]
+    );
+    // A feature that is constant over the test rows cannot matter: shuffling
+    // it changes no input.
+    let names = f.ds.spec.names();
+    let take = h.test_index.len().min(500);
+    let picked: Vec<usize> = (0..take)
+        .map(|k| h.test_index[k * h.test_index.len() / take])
+        .collect();
+    let mut constants = 0;
+    for (j, name) in names.iter().enumerate() {
+        let col = &f.ds.table.columns[j];
+        let v0 = col[picked[0]];
+        if picked.iter().all(|&r| col[r].to_bits() == v0.to_bits()) {
+            constants += 1;
+            let e = imp.iter().find(|x| x.feature == *name).unwrap();
+            assert_eq!(e.increase_mae, 0.0, "{}", e.feature);
+        }
+    }
+    assert!(
+        constants > 0,
+        "the fixture has constant columns (no failures injected)"
+    );
+    assert_eq!(
+        imp,
+        permutation_importance(&f.ds, &body, &h.test_index, &h.test_y, 500, 7)
+    );
 }
