@@ -265,8 +265,8 @@ pub(super) fn size_vs_demand(
 /// others into one point. The chart's title names it.
 const COLLAPSED_ERROR_RATE: f64 = 0.5;
 
-/// 8. Connection-seconds vs mean acquire wait per policy, 95% CI bars both
-/// ways.
+/// Chart 8: connection-seconds vs mean acquire wait per policy, with 95%
+/// CI bars in both directions.
 pub(super) fn cost_vs_latency(
     scenario: &PolicyScenario,
     stem: &str,
@@ -297,7 +297,8 @@ pub(super) fn cost_vs_latency(
         .filter(|(_, r)| {
             r.connection_seconds.mean.is_finite()
                 && r.wait_mean_ms.mean.is_finite()
-                && !(r.error_rate.mean > COLLAPSED_ERROR_RATE)
+                && r.error_rate.mean.partial_cmp(&COLLAPSED_ERROR_RATE)
+                    != Some(std::cmp::Ordering::Greater)
         })
         .map(|(i, r)| Point {
             idx: i,
