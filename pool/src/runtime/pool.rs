@@ -151,8 +151,19 @@ fn slot_of(req: RequestId) -> usize {
 enum Slot<C> {
     Free,
     Queued(Waiter),
-    /// The core answered; the waiter's task has not picked it up yet.
-    Answered(Reply<C>),
+    /// Granted; the waiter's task has not picked it up yet.
+    Granted(Granted<C>),
+    /// Refused (timed out, pool closed): rare, so boxed, which keeps a
+    /// slot within one cache line.
+    Failed(Box<PoolError>),
+}
+
+/// A slot on a cache line of its own: the granting task writes it and the
+/// waiting one reads it, usually on the other core.
+#[repr(align(64))]
+struct Entry<C> {
+    req: RequestId,
+    slot: Slot<C>,
 }
 
 /// The queued requests, one slot each. A request's id carries its slot
@@ -163,7 +174,7 @@ enum Slot<C> {
 /// the pool has seen its deepest queue (a oneshot channel per waiter
 /// would allocate every time).
 pub(crate) struct Waiters<C> {
-    slots: Vec<(RequestId, Slot<C>)>,
+    slots: Vec<Entry<C>>,
     free: Vec<u32>,
 }
 
@@ -186,16 +197,22 @@ impl<C> Waiters<C> {
         let i = slot_of(req);
         if self.free.last().is_some_and(|&f| f as usize == i) {
             self.free.pop();
-            self.slots[i] = (req, Slot::Queued(w));
+            self.slots[i] = Entry {
+                req,
+                slot: Slot::Queued(w),
+            };
         } else {
             debug_assert_eq!(i, self.slots.len(), "a request id names the next slot");
-            self.slots.push((req, Slot::Queued(w)));
+            self.slots.push(Entry {
+                req,
+                slot: Slot::Queued(w),
+            });
         }
     }
 
     fn slot(&mut self, req: RequestId) -> Option<&mut Slot<C>> {
         match self.slots.get_mut(slot_of(req)) {
-            Some((r, slot)) if *r == req => Some(slot),
+            Some(e) if e.req == req => Some(&mut e.slot),
             _ => None,
         }
     }
@@ -215,7 +232,10 @@ impl<C> Waiters<C> {
         let Slot::Queued(w) = std::mem::replace(slot, Slot::Free) else {
             unreachable!("checked above")
         };
-        *slot = Slot::Answered(reply(&w));
+        *slot = match reply(&w) {
+            Ok(g) => Slot::Granted(g),
+            Err(e) => Slot::Failed(Box::new(e)),
+        };
         Some(w)
     }
 
@@ -238,11 +258,12 @@ impl<C> Waiters<C> {
     /// Takes the answer of `req` if it has one, freeing the slot.
     #[inline]
     fn pick_up(&mut self, req: RequestId) -> Option<Reply<C>> {
-        if !matches!(self.slot(req)?, Slot::Answered(_)) {
+        if !matches!(self.slot(req)?, Slot::Granted(_) | Slot::Failed(_)) {
             return None;
         }
         match self.remove(req)? {
-            Slot::Answered(reply) => Some(reply),
+            Slot::Granted(g) => Some(Ok(g)),
+            Slot::Failed(e) => Some(Err(*e)),
             _ => None,
         }
     }
@@ -898,7 +919,7 @@ impl<M: Manager> Drop for Wait<'_, M> {
             }
             return;
         }
-        if let Some(Slot::Answered(Ok(g))) = st.waiters.remove(self.req) {
+        if let Some(Slot::Granted(g)) = st.waiters.remove(self.req) {
             let i = g.id as usize;
             st.checkouts[i] = Checkout::default();
             st.conns[i] = Some(g.conn);
@@ -1230,5 +1251,16 @@ impl<M: Manager> Pool<M> {
     /// The manager.
     pub fn manager(&self) -> &M {
         &self.shared.manager
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_waiter_slot_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Entry<[u8; 4096]>>(), 64);
     }
 }
