@@ -217,26 +217,29 @@ impl<C> Waiters<C> {
         }
     }
 
-    /// Answers queued request `req`: its waiter, for the answer to be
-    /// built from, and the answer goes to its slot.
+    /// Takes the waiter of queued request `req` to answer it: the slot
+    /// stays held for [`put`](Self::put).
     #[inline]
-    fn answer(
-        &mut self,
-        req: RequestId,
-        reply: impl FnOnce(&Waiter) -> Reply<C>,
-    ) -> Option<Waiter> {
+    fn take_queued(&mut self, req: RequestId) -> Option<Waiter> {
         let slot = self.slot(req)?;
         if !matches!(slot, Slot::Queued(_)) {
             return None;
         }
-        let Slot::Queued(w) = std::mem::replace(slot, Slot::Free) else {
-            unreachable!("checked above")
-        };
-        *slot = match reply(&w) {
-            Ok(g) => Slot::Granted(g),
-            Err(e) => Slot::Failed(Box::new(e)),
-        };
-        Some(w)
+        match std::mem::replace(slot, Slot::Free) {
+            Slot::Queued(w) => Some(w),
+            _ => None,
+        }
+    }
+
+    /// Leaves the answer to `req` in its slot.
+    #[inline]
+    fn put(&mut self, req: RequestId, reply: Reply<C>) {
+        if let Some(slot) = self.slot(req) {
+            *slot = match reply {
+                Ok(g) => Slot::Granted(g),
+                Err(e) => Slot::Failed(Box::new(e)),
+            };
+        }
     }
 
     /// The waiter of `req` while it is queued.
@@ -488,26 +491,23 @@ impl<M: Manager> Shared<M> {
                             check,
                             permit: m.permit,
                         }));
-                    } else if st.waiters.queued(req).is_some() {
+                    } else if let Some(w) = st.waiters.take_queued(req) {
+                        st.checkouts[i] = Checkout {
+                            since: Some(now),
+                            location: Some(w.location),
+                            warned: false,
+                        };
                         // A waiter whose future is dropped before it picks
                         // this up gives it back (`Wait`'s drop).
-                        let w = st.waiters.answer(req, |w| {
-                            Ok(Granted {
-                                conn: c,
-                                id: conn,
-                                at: now,
-                                check,
-                                permit: w.permit,
-                            })
-                        });
-                        if let Some(w) = w {
-                            st.checkouts[i] = Checkout {
-                                since: Some(now),
-                                location: Some(w.location),
-                                warned: false,
-                            };
-                            st.wakes.push(w.waker);
-                        }
+                        let g = Granted {
+                            conn: c,
+                            id: conn,
+                            at: now,
+                            check,
+                            permit: w.permit,
+                        };
+                        st.waiters.put(req, Ok(g));
+                        st.wakes.push(w.waker);
                     } else {
                         st.conns[i] = Some(c);
                         st.core.release(now, conn, true);
@@ -535,7 +535,8 @@ impl<M: Manager> Shared<M> {
                         if let Some(m) = me.filter(|m| m.req == req) {
                             mine = Some(Err(err));
                             (m.permit, m.class, m.pattern, m.arrived)
-                        } else if let Some(w) = st.waiters.answer(req, |_| Err(err)) {
+                        } else if let Some(w) = st.waiters.take_queued(req) {
+                            st.waiters.put(req, Err(err));
                             st.wakes.push(w.waker);
                             (w.permit, w.class, w.pattern, w.arrived)
                         } else {
@@ -558,7 +559,8 @@ impl<M: Manager> Shared<M> {
                         if let Some(m) = me.filter(|m| m.req == req) {
                             mine = Some(Err(PoolError::Closed));
                             (m.permit, m.class, m.pattern, m.arrived)
-                        } else if let Some(w) = st.waiters.answer(req, |_| Err(PoolError::Closed)) {
+                        } else if let Some(w) = st.waiters.take_queued(req) {
+                            st.waiters.put(req, Err(PoolError::Closed));
                             st.wakes.push(w.waker);
                             (w.permit, w.class, w.pattern, w.arrived)
                         } else {
