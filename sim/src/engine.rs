@@ -10,6 +10,16 @@
 //! events; its single timer is one more event. Every telemetry interval the
 //! [`IntervalRecorder`] closes a [`Snapshot`] and the scaling policy may set
 //! a new target.
+//!
+//! Statement caches: every connection keeps an LRU of the patterns it
+//! prepared (`pool.affinity.cache_size`). With `pool.affinity.enabled` a
+//! request asks the core for an idle connection that holds its pattern
+//! ([`PoolCore::acquire_preferring`]), as the runtime pool does. On a grant
+//! the pattern is looked up in the connection's cache (one lookup per
+//! request, however many statements it runs): a miss adds
+//! `pool.affinity.prepare_ms` to the hold, not stretched by contention. A
+//! grant whose health check fails looks nothing up; a closed connection
+//! forgets its cache.
 
 use poolcast::core::breaker::{MultiBreaker, Permit, Tripped};
 use poolcast::core::interval::{IntervalRecorder, SystemSignals};
@@ -27,8 +37,9 @@ use crate::failures::Failures;
 use crate::kernel::EventQueue;
 use crate::rng::{SimRng, StreamKey};
 use crate::scenario::Scenario;
-use crate::summary::Summary;
-use crate::workload::{ArrivalProcess, MixSampler, ServiceSampler};
+use crate::statement_cache::StatementCaches;
+use crate::summary::{Summary, WAIT_QUANTILE_LEVELS};
+use crate::workload::{ArrivalProcess, MixSampler, ServiceSampler, ms_to_ns};
 
 /// Where the engine sends telemetry.
 pub trait TelemetrySink {
@@ -105,6 +116,10 @@ struct Counters {
     held: u64,
     time_in_system_ns: u128,
     ended: u64,
+    scale_events: u64,
+    /// Integral of the target over time up to `target_since`.
+    target_ns: u128,
+    target_since: Nanos,
 }
 
 /// One simulation run of one scenario replication.
@@ -140,6 +155,9 @@ pub struct Engine<'a, S: TelemetrySink> {
     sink_error: Option<S::Error>,
     record_requests: bool,
     foresight: Option<DemandProfile>,
+    affinity: bool,
+    caches: StatementCaches,
+    prepare_cost: Nanos,
 }
 
 impl<'a, S: TelemetrySink> Engine<'a, S> {
@@ -191,6 +209,9 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
             record_requests: sc.record_requests,
             foresight: matches!(sc.pool.policy_config(), PolicyConfig::Oracle(_))
                 .then(|| DemandProfile::compute(sc, seed, replication)),
+            affinity: sc.pool.affinity.enabled,
+            caches: StatementCaches::new(sc.pool.affinity.cache_size),
+            prepare_cost: ms_to_ns(sc.pool.affinity.prepare_ms),
         }
     }
 
@@ -242,6 +263,7 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
         Ok(self.summarize(wall))
     }
 
+    #[inline]
     fn arm_timer(&mut self, now: Nanos) {
         if let Some(t) = self.pool.poll_timeout()
             && self.timer_at.is_none_or(|at| t < at)
@@ -308,7 +330,17 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
             }
         };
         self.in_flight += 1;
-        self.pool.acquire(now, u64::from(slot));
+        // With someone queued, `acquire_preferring` grants no preferred
+        // connection and falls back to `acquire`; with at most one idle
+        // connection both grant the same one (or queue). Skipping the
+        // candidate scan then gives the same grant for a fraction of the
+        // work.
+        if self.affinity && self.pool.waiting() == 0 && self.pool.idle() > 1 {
+            self.pool
+                .acquire_preferring(now, u64::from(slot), self.caches.candidates(pattern));
+        } else {
+            self.pool.acquire(now, u64::from(slot));
+        }
         self.drain_actions(now);
     }
 
@@ -319,6 +351,10 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
                     req, conn, check, ..
                 } => self.on_grant(now, req as u32, conn, check),
                 Action::Create { conn } => {
+                    // A new connection in a reused slot starts with an
+                    // empty cache (its predecessor's Close already cleared
+                    // it; this keeps that true whatever the core's order).
+                    self.caches.forget(conn);
                     let dt = self.create_time.sample(&mut self.rng_create);
                     let u = self.rng_create.random::<f64>();
                     let i = conn as usize;
@@ -329,7 +365,7 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
                     self.create_dice[i] = u;
                     self.q.push(now + dt, Ev::CreateDone(conn));
                 }
-                Action::Close { .. } => {}
+                Action::Close { conn, .. } => self.caches.forget(conn),
                 Action::Timeout { req, .. } => {
                     let slot = req as u32;
                     let mut r = self.reqs[slot as usize];
@@ -377,6 +413,7 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
                 .check_failed(now, u64::from(slot), conn, r.arrival);
             return;
         }
+        let hit = self.caches.lookup(conn, r.pattern);
         let mut hold = r.hold;
         let mut outcome = Outcome::Ok;
         if dead {
@@ -418,6 +455,9 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
                     hold = st;
                 }
             }
+        }
+        if !hit && !dead {
+            hold += self.prepare_cost;
         }
         if check {
             hold += self.health_check_cost;
@@ -531,7 +571,15 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
             foresight: self.foresight.as_ref().map(|f| f as &dyn Foresight),
         };
         if let Some(t) = self.policy.decide(&ctx, &snap) {
+            let before = self.pool.target();
             self.pool.set_target(now, t);
+            let after = self.pool.target();
+            if after != before {
+                let c = &mut self.counters;
+                c.scale_events += 1;
+                c.target_ns += u128::from(before) * u128::from(now - c.target_since);
+                c.target_since = now;
+            }
             self.drain_actions(now);
         }
         if now >= self.horizon {
@@ -550,6 +598,24 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
         let c = &self.counters;
         let secs = self.horizon as f64 / NANOS_PER_SEC as f64;
         let events = self.q.events();
+        let target_ns = c.target_ns
+            + u128::from(self.pool.target())
+                * u128::from(self.horizon.saturating_sub(c.target_since));
+        let (hits, misses) = (self.caches.hits(), self.caches.misses());
+        let wait_quantiles = if h.count() > 0 {
+            WAIT_QUANTILE_LEVELS
+                .iter()
+                .map(|&q| {
+                    if q >= 1.0 {
+                        h.max().map_or(0.0, |v| ms(v as f64))
+                    } else {
+                        h.quantile(q).map_or(0.0, ms)
+                    }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         Summary {
             scenario: self.sc.name.clone(),
             policy: self.policy.name(),
@@ -612,6 +678,13 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
             } else {
                 0.0
             },
+            throughput_rps: c.completed as f64 / secs,
+            acquire_wait_quantiles_ms: wait_quantiles,
+            scale_events: c.scale_events,
+            target_mean: target_ns as f64 / self.horizon.max(1) as f64,
+            statement_cache_hits: hits,
+            statement_cache_misses: misses,
+            cache_hit_rate: (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64),
         }
     }
 }

@@ -11,6 +11,8 @@
 //! - [`workload`]: load patterns, query classes, service times;
 //! - [`failures`], [`database`]: what goes wrong and what slows down;
 //! - [`engine`]: the driver; [`output`]: Parquet and `summary.json`;
+//! - `statement_cache` (private): per-connection LRU caches of prepared
+//!   statement patterns behind the affinity routing;
 //! - [`erlang`]: the queueing theory the engine is validated against;
 //! - [`foresight`]: the future demand the oracle policy sees.
 #![warn(missing_docs)]
@@ -25,6 +27,7 @@ pub mod kernel;
 pub mod output;
 pub mod rng;
 pub mod scenario;
+mod statement_cache;
 pub mod summary;
 pub mod workload;
 

@@ -46,6 +46,47 @@ pub enum HealthCheckSpec {
     AfterIdleMs(f64),
 }
 
+/// Statement-cache affinity (`pool.affinity`): every connection keeps an
+/// LRU cache of prepared statement patterns, as the runtime's `PgManager`
+/// does, and with `enabled` a request is routed to an idle connection that
+/// already prepared its pattern
+/// ([`PoolCore::acquire_preferring`](poolcast::core::pool::PoolCore::acquire_preferring)).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AffinitySpec {
+    /// Route by affinity (default `true`, like the runtime pool). Off, the
+    /// caches still count hits and misses, but the pool grants its most
+    /// recently used idle connection whatever it prepared.
+    pub enabled: bool,
+    /// Prepared statements kept per connection (default 256, the runtime's
+    /// default); 0 means no cache: every request prepares anew and nothing
+    /// is ever a hit.
+    pub cache_size: u32,
+    /// Extra connection time a request holds on a cache miss (parse and
+    /// plan), in ms (default 0: misses cost nothing, only counted).
+    pub prepare_ms: f64,
+}
+
+impl Default for AffinitySpec {
+    fn default() -> Self {
+        AffinitySpec {
+            enabled: true,
+            cache_size: 256,
+            prepare_ms: 0.0,
+        }
+    }
+}
+
+impl AffinitySpec {
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// The field's path under `path` and what was expected.
+    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        non_negative(path, "prepare_ms", self.prepare_ms)
+    }
+}
+
 /// The pool under test (`pool` in a scenario), in human units.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -82,6 +123,8 @@ pub struct PoolSpec {
     pub create_time: ServiceDist,
     /// The scaling policy (default: static at the initial size).
     pub policy: Option<PolicyConfig>,
+    /// Statement caches and affinity routing.
+    pub affinity: AffinitySpec,
 }
 
 impl Default for PoolSpec {
@@ -103,6 +146,7 @@ impl Default for PoolSpec {
             health_check_ms: 0.2,
             create_time: ServiceDist::Deterministic { ms: 0.0 },
             policy: None,
+            affinity: AffinitySpec::default(),
         }
     }
 }
@@ -198,6 +242,7 @@ impl PoolSpec {
             p.validate(&join(path, "policy"))
                 .map_err(|(p, m)| ConfigError::new(p, m))?;
         }
+        self.affinity.validate(&join(path, "affinity"))?;
         Ok(())
     }
 
@@ -300,6 +345,36 @@ impl Scenario {
     /// Telemetry interval in ns.
     pub fn interval_ns(&self) -> Nanos {
         secs_to_ns(self.interval_s).max(1)
+    }
+
+    /// This scenario with `policy` as its scaling policy (`pool.policy`),
+    /// everything else unchanged. The name is kept, so the random streams,
+    /// and with them the offered traffic, are the same as the original's:
+    /// runs that differ only in the policy are a paired comparison.
+    ///
+    /// A predictive policy's artifact path is used as given; a relative one
+    /// is relative to the process's working directory, so pass an absolute
+    /// path, or call [`PolicyConfig::resolve_paths`] first (as
+    /// [`ScenarioFile::load`] does with the file's directory). Validate the
+    /// result ([`Scenario::validate`]) before running it.
+    pub fn with_policy(mut self, policy: PolicyConfig) -> Scenario {
+        self.pool.policy = Some(policy);
+        self
+    }
+
+    /// This scenario with a fixed pool of `size` connections: `min_size`,
+    /// `max_size` and `initial_size` all `size`, a static policy at `size`,
+    /// and `min_idle` lowered to at most `size` (it may not exceed
+    /// `max_size`). Everything else, the name included, is unchanged (see
+    /// [`Scenario::with_policy`]). `size` must be at least 1 for the result
+    /// to pass [`Scenario::validate`].
+    pub fn with_fixed_size(mut self, size: u32) -> Scenario {
+        self.pool.min_size = size;
+        self.pool.max_size = size;
+        self.pool.initial_size = Some(size);
+        self.pool.min_idle = self.pool.min_idle.min(size);
+        self.pool.policy = Some(PolicyConfig::Static { size });
+        self
     }
 
     /// Checks every field; `path` is this scenario's path in its file.

@@ -4,10 +4,31 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// The levels of [`Summary::acquire_wait_quantiles_ms`]: 0, 0.01, 0.02, …,
+/// 0.99 (every 0.01), then 0.995, 0.999, 0.9999 and 1 (the maximum). Each
+/// level `k/100` is the `f64` nearest to it, the same value as the literal
+/// (`WAIT_QUANTILE_LEVELS[95] == 0.95`).
+pub const WAIT_QUANTILE_LEVELS: [f64; 104] = {
+    let mut levels = [0.0; 104];
+    let mut k = 0;
+    while k < 100 {
+        levels[k] = k as f64 / 100.0;
+        k += 1;
+    }
+    levels[100] = 0.995;
+    levels[101] = 0.999;
+    levels[102] = 0.9999;
+    levels[103] = 1.0;
+    levels
+};
+
 /// Whole-run results of one scenario replication.
 ///
 /// Every field is a deterministic function of the scenario and seed except
 /// `wall_seconds` and `events_per_sec`, which measure this machine.
+///
+/// Fields added after the first release (`throughput_rps` onwards) default
+/// when missing, so older `summary.json` files still parse.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Scenario name.
@@ -74,6 +95,38 @@ pub struct Summary {
     pub wall_seconds: f64,
     /// Events per wall-clock second (machine-dependent).
     pub events_per_sec: f64,
+    /// Completed (successful) requests per simulated second:
+    /// `completed / duration_s`.
+    #[serde(default)]
+    pub throughput_rps: f64,
+    /// Acquire-wait quantiles in ms, one per level of
+    /// [`WAIT_QUANTILE_LEVELS`], from the same histogram as the
+    /// `acquire_wait_*` fields (so the 0.5, 0.95 and 0.99 entries equal
+    /// `acquire_wait_p50_ms`, `_p95_ms` and `_p99_ms`, and the last, at
+    /// level 1, is the exact `acquire_wait_max_ms`). Non-decreasing. Empty
+    /// when nothing was granted.
+    #[serde(default)]
+    pub acquire_wait_quantiles_ms: Vec<f64>,
+    /// How many times the scaling policy changed the pool's target: a
+    /// decision that left the target in force (after clamping to
+    /// `[min_size, max_size]`) as it was does not count.
+    #[serde(default)]
+    pub scale_events: u64,
+    /// Time-weighted mean of the target in force over the run (the
+    /// initial target until the policy's first change, and so on).
+    #[serde(default)]
+    pub target_mean: f64,
+    /// Granted requests whose statement pattern was already prepared on
+    /// their connection.
+    #[serde(default)]
+    pub statement_cache_hits: u64,
+    /// Granted requests that had to prepare their pattern (every one with
+    /// `pool.affinity.cache_size = 0`).
+    #[serde(default)]
+    pub statement_cache_misses: u64,
+    /// `hits / (hits + misses)`, or `None` when nothing was looked up.
+    #[serde(default)]
+    pub cache_hit_rate: Option<f64>,
 }
 
 impl Summary {
