@@ -167,3 +167,25 @@ fn with_fixed_size_pins_the_pool() {
     assert!((s.mean_size - 6.0).abs() < 0.01, "{}", s.mean_size);
     assert_eq!(s.requests, run(&base).requests);
 }
+
+#[test]
+fn a_summary_written_before_the_new_fields_still_parses() {
+    let (s, _) = common::run(&spike(""), 11, 0);
+    let mut v = serde_json::to_value(&s).expect("serializes");
+    let o = v.as_object_mut().expect("an object");
+    for k in [
+        "throughput_rps",
+        "acquire_wait_quantiles_ms",
+        "scale_events",
+        "target_mean",
+        "statement_cache_hits",
+        "statement_cache_misses",
+        "cache_hit_rate",
+    ] {
+        assert!(o.remove(k).is_some(), "{k} is serialized");
+    }
+    let old: Summary = serde_json::from_value(v).expect("old summaries parse");
+    assert_eq!(old.requests, s.requests);
+    assert!(old.acquire_wait_quantiles_ms.is_empty());
+    assert_eq!((old.scale_events, old.cache_hit_rate), (0, None));
+}
