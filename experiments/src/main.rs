@@ -6,8 +6,22 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+mod cache;
+mod claims;
+mod evaluate;
+mod forecast;
+mod manifest;
+mod merge;
+mod metric;
+mod overrides;
+mod policies;
+mod poolfile;
+mod run;
+mod simjob;
 mod simulate;
+mod stats;
 mod train;
+mod tune;
 
 /// Poolcast: connection pools that provision ahead of demand.
 #[derive(Parser, Debug)]
@@ -55,6 +69,23 @@ enum Command {
         /// Worker threads (default: all cores). Outputs do not depend on it.
         #[arg(long, short)]
         jobs: Option<usize>,
+    },
+    /// Run an experiment manifest end to end: simulate training data, build
+    /// features, train and compare models, tune thresholds in closed loop,
+    /// export artifact.json and pool.toml, compare every policy on held-out
+    /// runs and write the report, under --out/<experiment>/<run-id>/.
+    Run {
+        #[command(flatten)]
+        args: run::RunArgs,
+        /// Worker threads (default: all cores). Outputs do not depend on it.
+        #[arg(long, short)]
+        jobs: Option<usize>,
+    },
+    /// Combine the run directories of `poolcast run --shard i/n` into one;
+    /// `poolcast run` then finishes the experiment from them.
+    Merge {
+        #[command(flatten)]
+        args: merge::MergeArgs,
     },
     /// Export the winning model of a horizon from a `poolcast train` output
     /// directory as the artifact the runtime pool loads.
@@ -117,6 +148,8 @@ fn run(cli: Cli) -> Result<()> {
             train::list_features(interval_s, json)
         }
         Command::Train { args, jobs } => workers(jobs)?.install(|| train::train_cmd(args)),
+        Command::Run { args, jobs } => workers(jobs)?.install(|| run::run_cmd(&args).map(|_| ())),
+        Command::Merge { args } => merge::merge_cmd(&args).map(|_| ()),
         Command::Export {
             train_dir,
             horizon,

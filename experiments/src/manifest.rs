@@ -1,0 +1,933 @@
+//! The experiment manifest of `poolcast run`: one TOML file naming the
+//! workloads, how training data is made, the models, the tuning search and
+//! the closed-loop comparison. Every section is optional except
+//! `[experiment]` and the scenarios; unknown fields and bad values are
+//! refused with the field's path. The format is documented, field by field,
+//! in `experiments/README.md`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use poolcast::core::policy::{
+    AdaptiveConfig, OracleConfig, PolicyConfig, PredictiveConfig, ReactiveConfig, Strategy,
+};
+use poolcast_models::dataset::DatasetConfig;
+use poolcast_models::train::TrainConfig;
+use poolcast_sim::{Scenario, ScenarioFile};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::metric::Metric;
+use crate::overrides::Override;
+
+/// `[experiment]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentSection {
+    /// The experiment's name: the directory under `runs/`.
+    pub name: String,
+    /// The seed of every random stream of the run.
+    pub seed: u64,
+    /// One paragraph for the report.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// `[data]`: the telemetry the models learn from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataSection {
+    /// Scenarios simulated for training data (default: every scenario).
+    pub scenarios: Vec<String>,
+    /// Replications of each (default: each scenario's `replications`).
+    pub replications: Option<u32>,
+    /// The pool policy while collecting data (default: each scenario's own
+    /// `pool.policy`).
+    pub policy: Option<PolicyConfig>,
+}
+
+/// `[export]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportSection {
+    /// The horizon whose winner is exported (default: the shortest trained).
+    pub horizon: Option<u32>,
+}
+
+/// How tuning walks its space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchMethod {
+    /// Every combination.
+    #[default]
+    Grid,
+    /// `samples` combinations drawn without replacement (seeded).
+    Random,
+}
+
+/// `[tuning]`: the thresholds searched in closed loop, with the model in the
+/// loop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TuningSection {
+    /// Scenarios tuned on (default: the data scenarios). Tuning uses
+    /// replications of its own, never those of the data or the evaluation.
+    pub scenarios: Vec<String>,
+    /// Replications per candidate and scenario.
+    pub replications: u32,
+    /// The metric to minimize.
+    pub minimize: Metric,
+    /// Upper bounds every chosen candidate must meet (metric name → bound).
+    pub constraints: BTreeMap<String, f64>,
+    /// Grid or random search.
+    pub method: SearchMethod,
+    /// Candidates drawn by random search.
+    pub samples: u32,
+    /// Simulated seconds of each tuning run (default: each scenario's
+    /// `duration_s`).
+    pub duration_s: Option<f64>,
+    /// Parameter path → the values to try (`policy.headroom`,
+    /// `breaker.connection.failure_rate`, `pool.min_size`, ...).
+    pub space: BTreeMap<String, Vec<toml::Value>>,
+}
+
+impl Default for TuningSection {
+    fn default() -> Self {
+        TuningSection {
+            scenarios: Vec::new(),
+            replications: 2,
+            minimize: Metric::ConnectionSeconds,
+            constraints: BTreeMap::new(),
+            method: SearchMethod::Grid,
+            samples: 20,
+            duration_s: None,
+            space: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[evaluation]`: the closed-loop comparison of policies on held-out runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvaluationSection {
+    /// Scenarios evaluated on (default: the data scenarios). Evaluation uses
+    /// replications of its own, so no evaluated run was trained or tuned
+    /// on; a scenario absent from `[data]` is a workload never seen at all.
+    pub scenarios: Vec<String>,
+    /// Replications per policy and scenario (at least 2; 5 or more for the
+    /// report's intervals to mean much).
+    pub replications: u32,
+    /// The policies, by name (see [`PolicySpec`]).
+    pub policies: Vec<String>,
+    /// Settings of `reactive` (and of the predictive fallback unless
+    /// `[predictive.fallback]` says otherwise).
+    pub reactive: ReactiveConfig,
+    /// Thresholds of the `adaptive-*` policies (the strategy comes from the
+    /// name).
+    pub adaptive: AdaptiveConfig,
+    /// Settings of `oracle`.
+    pub oracle: OracleConfig,
+    /// Write each evaluated run's snapshots to Parquet.
+    pub telemetry: bool,
+    /// Simulated seconds of each evaluation run (default: each scenario's
+    /// `duration_s`).
+    pub duration_s: Option<f64>,
+}
+
+impl Default for EvaluationSection {
+    fn default() -> Self {
+        EvaluationSection {
+            scenarios: Vec::new(),
+            replications: 5,
+            policies: PolicySpec::DEFAULT.iter().map(|s| s.to_string()).collect(),
+            reactive: ReactiveConfig::default(),
+            adaptive: AdaptiveConfig::default(),
+            oracle: OracleConfig::default(),
+            telemetry: true,
+            duration_s: None,
+        }
+    }
+}
+
+/// `[claims]`: how the seed's claims are re-measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClaimsSection {
+    /// The policy the "before" of the seed's claims stands for.
+    pub baseline: String,
+    /// Scenarios the claims are measured on (default: every evaluation
+    /// scenario, pooled).
+    pub scenarios: Vec<String>,
+}
+
+impl Default for ClaimsSection {
+    fn default() -> Self {
+        ClaimsSection {
+            baseline: "static-matched".into(),
+            scenarios: Vec::new(),
+        }
+    }
+}
+
+/// `[outputs]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputsSection {
+    /// Write `report.html`, `report.md` and the charts.
+    pub report: bool,
+    /// Compute permutation feature importance on at most this many test
+    /// rows (0: skip it).
+    pub importance_rows: usize,
+}
+
+impl Default for OutputsSection {
+    fn default() -> Self {
+        OutputsSection {
+            report: true,
+            importance_rows: 2000,
+        }
+    }
+}
+
+/// Every section but the scenarios, as written (defaults filled by serde).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestBody {
+    /// `[experiment]`.
+    pub experiment: ExperimentSection,
+    /// `[data]`.
+    #[serde(default)]
+    pub data: DataSection,
+    /// `[dataset]`: features, horizons, season of the seasonal baseline.
+    #[serde(default)]
+    pub dataset: DatasetConfig,
+    /// `[train]`: families, grids, split, calibration.
+    #[serde(default)]
+    pub train: TrainConfig,
+    /// `[export]`.
+    #[serde(default)]
+    pub export: ExportSection,
+    /// `[predictive]`: the predictive policy's settings before tuning (its
+    /// artifact is the run's own).
+    #[serde(default)]
+    pub predictive: PredictiveConfig,
+    /// `[tuning]` (absent: no tuning; the predictive policy runs as set).
+    #[serde(default)]
+    pub tuning: Option<TuningSection>,
+    /// `[evaluation]`.
+    #[serde(default)]
+    pub evaluation: EvaluationSection,
+    /// `[claims]`.
+    #[serde(default)]
+    pub claims: ClaimsSection,
+    /// `[outputs]`.
+    #[serde(default)]
+    pub outputs: OutputsSection,
+}
+
+/// A policy of the closed-loop comparison, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicySpec {
+    /// A fixed pool at the scenario's `min_size` (at least 1).
+    StaticMin,
+    /// A fixed pool at the scenario's `max_size`.
+    StaticMax,
+    /// A fixed pool of `n` connections (`static-<n>`).
+    StaticN(u32),
+    /// A fixed pool at the predictive pool's mean size in the same run,
+    /// rounded up: the static pool of equal cost.
+    StaticMatched,
+    /// The reactive policy.
+    Reactive,
+    /// An adaptive strategy.
+    Adaptive(Strategy),
+    /// The exported model with the tuned thresholds.
+    Predictive,
+    /// Perfect foresight of demand (simulation only): the bound.
+    Oracle,
+}
+
+impl PolicySpec {
+    /// The comparison the issue asks for, in report order.
+    pub const DEFAULT: [&'static str; 9] = [
+        "static-min",
+        "static-max",
+        "reactive",
+        "adaptive-conservative",
+        "adaptive-moderate",
+        "adaptive-aggressive",
+        "predictive",
+        "static-matched",
+        "oracle",
+    ];
+
+    /// Parses a policy name.
+    ///
+    /// # Errors
+    /// The name is none of the known ones.
+    pub fn parse(s: &str) -> Result<PolicySpec, String> {
+        Ok(match s {
+            "static-min" => PolicySpec::StaticMin,
+            "static-max" => PolicySpec::StaticMax,
+            "static-matched" => PolicySpec::StaticMatched,
+            "reactive" => PolicySpec::Reactive,
+            "adaptive-conservative" => PolicySpec::Adaptive(Strategy::Conservative),
+            "adaptive-moderate" => PolicySpec::Adaptive(Strategy::Moderate),
+            "adaptive-aggressive" => PolicySpec::Adaptive(Strategy::Aggressive),
+            "predictive" => PolicySpec::Predictive,
+            "oracle" => PolicySpec::Oracle,
+            other => match other.strip_prefix("static-").map(str::parse::<u32>) {
+                Some(Ok(n)) if n >= 1 => PolicySpec::StaticN(n),
+                _ => {
+                    return Err(format!(
+                        "unknown policy `{other}`, expected one of static-min, static-max, \
+                         static-<n> (n ≥ 1), static-matched, reactive, adaptive-conservative, \
+                         adaptive-moderate, adaptive-aggressive, predictive, oracle"
+                    ));
+                }
+            },
+        })
+    }
+
+    /// The name (as written in manifests and reports).
+    pub fn name(self) -> String {
+        match self {
+            PolicySpec::StaticMin => "static-min".into(),
+            PolicySpec::StaticMax => "static-max".into(),
+            PolicySpec::StaticN(n) => format!("static-{n}"),
+            PolicySpec::StaticMatched => "static-matched".into(),
+            PolicySpec::Reactive => "reactive".into(),
+            PolicySpec::Adaptive(s) => format!("adaptive-{}", s.name()),
+            PolicySpec::Predictive => "predictive".into(),
+            PolicySpec::Oracle => "oracle".into(),
+        }
+    }
+
+    /// Whether the policy needs the trained model (or its results).
+    pub fn needs_model(self) -> bool {
+        matches!(self, PolicySpec::Predictive | PolicySpec::StaticMatched)
+    }
+}
+
+/// A loaded, validated manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The file, for messages and to find its checkout.
+    pub origin: String,
+    /// The file's text, copied into the run directory as is.
+    pub text: String,
+    /// Every section but the scenarios.
+    pub body: ManifestBody,
+    /// The scenarios (`[defaults]` merged in).
+    pub scenarios: Vec<Scenario>,
+    /// Data scenarios, each with its replication count.
+    pub data: Vec<(String, u32)>,
+    /// Tuning scenarios.
+    pub tuning_scenarios: Vec<String>,
+    /// Tuning's parsed parameter overrides, in `space` order.
+    pub tuning_params: Vec<(String, Vec<Override>)>,
+    /// Evaluation scenarios.
+    pub eval_scenarios: Vec<String>,
+    /// The evaluated policies, in manifest order.
+    pub policies: Vec<PolicySpec>,
+    /// The export horizon.
+    pub export_horizon: u32,
+    /// Non-fatal findings, each naming its field.
+    pub warnings: Vec<String>,
+}
+
+/// The pieces of a manifest that decide the results, every default filled:
+/// its hash names the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resolved<'a> {
+    /// Every section.
+    pub body: &'a ManifestBody,
+    /// The scenarios, merged and validated.
+    pub scenarios: &'a [Scenario],
+    /// The data scenarios and their replications.
+    pub data: &'a [(String, u32)],
+    /// The tuning scenarios.
+    pub tuning_scenarios: &'a [String],
+    /// The evaluation scenarios.
+    pub eval_scenarios: &'a [String],
+    /// The export horizon.
+    pub export_horizon: u32,
+}
+
+fn err(origin: &str, path: &str, msg: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{origin}: {path}: {msg}")
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+impl Manifest {
+    /// Reads and validates a manifest file.
+    ///
+    /// # Errors
+    /// The file cannot be read, or any check of [`Manifest::parse`] fails.
+    pub fn load(path: &Path) -> Result<Manifest> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{origin}: cannot read: {e}"))?;
+        let mut m = Self::parse(&text, &origin)?;
+        // A scenario's own predictive artifact path is relative to the file.
+        let base = path.parent().unwrap_or(Path::new("."));
+        for sc in &mut m.scenarios {
+            if let Some(p) = &mut sc.pool.policy {
+                p.resolve_paths(base);
+            }
+        }
+        Ok(m)
+    }
+
+    /// Parses and validates manifest TOML; `origin` names it in errors.
+    ///
+    /// # Errors
+    /// The first problem, as `origin: field.path: what was expected`.
+    pub fn parse(text: &str, origin: &str) -> Result<Manifest> {
+        let mut doc: toml::Table =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: not valid TOML: {e}"))?;
+        // The workloads are the scenario-file format; everything else is ours.
+        let mut sc_doc = toml::Table::new();
+        for key in ["defaults", "scenario"] {
+            if let Some(v) = doc.remove(key) {
+                sc_doc.insert(key.into(), v);
+            }
+        }
+        let body: ManifestBody = serde_path_to_error::deserialize(toml::Value::Table(doc))
+            .map_err(|e| {
+                let p = e.path().to_string();
+                let p = if p == "." { String::new() } else { p };
+                let msg = e.into_inner().to_string();
+                let msg = msg.lines().next().unwrap_or_default().to_string();
+                if p.is_empty() {
+                    anyhow::anyhow!("{origin}: {msg}")
+                } else {
+                    err(origin, &p, msg)
+                }
+            })?;
+        sc_doc.insert(
+            "seed".into(),
+            toml::Value::Integer(
+                i64::try_from(body.experiment.seed).map_err(|_| {
+                    err(origin, "experiment.seed", "expected an integer below 2^63")
+                })?,
+            ),
+        );
+        if !sc_doc.contains_key("scenario") {
+            bail!("{origin}: scenario: no [[scenario]] defined (the workloads to simulate)");
+        }
+        let sc_text =
+            toml::to_string(&sc_doc).map_err(|e| anyhow::anyhow!("{origin}: scenario: {e}"))?;
+        let file = ScenarioFile::parse(&sc_text, origin).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut warnings: Vec<String> = file
+            .warnings
+            .iter()
+            .map(|w| format!("{}: {}", w.path, w.message))
+            .collect();
+        Self::check(origin, text, body, file.scenarios, &mut warnings)
+    }
+
+    fn check(
+        origin: &str,
+        text: &str,
+        body: ManifestBody,
+        scenarios: Vec<Scenario>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Manifest> {
+        let e = |path: &str, msg: String| err(origin, path, msg);
+        if !valid_name(&body.experiment.name) {
+            return Err(e(
+                "experiment.name",
+                format!(
+                    "{:?}: expected letters, digits, `-`, `_` or `.` (it names a directory)",
+                    body.experiment.name
+                ),
+            ));
+        }
+        let known: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+        let names = |path: &str, list: &[String], default: &[String]| -> Result<Vec<String>> {
+            if list.is_empty() {
+                return Ok(default.to_vec());
+            }
+            for (i, n) in list.iter().enumerate() {
+                if !known.contains(&n.as_str()) {
+                    return Err(e(
+                        &format!("{path}[{i}]"),
+                        format!("no scenario named {n:?} (scenarios: {})", known.join(", ")),
+                    ));
+                }
+                if list[..i].contains(n) {
+                    return Err(e(&format!("{path}[{i}]"), format!("{n:?} is listed twice")));
+                }
+            }
+            Ok(list.to_vec())
+        };
+        let all: Vec<String> = known.iter().map(|s| s.to_string()).collect();
+        let data_names = names("data.scenarios", &body.data.scenarios, &all)?;
+        if body.data.replications == Some(0) {
+            return Err(e("data.replications", "expected at least 1".into()));
+        }
+        if let Some(p) = &body.data.policy {
+            p.validate("data.policy").map_err(|(p, m)| e(&p, m))?;
+            if matches!(p, PolicyConfig::Predictive(_)) {
+                return Err(e(
+                    "data.policy",
+                    "a predictive policy cannot collect the data its own model learns from".into(),
+                ));
+            }
+        }
+        let data: Vec<(String, u32)> = data_names
+            .iter()
+            .map(|n| {
+                let sc = scenarios.iter().find(|s| &s.name == n);
+                let reps = body
+                    .data
+                    .replications
+                    .or(sc.map(|s| s.replications))
+                    .unwrap_or(1);
+                (n.clone(), reps)
+            })
+            .collect();
+        // One interval for the whole run: the model is trained at it and
+        // drives the pool at it.
+        let interval = scenarios
+            .iter()
+            .find(|s| s.name == data[0].0)
+            .map(|s| s.interval_s)
+            .unwrap_or(1.0);
+        for (i, sc) in scenarios.iter().enumerate() {
+            if (sc.interval_s - interval).abs() > 1e-9 * interval {
+                return Err(e(
+                    &format!("scenario[{i}].interval_s"),
+                    format!(
+                        "{} differs from the data's interval {interval}: every scenario of a run \
+                         shares one interval (the model forecasts in it)",
+                        sc.interval_s
+                    ),
+                ));
+            }
+        }
+        if body.dataset.horizons.is_empty() {
+            return Err(e(
+                "dataset.horizons",
+                "expected at least one horizon".into(),
+            ));
+        }
+        if let Some(h) = body
+            .train
+            .horizons
+            .iter()
+            .find(|h| !body.dataset.horizons.contains(h))
+        {
+            return Err(e(
+                "train.horizons",
+                format!(
+                    "horizon {h} is not built by dataset.horizons {:?}",
+                    body.dataset.horizons
+                ),
+            ));
+        }
+        if body.train.families.is_empty() {
+            return Err(e("train.families", "expected at least one family".into()));
+        }
+        body.train
+            .split
+            .validate()
+            .map_err(|x| e("train.split", x.to_string()))?;
+        let trained: Vec<u32> = if body.train.horizons.is_empty() {
+            body.dataset.horizons.clone()
+        } else {
+            body.train.horizons.clone()
+        };
+        let export_horizon = match body.export.horizon {
+            Some(h) if trained.contains(&h) => h,
+            Some(h) => {
+                return Err(e(
+                    "export.horizon",
+                    format!("horizon {h} is not trained (trained: {trained:?})"),
+                ));
+            }
+            None => trained.iter().copied().min().unwrap_or(1),
+        };
+        if body.predictive.artifact.is_some() {
+            return Err(e(
+                "predictive.artifact",
+                "leave it out: the predictive policy uses the model this run trains".into(),
+            ));
+        }
+        body.predictive
+            .validate("predictive")
+            .map_err(|(p, m)| e(&p, m))?;
+        let (tuning_scenarios, tuning_params) = match &body.tuning {
+            None => (Vec::new(), Vec::new()),
+            Some(t) => {
+                let names = names("tuning.scenarios", &t.scenarios, &data_names)?;
+                if t.replications == 0 {
+                    return Err(e("tuning.replications", "expected at least 1".into()));
+                }
+                if t.space.is_empty() {
+                    return Err(e(
+                        "tuning.space",
+                        "expected at least one parameter to search (or leave [tuning] out)".into(),
+                    ));
+                }
+                for (m, v) in &t.constraints {
+                    let path = format!("tuning.constraints.{m}");
+                    Metric::from_name(m).map_err(|msg| e(&path, msg))?;
+                    if !v.is_finite() {
+                        return Err(e(&path, "expected a finite bound".into()));
+                    }
+                }
+                if t.method == SearchMethod::Random && t.samples == 0 {
+                    return Err(e("tuning.samples", "expected at least 1".into()));
+                }
+                let mut params = Vec::new();
+                let mut combos: u64 = 1;
+                for (k, vals) in &t.space {
+                    let path = format!("tuning.space.\"{k}\"");
+                    if vals.is_empty() {
+                        return Err(e(&path, "expected at least one value".into()));
+                    }
+                    let ovs = vals
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| {
+                            Override::parse(k, v.clone()).map_err(|m| e(&format!("{path}[{i}]"), m))
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    combos = combos.saturating_mul(vals.len() as u64);
+                    params.push((k.clone(), ovs));
+                }
+                if t.method == SearchMethod::Grid && combos > 1000 {
+                    return Err(e(
+                        "tuning.space",
+                        format!(
+                            "the grid has {combos} candidates; use method = \"random\" with samples, \
+                             or fewer values (at most 1000)"
+                        ),
+                    ));
+                }
+                (names, params)
+            }
+        };
+        let eval_scenarios = names(
+            "evaluation.scenarios",
+            &body.evaluation.scenarios,
+            &data_names,
+        )?;
+        let interval_s = interval;
+        for (path, d) in [
+            ("evaluation.duration_s", body.evaluation.duration_s),
+            (
+                "tuning.duration_s",
+                body.tuning.as_ref().and_then(|t| t.duration_s),
+            ),
+        ] {
+            if let Some(d) = d
+                && !(d.is_finite() && d >= interval_s)
+            {
+                return Err(e(
+                    path,
+                    format!("expected at least one interval ({interval_s} s), found {d}"),
+                ));
+            }
+        }
+        if body.evaluation.replications < 2 {
+            return Err(e(
+                "evaluation.replications",
+                "expected at least 2 (confidence intervals need them; 5 or more is better)".into(),
+            ));
+        }
+        if body.evaluation.replications < 5 {
+            warnings.push(format!(
+                "{origin}: evaluation.replications: {} replications give wide intervals; \
+                 5 or more are recommended",
+                body.evaluation.replications
+            ));
+        }
+        if body.evaluation.policies.is_empty() {
+            return Err(e(
+                "evaluation.policies",
+                "expected at least one policy".into(),
+            ));
+        }
+        let mut policies = Vec::new();
+        for (i, p) in body.evaluation.policies.iter().enumerate() {
+            let spec =
+                PolicySpec::parse(p).map_err(|m| e(&format!("evaluation.policies[{i}]"), m))?;
+            if policies.contains(&spec) {
+                return Err(e(
+                    &format!("evaluation.policies[{i}]"),
+                    format!("{p:?} is listed twice"),
+                ));
+            }
+            policies.push(spec);
+        }
+        if policies.contains(&PolicySpec::StaticMatched)
+            && !policies.contains(&PolicySpec::Predictive)
+        {
+            return Err(e(
+                "evaluation.policies",
+                "static-matched is sized from the predictive pool: list predictive too".into(),
+            ));
+        }
+        body.evaluation
+            .reactive
+            .validate("evaluation.reactive")
+            .map_err(|(p, m)| e(&p, m))?;
+        body.evaluation
+            .adaptive
+            .validate("evaluation.adaptive")
+            .map_err(|(p, m)| e(&p, m))?;
+        body.evaluation
+            .oracle
+            .validate("evaluation.oracle")
+            .map_err(|(p, m)| e(&p, m))?;
+        let baseline =
+            PolicySpec::parse(&body.claims.baseline).map_err(|m| e("claims.baseline", m))?;
+        if !policies.contains(&baseline) {
+            return Err(e(
+                "claims.baseline",
+                format!(
+                    "{:?} is not among evaluation.policies",
+                    body.claims.baseline
+                ),
+            ));
+        }
+        names("claims.scenarios", &body.claims.scenarios, &eval_scenarios)?;
+        if let Some((i, n)) = body
+            .claims
+            .scenarios
+            .iter()
+            .enumerate()
+            .find(|(_, n)| !eval_scenarios.contains(n))
+        {
+            return Err(e(
+                &format!("claims.scenarios[{i}]"),
+                format!("{n:?} is not an evaluation scenario"),
+            ));
+        }
+        // Every tuning candidate must give a valid configuration on every
+        // scenario it runs on: check the first value of each parameter now,
+        // and each value on its own, so a bad value names its place.
+        let m = Manifest {
+            origin: origin.into(),
+            text: text.into(),
+            body,
+            scenarios,
+            data,
+            tuning_scenarios,
+            tuning_params,
+            eval_scenarios,
+            policies,
+            export_horizon,
+            warnings: std::mem::take(warnings),
+        };
+        for (k, ovs) in &m.tuning_params {
+            for (i, ov) in ovs.iter().enumerate() {
+                for name in &m.tuning_scenarios {
+                    let sc = m.scenario(name);
+                    let mut cfg = m.body.predictive.clone();
+                    let mut sc = sc.clone();
+                    ov.apply(&mut sc, &mut cfg)
+                        .map_err(|msg| e(&format!("tuning.space.\"{k}\"[{i}]"), msg))?;
+                }
+            }
+        }
+        Ok(m)
+    }
+
+    /// The scenario named `name` (validated to exist).
+    pub fn scenario(&self, name: &str) -> &Scenario {
+        self.scenarios
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("scenario {name} was validated to exist"))
+    }
+
+    /// The telemetry interval of the run, in seconds.
+    pub fn interval_s(&self) -> f64 {
+        self.scenario(&self.data[0].0).interval_s
+    }
+
+    /// What decides the results.
+    pub fn resolved(&self) -> Resolved<'_> {
+        Resolved {
+            body: &self.body,
+            scenarios: &self.scenarios,
+            data: &self.data,
+            tuning_scenarios: &self.tuning_scenarios,
+            eval_scenarios: &self.eval_scenarios,
+            export_horizon: self.export_horizon,
+        }
+    }
+
+    /// SHA-256 of the resolved manifest: two manifests that differ only in
+    /// comments, order or spelled-out defaults hash the same.
+    pub fn hash(&self) -> String {
+        let json = serde_json::to_vec(&self.resolved()).expect("a manifest always serializes");
+        format!("{:x}", Sha256::digest(&json))
+    }
+
+    /// First replication index of tuning runs: after every data replication,
+    /// so no tuning run reuses a data run's random streams.
+    pub fn tuning_rep0(&self) -> u32 {
+        self.data.iter().map(|d| d.1).max().unwrap_or(0)
+    }
+
+    /// First replication index of evaluation runs: after data and tuning.
+    pub fn eval_rep0(&self) -> u32 {
+        self.tuning_rep0() + self.body.tuning.as_ref().map_or(0, |t| t.replications)
+    }
+
+    /// Whether tuning searches pool or breaker settings, which every
+    /// evaluated policy then shares (so the model-free policies' evaluation
+    /// waits for tuning too).
+    pub fn tunes_shared(&self) -> bool {
+        self.tuning_params
+            .iter()
+            .any(|(_, v)| v.first().is_some_and(Override::is_shared))
+    }
+
+    /// Whether `name` is a data scenario (its workload was trained on).
+    pub fn is_data_scenario(&self, name: &str) -> bool {
+        self.data.iter().any(|d| d.0 == name)
+    }
+
+    /// The predictive policy before tuning, with the reactive settings of
+    /// `[evaluation.reactive]` as its fallback unless `[predictive.fallback]`
+    /// was written.
+    pub fn predictive_base(&self) -> PredictiveConfig {
+        let mut p = self.body.predictive.clone();
+        if !self.text_mentions_fallback() {
+            p.fallback = self.body.evaluation.reactive.clone();
+        }
+        p
+    }
+
+    fn text_mentions_fallback(&self) -> bool {
+        self.text
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|t| t.get("predictive").and_then(|p| p.get("fallback")).cloned())
+            .is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = r#"
+[experiment]
+name = "t"
+seed = 1
+
+[[scenario]]
+name = "a"
+duration_s = 600
+interval_s = 10
+load = { base_rate = 10 }
+classes = [{ class = "read", share = 1, service = { kind = "exponential", mean_ms = 50 } }]
+"#;
+
+    fn parse(extra: &str) -> Result<Manifest> {
+        Manifest::parse(&format!("{MIN}\n{extra}"), "m.toml")
+    }
+
+    fn err_of(extra: &str) -> String {
+        format!("{:#}", parse(extra).unwrap_err())
+    }
+
+    #[test]
+    fn a_minimal_manifest_fills_every_default() {
+        let m = parse("").unwrap();
+        assert_eq!(m.data, vec![("a".to_string(), 1)]);
+        assert_eq!(m.eval_scenarios, vec!["a"]);
+        assert_eq!(m.policies.len(), 9);
+        assert_eq!(m.export_horizon, 5);
+        assert_eq!(m.tuning_rep0(), 1);
+        assert_eq!(m.eval_rep0(), 1);
+        assert_eq!(m.hash().len(), 64);
+    }
+
+    #[test]
+    fn comments_and_spelled_out_defaults_do_not_change_the_hash() {
+        let a = parse("").unwrap().hash();
+        let b = parse("# a comment\n[evaluation]\nreplications = 5\n")
+            .unwrap()
+            .hash();
+        assert_eq!(a, b);
+        let c = parse("[evaluation]\nreplications = 6\n").unwrap().hash();
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert!(err_of("[evaluation]\nreplicatons = 5").contains("evaluation.replicatons"));
+        assert!(err_of("[evaluation]\nreplications = 1").contains("evaluation.replications"));
+        assert!(
+            err_of("[evaluation]\npolicies = [\"reactive\", \"magic\"]")
+                .contains("evaluation.policies[1]: unknown policy `magic`")
+        );
+        assert!(err_of("[data]\nscenarios = [\"b\"]").contains("data.scenarios[0]"));
+        assert!(err_of("[export]\nhorizon = 7").contains("export.horizon"));
+        assert!(err_of("[predictive]\nheadroom = 99").contains("predictive.headroom"));
+        assert!(err_of("[predictive]\nartifact = \"x.json\"").contains("predictive.artifact"));
+        assert!(err_of("[claims]\nbaseline = \"static-7\"").contains("claims.baseline"));
+        assert!(
+            err_of("[tuning]\nspace = { \"policy.headrom\" = [1.0] }")
+                .contains("tuning.space.\"policy.headrom\"[0]")
+        );
+        assert!(
+            err_of("[tuning]\nspace = { \"policy.headroom\" = [1.0, 50.0] }")
+                .contains("tuning.space.\"policy.headroom\"[1]")
+        );
+        assert!(
+            err_of("[tuning]\nspace = { \"breaker.connection.failure_rate\" = [2.0] }")
+                .contains("tuning.space.\"breaker.connection.failure_rate\"[0]")
+        );
+        assert!(
+            err_of("[tuning]\nspace = { \"pool.min_size\" = [500] }")
+                .contains("tuning.space.\"pool.min_size\"[0]")
+        );
+        assert!(err_of("[tuning]\nminimize = \"speed\"").contains("tuning.minimize"));
+        assert!(err_of("[experiment.x]\n").contains("experiment"));
+        assert!(err_of("[bogus]\n").contains("bogus"));
+    }
+
+    #[test]
+    fn scenario_errors_keep_their_paths() {
+        let bad = MIN.replace("base_rate = 10", "base_rate = -10");
+        let e = format!("{:#}", Manifest::parse(&bad, "m.toml").unwrap_err());
+        assert!(e.contains("scenario[0].load.base_rate"), "{e}");
+    }
+
+    #[test]
+    fn intervals_must_agree() {
+        let two = format!(
+            "{MIN}\n[[scenario]]\nname = \"b\"\nduration_s = 600\ninterval_s = 5\nload = {{ base_rate = 1 }}\n\
+             classes = [{{ class = \"read\", share = 1, service = {{ kind = \"exponential\", mean_ms = 5 }} }}]\n"
+        );
+        let e = format!("{:#}", Manifest::parse(&two, "m.toml").unwrap_err());
+        assert!(e.contains("scenario[1].interval_s"), "{e}");
+    }
+
+    #[test]
+    fn policy_names_round_trip() {
+        for n in PolicySpec::DEFAULT
+            .iter()
+            .copied()
+            .chain(["static-12", "static-matched"])
+        {
+            assert_eq!(PolicySpec::parse(n).unwrap().name(), n);
+        }
+        assert!(PolicySpec::parse("static-0").is_err());
+    }
+}

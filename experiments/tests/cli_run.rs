@@ -1,0 +1,499 @@
+//! `poolcast run` and `poolcast merge` through the binary: manifest errors,
+//! determinism across `--jobs`, reuse of finished steps, shards that merge
+//! into the same run, every report section, and a `pool.toml` that the
+//! runtime pool loads as is.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A small experiment: seconds of work, every step and policy.
+const TINY: &str = r#"
+[experiment]
+name = "tiny"
+seed = 11
+description = "A test run."
+
+[defaults]
+interval_s = 1.0
+duration_s = 1500
+replications = 2
+classes = [
+  { class = "read", share = 0.7, service = { kind = "exponential", mean_ms = 150.0 } },
+  { class = "write", share = 0.3, service = { kind = "gamma", mean_ms = 200.0, shape = 2.0 } },
+]
+pool = { min_size = 1, max_size = 30, initial_size = 4, acquire_timeout_ms = 2000.0, create_time = { kind = "lognormal", mean_ms = 80.0, cv = 0.5 }, policy = { kind = "reactive" } }
+failures = { query_rate = 0.002, connection_rate = 0.002 }
+
+[[scenario]]
+name = "wave"
+load = { base_rate = 30.0, patterns = [{ kind = "spike", start_s = 600, duration_s = 300, multiplier = 2.5, rise_s = 60, fall_s = 60 }, { kind = "noise", sigma = 0.1 }] }
+
+[[scenario]]
+name = "unseen"
+load = { base_rate = 25.0, patterns = [{ kind = "markov", states = [1.0, 2.0], mean_dwell_s = [300.0, 120.0] }] }
+
+[data]
+scenarios = ["wave"]
+
+[dataset]
+horizons = [5]
+season_s = 300
+[dataset.features]
+windows = [10, 30, 60]
+lags = [1, 2, 5]
+ewma_spans = [5, 20]
+seasons_s = [300]
+season_ahead = [0, 5]
+
+[train]
+forest = [{ n_trees = 8, max_depth = 6, max_features = 0.5 }]
+boosting = [{ rounds = 40, learning_rate = 0.1, max_leaves = 8 }]
+
+[tuning]
+replications = 1
+constraints = { wait_p95_ms = 200.0 }
+space = { "policy.headroom" = [1.0, 1.3] }
+
+[evaluation]
+scenarios = ["wave", "unseen"]
+replications = 3
+policies = ["static-min", "static-max", "reactive", "adaptive-moderate", "predictive", "static-matched", "oracle"]
+
+[outputs]
+importance_rows = 200
+"#;
+
+fn poolcast(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_poolcast"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+fn write_manifest(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("m.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// The only run directory under `out/tiny/`.
+fn run_dir(out: &Path) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(out.join("tiny"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs.pop().unwrap()
+}
+
+/// Every file under `root` (relative path → bytes), without the
+/// machine-dependent ones: `timings.json`, the shard bookkeeping, and the
+/// reports' machine-measured blocks.
+fn files(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(base: &Path, d: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                let rel = p.strip_prefix(base).unwrap().display().to_string();
+                let bytes = std::fs::read(&p).unwrap();
+                out.insert(rel, bytes);
+            }
+        }
+    }
+    let mut all = BTreeMap::new();
+    walk(root, root, &mut all);
+    all.retain(|k, _| {
+        !(k == "timings.json" || k == "train/timings.json" || k.starts_with("shards/"))
+    });
+    for k in ["report.md", "report.html"] {
+        if let Some(v) = all.get_mut(k) {
+            *v =
+                poolcast_reports::strip_machine_dependent(&String::from_utf8_lossy(v)).into_bytes();
+        }
+    }
+    all
+}
+
+fn assert_same(a: &Path, b: &Path) {
+    let (fa, fb) = (files(a), files(b));
+    let ka: Vec<&String> = fa.keys().collect();
+    let kb: Vec<&String> = fb.keys().collect();
+    assert_eq!(ka, kb, "the two runs wrote different files");
+    for (k, v) in &fa {
+        assert!(
+            v == &fb[k],
+            "{k} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
+    }
+}
+
+#[test]
+fn bad_manifests_fail_naming_the_file_and_field() {
+    let d = tempfile::tempdir().unwrap();
+    for (edit, want) in [
+        (
+            TINY.replace("replications = 3", "replicatons = 3"),
+            "evaluation.replicatons",
+        ),
+        (
+            TINY.replace("\"static-min\", ", "\"static-minimal\", "),
+            "evaluation.policies[0]: unknown policy `static-minimal`",
+        ),
+        (
+            TINY.replace("\"policy.headroom\"", "\"policy.headrom\""),
+            "tuning.space.\"policy.headrom\"[0]",
+        ),
+        (
+            TINY.replace("base_rate = 30.0", "base_rate = -30.0"),
+            "scenario[0].load.base_rate",
+        ),
+        (
+            TINY.replace("scenarios = [\"wave\"]", "scenarios = [\"wav\"]"),
+            "data.scenarios[0]: no scenario named \"wav\"",
+        ),
+    ] {
+        let m = write_manifest(d.path(), &edit);
+        let out = poolcast(&[
+            "run",
+            m.to_str().unwrap(),
+            "--out",
+            d.path().to_str().unwrap(),
+        ]);
+        assert!(!out.status.success(), "{want}: should fail");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(want) && err.contains("m.toml"),
+            "expected {want:?} naming m.toml, got:\n{err}"
+        );
+    }
+}
+
+#[test]
+fn the_same_manifest_gives_the_same_bytes_whatever_the_thread_count() {
+    let d = tempfile::tempdir().unwrap();
+    let m = write_manifest(d.path(), TINY);
+    let (a, b) = (d.path().join("a"), d.path().join("b"));
+    ok(&poolcast(&[
+        "run",
+        m.to_str().unwrap(),
+        "--out",
+        a.to_str().unwrap(),
+        "--jobs",
+        "1",
+        "-q",
+    ]));
+    ok(&poolcast(&[
+        "run",
+        m.to_str().unwrap(),
+        "--out",
+        b.to_str().unwrap(),
+        "--jobs",
+        "2",
+        "-q",
+    ]));
+    let (ra, rb) = (run_dir(&a), run_dir(&b));
+    assert_eq!(
+        ra.file_name(),
+        rb.file_name(),
+        "the run id is the manifest's hash"
+    );
+    assert_same(&ra, &rb);
+
+    // Every section of the report, every output of the run directory.
+    for f in [
+        "manifest.toml",
+        "manifest.resolved.json",
+        "run.json",
+        "features.parquet",
+        "artifact.json",
+        "pool.toml",
+        "metrics.json",
+        "evaluation.json",
+        "timings.json",
+        "report.md",
+        "report.html",
+        "tuning/result.json",
+        "telemetry/phase=data/scenario=wave/replication=0/snapshots.parquet",
+        "telemetry/phase=eval/policy=predictive/scenario=unseen/replication=3/snapshots.parquet",
+    ] {
+        assert!(ra.join(f).is_file(), "missing {f}");
+    }
+    let md = std::fs::read_to_string(ra.join("report.md")).unwrap();
+    let html = std::fs::read_to_string(ra.join("report.html")).unwrap();
+    for heading in [
+        "Summary",
+        "Claims",
+        "Forecast accuracy",
+        "Policies",
+        "Tuning",
+        "Procedure",
+        "timings",
+    ] {
+        assert!(md.contains(heading), "report.md lacks {heading}");
+        assert!(html.contains(heading), "report.html lacks {heading}");
+    }
+    assert!(md.contains("persistence") && md.contains("seasonal_naive"));
+    assert!(md.contains("static-matched") && md.contains("oracle"));
+    let charts: Vec<String> = std::fs::read_dir(ra.join("charts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    for c in [
+        "forecast-series.svg",
+        "error-by-horizon.svg",
+        "residuals.svg",
+        "importance.svg",
+        "model-comparison.svg",
+        "wait-cdf-wave.svg",
+        "size-vs-demand-unseen.svg",
+        "cost-vs-latency-wave.svg",
+        "tuning.svg",
+    ] {
+        assert!(
+            charts.contains(&c.to_string()),
+            "missing chart {c}: {charts:?}"
+        );
+    }
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ra.join("metrics.json")).unwrap()).unwrap();
+    let claims = metrics["claims"].as_array().unwrap();
+    assert!(claims.len() >= 10);
+    assert!(claims.iter().all(|c| c["verdict"].is_string()));
+    let scen = metrics["policies"]["scenarios"].as_array().unwrap();
+    assert_eq!(scen.len(), 2);
+    assert_eq!(scen[1]["seen_in_training"], false);
+    assert_eq!(scen[0]["rows"].as_array().unwrap().len(), 7);
+}
+
+#[test]
+fn a_rerun_reuses_finished_steps_and_a_change_reruns_only_what_depends_on_it() {
+    let d = tempfile::tempdir().unwrap();
+    let m = write_manifest(d.path(), TINY);
+    let out = d.path().join("o");
+    let args = |m: &Path| {
+        vec![
+            "run".to_string(),
+            m.display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+            "--run-id".into(),
+            "r".into(),
+        ]
+    };
+    let run = |m: &Path| {
+        let a = args(m);
+        ok(&poolcast(&a.iter().map(String::as_str).collect::<Vec<_>>()))
+    };
+    let steps = || -> BTreeMap<String, bool> {
+        let t: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("tiny/r/timings.json")).unwrap())
+                .unwrap();
+        t["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap().to_string(),
+                    s["reused"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    run(&m);
+    let first = files(&out.join("tiny/r"));
+    assert!(!steps()["data"]);
+    run(&m);
+    let s = steps();
+    for step in ["data", "features", "train", "tune", "evaluate"] {
+        assert!(
+            s[step],
+            "{step} should be reused on an unchanged re-run: {s:?}"
+        );
+    }
+    assert_eq!(first, files(&out.join("tiny/r")), "a reuse changes no byte");
+
+    // An interrupted evaluation: one run's stamp is gone; only it re-runs,
+    // and the result is the same.
+    let job = out.join("tiny/r/telemetry/phase=eval/policy=reactive/scenario=wave/replication=4");
+    std::fs::remove_file(job.join("_sim.done.json")).unwrap();
+    std::fs::remove_file(job.join("summary.json")).unwrap();
+    run(&m);
+    let s = steps();
+    assert!(
+        s["data"] && s["train"] && s["tune"] && !s["evaluate"],
+        "{s:?}"
+    );
+    assert_eq!(first, files(&out.join("tiny/r")));
+
+    // More evaluation replications: data, features, training and tuning are
+    // reused; the evaluation runs again (its old replications reused).
+    let m2 = write_manifest(
+        d.path(),
+        &TINY.replace("replications = 3", "replications = 4"),
+    );
+    run(&m2);
+    let s = steps();
+    assert!(
+        s["data"] && s["features"] && s["train"] && s["tune"],
+        "{s:?}"
+    );
+    assert!(!s["evaluate"], "{s:?}");
+    assert!(
+        out.join(
+            "tiny/r/telemetry/phase=eval/policy=oracle/scenario=wave/replication=6/summary.json"
+        )
+        .is_file()
+    );
+}
+
+#[test]
+fn shards_merged_then_finished_equal_an_unsharded_run() {
+    let d = tempfile::tempdir().unwrap();
+    let m = write_manifest(d.path(), TINY);
+    let ms = m.to_str().unwrap();
+    let whole = d.path().join("whole");
+    ok(&poolcast(&[
+        "run",
+        ms,
+        "--out",
+        whole.to_str().unwrap(),
+        "-q",
+    ]));
+    let (s0, s1, merged) = (
+        d.path().join("s0"),
+        d.path().join("s1"),
+        d.path().join("merged"),
+    );
+    ok(&poolcast(&[
+        "run",
+        ms,
+        "--out",
+        s0.to_str().unwrap(),
+        "--shard",
+        "0/2",
+        "-q",
+    ]));
+    ok(&poolcast(&[
+        "run",
+        ms,
+        "--out",
+        s1.to_str().unwrap(),
+        "--shard",
+        "1/2",
+        "-q",
+    ]));
+    // A missing shard is refused, naming it.
+    let one = poolcast(&[
+        "merge",
+        run_dir(&s0).to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
+    assert!(!one.status.success());
+    assert!(String::from_utf8_lossy(&one.stderr).contains("shards 1 of 2 are missing"));
+    ok(&poolcast(&[
+        "merge",
+        run_dir(&s0).to_str().unwrap(),
+        run_dir(&s1).to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+        "-q",
+    ]));
+    let finish = ok(&poolcast(&["run", ms, "--out", merged.to_str().unwrap()]));
+    assert!(finish.contains("data: reused"), "{finish}");
+    assert_same(&run_dir(&whole), &run_dir(&merged));
+}
+
+struct Noop;
+
+impl poolcast::runtime::Manager for Noop {
+    type Connection = ();
+    type Error = std::convert::Infallible;
+    async fn create(&self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    async fn recycle(
+        &self,
+        _: &mut (),
+        _: poolcast::runtime::RecycleMode,
+    ) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_exported_pool_toml_drives_a_runtime_pool_with_the_run_s_model() {
+    let d = tempfile::tempdir().unwrap();
+    let m = write_manifest(d.path(), TINY);
+    let out = d.path().join("o");
+    ok(&poolcast(&[
+        "run",
+        m.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]));
+    let root = run_dir(&out);
+    let text = std::fs::read_to_string(root.join("pool.toml")).unwrap();
+    assert!(
+        text.contains("[provenance]") && text.contains("objective"),
+        "{text}"
+    );
+    let file = poolcast::runtime::load_pool_file(root.join("pool.toml")).expect("pool.toml loads");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let pool = poolcast::runtime::Pool::builder(Noop)
+            .config(file)
+            .build()
+            .expect("the runtime accepts the exported settings");
+        let policy = pool.status().policy;
+        assert!(policy.starts_with("predictive"), "{policy}");
+        assert!(!policy.contains("artifact unavailable"), "{policy}");
+        pool.close().await;
+    });
+}
+
+#[test]
+fn every_shipped_manifest_is_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        let text = std::fs::read_to_string(&p).unwrap();
+        // Scenario files of `poolcast simulate` have a top-level seed;
+        // experiment manifests an [experiment] table.
+        if !text.contains("[experiment]") {
+            continue;
+        }
+        let out = poolcast(&["run", p.to_str().unwrap(), "--check"]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("valid"),
+            "{}: {}",
+            p.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        n += 1;
+    }
+    assert!(n >= 5, "expected the five shipped manifests, found {n}");
+}
