@@ -57,6 +57,7 @@ pub fn build(
         pool: pool_settings(sc),
         controller: ControllerSettings {
             interval_s,
+            affinity: sc.pool.affinity.enabled,
             ..ControllerSettings::default()
         },
         policy: Some(PolicyConfig::Predictive(cfg)),
