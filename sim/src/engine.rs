@@ -336,8 +336,9 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
         // candidate scan then gives the same grant for a fraction of the
         // work.
         if self.affinity && self.pool.waiting() == 0 && self.pool.idle() > 1 {
+            let caches = &self.caches;
             self.pool
-                .acquire_preferring(now, u64::from(slot), self.caches.candidates(pattern));
+                .acquire_preferring(now, u64::from(slot), |c| caches.holds(c, pattern));
         } else {
             self.pool.acquire(now, u64::from(slot));
         }

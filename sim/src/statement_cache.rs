@@ -1,7 +1,8 @@
 //! The simulated statement caches: one LRU of prepared statement patterns
-//! per connection, kept in step with the core's [`AffinityIndex`] so that
-//! affinity routing ([`PoolCore::acquire_preferring`]) sees exactly which
-//! connection holds which pattern, as the runtime's `PgManager` does.
+//! per connection. Affinity routing ([`PoolCore::acquire_preferring`]) asks
+//! [`StatementCaches::holds`] of each idle connection, as the runtime pool
+//! asks its `AffinityIndex`, so it sees exactly which connection holds
+//! which pattern.
 //!
 //! A request looks its pattern up in the cache of the connection it was
 //! granted: a hit costs nothing, a miss prepares the statement (the engine
@@ -10,12 +11,10 @@
 //! forgets everything it had prepared.
 //!
 //! Everything here is a deterministic function of the calls: recency is a
-//! counter, not a clock, and no hash map is ever iterated (the index's maps
-//! are only looked up by key).
+//! counter, not a clock, and no hash map is ever iterated.
 //!
 //! [`PoolCore::acquire_preferring`]: poolcast::core::pool::PoolCore::acquire_preferring
 
-use poolcast::core::affinity::AffinityIndex;
 use poolcast::core::pool::ConnId;
 
 /// One slot of a [`ConnCache`] table.
@@ -68,6 +67,26 @@ impl ConnCache {
             }
             if e.tick == 0 {
                 return None;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Whether `pattern` is in the table.
+    #[inline]
+    fn contains(&self, pattern: u64) -> bool {
+        if self.len == 0 {
+            return false;
+        }
+        let mask = self.mask();
+        let mut i = self.home(pattern);
+        loop {
+            let e = self.slots[i];
+            if e.tick == 0 {
+                return false;
+            }
+            if e.pattern == pattern {
+                return true;
             }
             i = (i + 1) & mask;
         }
@@ -147,7 +166,6 @@ impl ConnCache {
 pub(crate) struct StatementCaches {
     capacity: usize,
     conns: Vec<ConnCache>,
-    index: AffinityIndex,
     tick: u64,
     hits: u64,
     misses: u64,
@@ -160,20 +178,22 @@ impl StatementCaches {
         StatementCaches {
             capacity: capacity as usize,
             conns: Vec::new(),
-            index: AffinityIndex::new(),
             tick: 0,
             hits: 0,
             misses: 0,
         }
     }
 
-    /// Connections holding `pattern`, most recently prepared last: what
-    /// [`PoolCore::acquire_preferring`] takes.
+    /// Whether `conn` has `pattern` prepared: what
+    /// [`PoolCore::acquire_preferring`] asks of each idle connection. Does
+    /// not count as a use.
     ///
     /// [`PoolCore::acquire_preferring`]: poolcast::core::pool::PoolCore::acquire_preferring
     #[inline]
-    pub(crate) fn candidates(&self, pattern: u64) -> &[ConnId] {
-        self.index.candidates(pattern)
+    pub(crate) fn holds(&self, conn: ConnId, pattern: u64) -> bool {
+        self.conns
+            .get(conn as usize)
+            .is_some_and(|c| c.contains(pattern))
     }
 
     /// Looks `pattern` up in `conn`'s cache and counts the result. On a
@@ -208,13 +228,10 @@ impl StatementCaches {
             self.conns.resize_with(i + 1, ConnCache::default);
         }
         let c = &mut self.conns[i];
-        if c.len >= self.capacity
-            && let Some(victim) = c.evict_oldest()
-        {
-            self.index.remove(conn, victim);
+        if c.len >= self.capacity {
+            c.evict_oldest();
         }
         c.insert(pattern, tick);
-        self.index.insert(conn, pattern);
     }
 
     /// Connection `conn` closed (or its slot is about to hold a new
@@ -225,7 +242,6 @@ impl StatementCaches {
             && c.len > 0
         {
             c.clear();
-            self.index.forget_conn(conn);
         }
     }
 
@@ -237,6 +253,12 @@ impl StatementCaches {
     /// Lookups that had to prepare the pattern.
     pub(crate) fn misses(&self) -> u64 {
         self.misses
+    }
+
+    /// Connections (of the first 16) holding `pattern`, in id order.
+    #[cfg(test)]
+    fn holders(&self, pattern: u64) -> Vec<ConnId> {
+        (0..16).filter(|&c| self.holds(c, pattern)).collect()
     }
 
     /// Patterns held by `conn`, sorted.
@@ -259,29 +281,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hits_misses_and_lru_eviction_keep_the_index_in_step() {
+    fn hits_misses_and_lru_eviction_keep_holds_in_step() {
         let mut c = StatementCaches::new(2);
         assert!(!c.lookup(0, 10));
         assert!(!c.lookup(0, 11));
         assert!(c.lookup(0, 10)); // 10 is now the most recent, 11 the least
         assert!(!c.lookup(0, 12)); // evicts 11
-        assert_eq!(c.candidates(11), &[] as &[ConnId]);
-        assert_eq!(c.candidates(10), &[0]);
-        assert_eq!(c.candidates(12), &[0]);
+        assert_eq!(c.holders(11), Vec::<ConnId>::new());
+        assert_eq!(c.holders(10), vec![0]);
+        assert_eq!(c.holders(12), vec![0]);
         assert!(c.lookup(0, 10));
         assert!(!c.lookup(0, 11)); // evicts 12
-        assert!(c.candidates(12).is_empty());
+        assert!(c.holders(12).is_empty());
         assert_eq!(c.held(0), [10, 11]);
         assert_eq!((c.hits(), c.misses()), (2, 4));
     }
 
     #[test]
-    fn candidates_list_connections_in_prepare_order() {
+    fn holds_does_not_count_as_a_use() {
         let mut c = StatementCaches::new(8);
         c.lookup(3, 7);
         c.lookup(1, 7);
-        c.lookup(3, 7);
-        assert_eq!(c.candidates(7), &[3, 1]);
+        assert!(c.holds(3, 7) && c.holds(1, 7) && !c.holds(2, 7) && !c.holds(3, 8));
+        assert_eq!((c.hits(), c.misses()), (0, 2));
     }
 
     #[test]
@@ -291,14 +313,14 @@ mod tests {
         c.lookup(2, 6);
         assert!(c.lookup(2, 5));
         c.forget(2);
-        assert!(c.candidates(5).is_empty() && c.candidates(6).is_empty());
+        assert!(c.holders(5).is_empty() && c.holders(6).is_empty());
         assert!(!c.lookup(2, 5));
-        assert_eq!(c.candidates(5), &[2]);
+        assert_eq!(c.holders(5), vec![2]);
         // Forgetting a slot that never held anything is harmless.
         c.forget(9);
         c.forget(2);
         c.forget(2);
-        assert!(c.candidates(5).is_empty());
+        assert!(c.holders(5).is_empty());
     }
 
     /// The table against a plain LRU list, under random lookups and
@@ -362,10 +384,10 @@ mod tests {
                 let mut want: Vec<ConnId> = (0..4)
                     .filter(|&k| model[k as usize].iter().any(|&(q, _)| q == p))
                     .collect();
-                let mut got = c.candidates(p).to_vec();
+                let mut got = c.holders(p);
                 want.sort_unstable();
                 got.sort_unstable();
-                assert_eq!(got, want, "index in step for pattern {p:#x}");
+                assert_eq!(got, want, "holds in step for pattern {p:#x}");
             }
         }
     }
@@ -376,7 +398,7 @@ mod tests {
         for _ in 0..3 {
             assert!(!c.lookup(0, 1));
         }
-        assert!(c.candidates(1).is_empty());
+        assert!(c.holders(1).is_empty());
         assert_eq!((c.hits(), c.misses()), (0, 3));
     }
 }

@@ -21,7 +21,7 @@
 //! );
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::pool::ConnId;
@@ -251,7 +251,9 @@ impl Hasher for PatternHasher {
 #[derive(Debug, Default, Clone)]
 pub struct AffinityIndex {
     by_pattern: HashMap<u64, Vec<ConnId>, BuildHasherDefault<PatternHasher>>,
-    by_conn: Vec<Vec<u64>>,
+    /// Per connection, its patterns: a set, so that [`holds`](Self::holds)
+    /// (called on the acquire path) is one probe whatever the cache size.
+    by_conn: Vec<HashSet<u64, BuildHasherDefault<PatternHasher>>>,
 }
 
 impl AffinityIndex {
@@ -264,19 +266,18 @@ impl AffinityIndex {
     pub fn insert(&mut self, conn: ConnId, pattern: u64) {
         let i = conn as usize;
         if self.by_conn.len() <= i {
-            self.by_conn.resize_with(i + 1, Vec::new);
+            self.by_conn.resize_with(i + 1, HashSet::default);
         }
-        if self.by_conn[i].contains(&pattern) {
+        if !self.by_conn[i].insert(pattern) {
             return;
         }
-        self.by_conn[i].push(pattern);
         self.by_pattern.entry(pattern).or_default().push(conn);
     }
 
     /// Connection `conn` dropped its statement of `pattern` (cache eviction).
     pub fn remove(&mut self, conn: ConnId, pattern: u64) {
         if let Some(list) = self.by_conn.get_mut(conn as usize) {
-            list.retain(|&p| p != pattern);
+            list.remove(&pattern);
         }
         self.unlink(conn, pattern);
     }
@@ -296,6 +297,8 @@ impl AffinityIndex {
             return;
         };
         let list = std::mem::take(list);
+        // The order of unlinking does not matter: each pattern's list
+        // loses `conn` and keeps the others in their order.
         for p in list {
             self.unlink(conn, p);
         }
@@ -306,9 +309,23 @@ impl AffinityIndex {
         self.by_pattern.get(&pattern).map_or(&[], Vec::as_slice)
     }
 
-    /// Patterns held by `conn`.
-    pub fn patterns_of(&self, conn: ConnId) -> &[u64] {
-        self.by_conn.get(conn as usize).map_or(&[], Vec::as_slice)
+    /// Whether `conn` holds a statement of `pattern`: what
+    /// [`PoolCore::acquire_preferring`](super::pool::PoolCore::acquire_preferring)
+    /// asks of each idle connection.
+    pub fn holds(&self, conn: ConnId, pattern: u64) -> bool {
+        self.by_conn
+            .get(conn as usize)
+            .is_some_and(|s| s.contains(&pattern))
+    }
+
+    /// Patterns held by `conn`, sorted.
+    pub fn patterns_of(&self, conn: ConnId) -> Vec<u64> {
+        let mut v: Vec<u64> = self
+            .by_conn
+            .get(conn as usize)
+            .map_or(Vec::new(), |s| s.iter().copied().collect());
+        v.sort_unstable();
+        v
     }
 
     /// Number of distinct patterns prepared somewhere.
@@ -408,7 +425,7 @@ mod tests {
         ix.insert(1, 10);
         ix.insert(1, 11);
         assert_eq!(ix.candidates(10), &[3, 1]);
-        assert_eq!(ix.patterns_of(1), &[10, 11]);
+        assert_eq!(ix.patterns_of(1), vec![10, 11]);
         ix.remove(3, 10);
         assert_eq!(ix.candidates(10), &[1]);
         ix.forget_conn(1);

@@ -947,26 +947,37 @@ impl PoolCore {
         )
     }
 
-    /// Like [`acquire`](Self::acquire), but when nobody is queued and one of
-    /// the `preferred` connections is idle, grants that one (the most
-    /// recently listed first) instead of the most recently used. Used for
-    /// statement-cache affinity: the pool never waits for a preferred
+    /// Like [`acquire`](Self::acquire), but when nobody is queued grants
+    /// the most recently used idle connection for which `holds` is true
+    /// (statement-cache affinity: `holds` says whether a connection has the
+    /// request's statement prepared). Without such a connection it is
+    /// [`acquire`](Self::acquire): the pool never waits for a preferred
     /// connection, and a queued request is always served first.
-    pub fn acquire_preferring(&mut self, now: Nanos, req: RequestId, preferred: &[ConnId]) {
+    ///
+    /// The scan starts at the most recently used end of the idle list, where
+    /// a warm connection usually sits, so the common case is one `holds`
+    /// call; the worst case is one call per idle connection.
+    pub fn acquire_preferring(
+        &mut self,
+        now: Nanos,
+        req: RequestId,
+        mut holds: impl FnMut(ConnId) -> bool,
+    ) {
         if !self.closing && self.waiters.is_empty() {
-            for &conn in preferred.iter().rev() {
-                let Some(slot) = self.slots.get(conn as usize) else {
-                    continue;
+            let slots = &self.slots;
+            let found = self
+                .idle
+                .iter()
+                .rposition(|&c| !slots[c as usize].expired && holds(c));
+            if let Some(pos) = found {
+                let conn = if pos + 1 == self.idle.len() {
+                    self.idle.pop_back()
+                } else {
+                    self.idle.remove(pos)
                 };
-                if slot.state != SlotState::Idle || slot.expired {
-                    continue;
-                }
-                // Idle connections are few (at most `max_size`) and the most
-                // recently used sit at the back.
-                if let Some(pos) = self.idle.iter().rposition(|&c| c == conn) {
+                if let Some(conn) = conn {
                     self.advance(now);
                     self.totals.acquires_requested += 1;
-                    self.idle.remove(pos);
                     self.grant(now, req, now, conn);
                     return;
                 }

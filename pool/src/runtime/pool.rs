@@ -1071,7 +1071,8 @@ impl<M: Manager> Pool<M> {
         };
         if opts.pattern != 0 && shared.opts.affinity {
             let State { core, affinity, .. } = &mut *st;
-            core.acquire_preferring(now, req, affinity.candidates(opts.pattern));
+            let pattern = opts.pattern;
+            core.acquire_preferring(now, req, |c| affinity.holds(c, pattern));
         } else {
             st.core.acquire(now, req);
         }

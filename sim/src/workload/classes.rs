@@ -177,7 +177,7 @@ fn splitmix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Pattern counts up to this use an inverse-CDF table; larger ones use
+/// Pattern counts up to this use an alias table; larger ones use
 /// rejection sampling.
 const ZIPF_TABLE_MAX: u32 = 4096;
 
@@ -185,9 +185,58 @@ const ZIPF_TABLE_MAX: u32 = 4096;
 #[derive(Debug, Clone)]
 enum RankSampler {
     One,
-    /// Cumulative weights `Σ_{j<=k} j^-s`.
-    Table(Box<[f64]>),
+    Table(AliasTable),
     Zipf(Zipf<f64>, u32),
+}
+
+/// A Walker/Vose alias table over `0..n`: one 64-bit draw picks a column
+/// (its high 32 bits) and flips that column's biased coin (its low 32
+/// bits), so a draw costs the same whatever `n`.
+///
+/// Hand-written rather than rand_distr's `WeightedAliasIndex`, which spends
+/// two draws per sample (a column and a uniform) and is generic over the
+/// weight type; this sampler runs once per simulated request, and an
+/// inverse-CDF binary search here was the simulator's largest single cost.
+#[derive(Debug, Clone)]
+struct AliasTable {
+    /// Keep column `i` when the coin (a uniform `u32`) is below
+    /// `keep[i]` (`2^32`: always).
+    keep: Vec<u64>,
+    alias: Vec<u32>,
+}
+
+impl AliasTable {
+    /// The table for `weights` (finite, non-negative, not all zero).
+    fn new(weights: &[f64]) -> Self {
+        let n = weights.len();
+        let total: f64 = weights.iter().sum();
+        let mut p: Vec<f64> = weights.iter().map(|w| w * n as f64 / total).collect();
+        let mut keep = vec![1u64 << 32; n];
+        let mut alias: Vec<u32> = (0..n as u32).collect();
+        let (mut small, mut large): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| p[i] < 1.0);
+        while let (Some(s), Some(&l)) = (small.pop(), large.last()) {
+            keep[s] = (p[s] * 4_294_967_296.0).round() as u64;
+            alias[s] = l as u32;
+            p[l] -= 1.0 - p[s];
+            if p[l] < 1.0 {
+                large.pop();
+                small.push(l);
+            }
+        }
+        // What is left has probability 1 up to rounding: always kept.
+        AliasTable { keep, alias }
+    }
+
+    #[inline]
+    fn sample(&self, rng: &mut SimRng) -> usize {
+        let r = rng.random::<u64>();
+        let col = (((r >> 32) * self.keep.len() as u64) >> 32) as usize;
+        if (r & 0xFFFF_FFFF) < self.keep[col] {
+            col
+        } else {
+            self.alias[col] as usize
+        }
+    }
 }
 
 impl RankSampler {
@@ -196,14 +245,8 @@ impl RankSampler {
         match n {
             0 | 1 => RankSampler::One,
             n if n <= ZIPF_TABLE_MAX => {
-                let mut acc = 0.0;
-                let cdf = (1..=n)
-                    .map(|k| {
-                        acc += f64::from(k).powf(-s);
-                        acc
-                    })
-                    .collect();
-                RankSampler::Table(cdf)
+                let weights: Vec<f64> = (1..=n).map(|k| f64::from(k).powf(-s)).collect();
+                RankSampler::Table(AliasTable::new(&weights))
             }
             n => RankSampler::Zipf(
                 Zipf::new(f64::from(n), s).expect("valid Zipf parameters"),
@@ -216,11 +259,7 @@ impl RankSampler {
     fn sample(&self, rng: &mut SimRng) -> u32 {
         match self {
             RankSampler::One => 1,
-            RankSampler::Table(cdf) => {
-                let u = rng.random::<f64>() * cdf[cdf.len() - 1];
-                let i = cdf.partition_point(|&c| c <= u).min(cdf.len() - 1);
-                i as u32 + 1
-            }
+            RankSampler::Table(t) => t.sample(rng) as u32 + 1,
             RankSampler::Zipf(z, n) => (z.sample(rng) as u32).clamp(1, *n),
         }
     }
@@ -355,5 +394,64 @@ impl MixSampler {
     /// `rate (1/s) × mean_hold_ns / 1e9`.
     pub fn mean_hold_ns(&self) -> f64 {
         self.mean_hold_ns
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    /// The probability each rank gets from the table: its own column's
+    /// keep share plus what other columns hand it as their alias.
+    fn table_probabilities(t: &AliasTable) -> Vec<f64> {
+        let n = t.keep.len();
+        let mut p = vec![0.0; n];
+        for col in 0..n {
+            let keep = t.keep[col] as f64 / 4_294_967_296.0;
+            p[col] += keep / n as f64;
+            p[t.alias[col] as usize] += (1.0 - keep) / n as f64;
+        }
+        p
+    }
+
+    #[test]
+    fn the_alias_table_reproduces_its_weights() {
+        for (n, s) in [(2u32, 0.0), (5, 1.0), (20, 1.1), (64, 0.7), (4096, 1.3)] {
+            let weights: Vec<f64> = (1..=n).map(|k| f64::from(k).powf(-s)).collect();
+            let total: f64 = weights.iter().sum();
+            let t = AliasTable::new(&weights);
+            for (i, (got, w)) in table_probabilities(&t).iter().zip(&weights).enumerate() {
+                let want = w / total;
+                assert!(
+                    (got - want).abs() < 1e-9,
+                    "n={n} s={s} rank {}: {got} vs {want}",
+                    i + 1
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn zipf_draws_follow_the_law() {
+        let sampler = RankSampler::new(20, 1.1);
+        let mut rng = SimRng::seed_from_u64(7);
+        let draws = 400_000;
+        let mut counts = [0u32; 21];
+        for _ in 0..draws {
+            counts[sampler.sample(&mut rng) as usize] += 1;
+        }
+        assert_eq!(counts[0], 0, "ranks start at 1");
+        let total: f64 = (1..=20).map(|k| f64::from(k).powf(-1.1)).sum();
+        for k in 1..=20u32 {
+            let p = f64::from(k).powf(-1.1) / total;
+            let want = p * f64::from(draws);
+            let sd = (want * (1.0 - p)).sqrt();
+            let got = f64::from(counts[k as usize]);
+            assert!(
+                (got - want).abs() < 5.0 * sd,
+                "rank {k}: {got} vs {want:.0}"
+            );
+        }
     }
 }
