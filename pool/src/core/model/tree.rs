@@ -29,16 +29,28 @@ pub struct FlatTree {
     pub value: Vec<f64>,
 }
 
-/// A packed node for the evaluation loop: one cache line holds two.
+/// A packed node for the branch-free evaluation loop (16 bytes, four to a
+/// cache line). Trees are laid out depth-first, so a split's left child is
+/// the next node (often on the same cache line) and only the right child
+/// needs an index. A leaf has a `NaN` threshold and no default-left flag,
+/// so every value goes "right", to the leaf itself: stepping past a tree's
+/// bottom is harmless. Leaf values live in [`TreeEnsemble`]'s `values`.
 #[derive(Debug, Clone, Copy)]
 struct Node {
     threshold: f64,
+    /// The feature index, with [`DEFAULT_LEFT`] set when `NaN` goes left.
     feature: u32,
-    /// Left child or LEAF; the right child is `right`.
-    left: u32,
+    /// Right child (packed index); the left child is the next node.
     right: u32,
-    default_left: bool,
 }
+
+/// The flag bit of [`Node::feature`]: a missing value goes left.
+const DEFAULT_LEFT: u32 = 1 << 31;
+
+/// Trees walked in lockstep by [`TreeEnsemble::predict`]: independent
+/// chains of loads the CPU overlaps, where one tree at a time leaves it
+/// waiting on each node's load and mispredicting each branch.
+const LANES: usize = 8;
 
 impl FlatTree {
     /// Number of nodes.
@@ -135,20 +147,115 @@ pub struct TreeEnsemble {
     pub scale: f64,
     /// The trees.
     pub trees: Vec<FlatTree>,
-    /// Packed copy of every tree's nodes, built on construction.
+    /// Packed copy of every tree's nodes, built on construction, then one
+    /// spare leaf that idle lanes of the last group sit on.
     packed: Vec<Node>,
-    /// Offset of each tree's root in `packed`.
+    /// Leaf value of each packed node (0 for split nodes).
+    values: Vec<f64>,
+    /// Offset of each tree's root in `packed`, padded with the spare leaf
+    /// to a multiple of [`LANES`].
     roots: Vec<u32>,
+    /// Per group of [`LANES`] trees, the most steps any of them needs to
+    /// reach a leaf.
+    group_depth: Vec<u32>,
 }
 
 impl PartialEq for Node {
     fn eq(&self, other: &Self) -> bool {
         self.threshold.to_bits() == other.threshold.to_bits()
             && self.feature == other.feature
-            && self.left == other.left
             && self.right == other.right
-            && self.default_left == other.default_left
     }
+}
+
+impl TreeEnsemble {
+    /// Packs `trees` for [`predict`](Self::predict): returns the nodes, the
+    /// leaf values, the padded roots and each group's depth. Each tree is
+    /// laid out depth-first (pre-order). A child index that does not point
+    /// forward inside its tree (which [`validate`](Self::validate)
+    /// refuses) turns its node into a leaf here, and a node reachable twice
+    /// is laid out once per path up to a cap, so even an unvalidated
+    /// ensemble packs and evaluates in bounded time.
+    fn pack(trees: &[FlatTree]) -> Packed {
+        let total: usize = trees.iter().map(FlatTree::len).sum();
+        let mut packed: Vec<Node> = Vec::with_capacity(total + 1);
+        let mut values = Vec::with_capacity(total + 1);
+        let mut roots = Vec::with_capacity(trees.len().div_ceil(LANES) * LANES);
+        let mut depths = Vec::with_capacity(trees.len());
+        let leaf = |at: u32| Node {
+            threshold: f64::NAN,
+            feature: 0,
+            right: at,
+        };
+        // (original node, depth, packed index of the parent whose right
+        // child this is, if it is one).
+        let mut stack: Vec<(usize, u32, Option<usize>)> = Vec::new();
+        for t in trees {
+            let off = packed.len();
+            roots.push(off as u32);
+            let n = t.len();
+            let children = |i: usize| -> Option<(usize, usize)> {
+                let l = t.left.get(i).copied().unwrap_or(LEAF) as usize;
+                let r = t.right.get(i).copied().unwrap_or(0) as usize;
+                (l != LEAF as usize && l > i && r > i && l < n && r < n).then_some((l, r))
+            };
+            let mut deepest = 0;
+            stack.clear();
+            if n > 0 {
+                stack.push((0, 0, None));
+            }
+            while let Some((i, d, parent)) = stack.pop() {
+                let at = packed.len();
+                if let Some(p) = parent {
+                    packed[p].right = at as u32;
+                }
+                deepest = deepest.max(d);
+                match children(i) {
+                    Some((l, r)) if packed.len() - off < 2 * n => {
+                        let f = t.feature.get(i).copied().unwrap_or(0) & !DEFAULT_LEFT;
+                        let dl = t.default_left.get(i).copied().unwrap_or(true);
+                        packed.push(Node {
+                            threshold: t.threshold.get(i).copied().unwrap_or(0.0),
+                            feature: if dl { f | DEFAULT_LEFT } else { f },
+                            right: at as u32,
+                        });
+                        values.push(0.0);
+                        stack.push((r, d + 1, Some(at)));
+                        stack.push((l, d + 1, None));
+                    }
+                    _ => {
+                        packed.push(leaf(at as u32));
+                        values.push(t.value.get(i).copied().unwrap_or(0.0));
+                    }
+                }
+            }
+            depths.push(deepest);
+        }
+        let spare = packed.len() as u32;
+        packed.push(leaf(spare));
+        values.push(0.0);
+        while roots.len() % LANES != 0 {
+            roots.push(spare);
+        }
+        let group_depth = depths
+            .chunks(LANES)
+            .map(|g| g.iter().copied().max().unwrap_or(0))
+            .collect();
+        Packed {
+            nodes: packed,
+            values,
+            roots,
+            group_depth,
+        }
+    }
+}
+
+/// What [`TreeEnsemble::pack`] builds.
+struct Packed {
+    nodes: Vec<Node>,
+    values: Vec<f64>,
+    roots: Vec<u32>,
+    group_depth: Vec<u32>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -180,39 +287,16 @@ impl TreeEnsemble {
     /// Builds an ensemble and its packed evaluation form. Call
     /// [`TreeEnsemble::validate`] before evaluating trees from outside.
     pub fn new(n_features: usize, base: f64, scale: f64, trees: Vec<FlatTree>) -> Self {
-        let mut packed = Vec::with_capacity(trees.iter().map(FlatTree::len).sum());
-        let mut roots = Vec::with_capacity(trees.len());
-        for t in &trees {
-            let off = packed.len() as u32;
-            roots.push(off);
-            for i in 0..t.len() {
-                let leaf = t.left.get(i).is_none_or(|&l| l == LEAF);
-                packed.push(if leaf {
-                    Node {
-                        threshold: t.value.get(i).copied().unwrap_or(0.0),
-                        feature: 0,
-                        left: LEAF,
-                        right: LEAF,
-                        default_left: true,
-                    }
-                } else {
-                    Node {
-                        threshold: t.threshold.get(i).copied().unwrap_or(0.0),
-                        feature: t.feature.get(i).copied().unwrap_or(0),
-                        left: off + t.left[i],
-                        right: off + t.right.get(i).copied().unwrap_or(0),
-                        default_left: t.default_left.get(i).copied().unwrap_or(true),
-                    }
-                });
-            }
-        }
+        let p = Self::pack(&trees);
         TreeEnsemble {
             n_features,
             base,
             scale,
             trees,
-            packed,
-            roots,
+            packed: p.nodes,
+            values: p.values,
+            roots: p.roots,
+            group_depth: p.group_depth,
         }
     }
 
@@ -236,25 +320,48 @@ impl TreeEnsemble {
 
     /// Predicts one row. `x` must hold `n_features` values (`NaN` = missing).
     ///
+    /// Walks [`LANES`] trees at a time in lockstep, without branches on the
+    /// data, then adds the leaves in tree order: the result is bit-identical
+    /// to summing [`FlatTree::predict`] over the trees one by one.
+    ///
     /// # Panics
     /// If `x` is shorter than a tested feature index; callers check the
     /// length once (the artifact does).
     #[inline]
     pub fn predict(&self, x: &[f64]) -> f64 {
+        if x.is_empty() {
+            // Leaves read feature 0 (and ignore it); with no features every
+            // valid tree is a single leaf.
+            return self.base + self.scale * self.trees.iter().map(|t| t.predict(x)).sum::<f64>();
+        }
         let nodes = &self.packed[..];
         let mut sum = 0.0;
-        for &root in &self.roots {
-            let mut n = nodes[root as usize];
-            while n.left != LEAF {
-                let v = x[n.feature as usize];
-                let go_left = if v.is_nan() {
-                    n.default_left
-                } else {
-                    v <= n.threshold
-                };
-                n = nodes[if go_left { n.left } else { n.right } as usize];
+        let real = self.trees.len();
+        for (g, (roots, &depth)) in self
+            .roots
+            .chunks_exact(LANES)
+            .zip(&self.group_depth)
+            .enumerate()
+        {
+            let mut at = [0u32; LANES];
+            at.copy_from_slice(roots);
+            for _ in 0..depth {
+                for a in &mut at {
+                    let n = &nodes[*a as usize];
+                    let v = x[(n.feature & !DEFAULT_LEFT) as usize];
+                    // `v <= t` is false for NaN, which then goes the default way.
+                    let go_left =
+                        (v <= n.threshold) | (v.is_nan() & (n.feature & DEFAULT_LEFT != 0));
+                    // A mask, not an `if`: the compiler would branch, and
+                    // the branch mispredicts half the time.
+                    let mask = u32::from(go_left).wrapping_neg();
+                    *a = n.right ^ ((n.right ^ (*a + 1)) & mask);
+                }
             }
-            sum += n.threshold;
+            let lanes = (real - g * LANES).min(LANES);
+            for &a in &at[..lanes] {
+                sum += self.values[a as usize];
+            }
         }
         self.base + self.scale * sum
     }
@@ -289,6 +396,79 @@ mod tests {
             2.0,
             "NaN follows default_left = false"
         );
+    }
+
+    /// A random tree of up to `max_depth` levels over `n_features`, leaves
+    /// at uneven depths, built depth-first.
+    fn random_tree(next: &mut impl FnMut() -> u64, n_features: u32, max_depth: u32) -> FlatTree {
+        fn grow(t: &mut FlatTree, next: &mut dyn FnMut() -> u64, nf: u32, depth: u32) -> u32 {
+            let i = t.feature.len() as u32;
+            t.feature.push(0);
+            t.threshold.push(0.0);
+            t.default_left.push(true);
+            t.left.push(LEAF);
+            t.right.push(0);
+            t.value.push((next() % 1000) as f64 / 7.0 - 70.0);
+            if depth > 0 && !next().is_multiple_of(5) {
+                t.feature[i as usize] = (next() % u64::from(nf)) as u32;
+                t.threshold[i as usize] = (next() % 100) as f64 / 10.0;
+                t.default_left[i as usize] = next().is_multiple_of(2);
+                let l = grow(t, next, nf, depth - 1);
+                let r = grow(t, next, nf, depth - 1);
+                t.left[i as usize] = l;
+                t.right[i as usize] = r;
+            }
+            i
+        }
+        let mut t = FlatTree::default();
+        grow(&mut t, next, n_features, max_depth);
+        t
+    }
+
+    #[test]
+    fn lockstep_evaluation_is_bit_identical_to_one_tree_at_a_time() {
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        // Tree counts around the lane width, depths from 0 to 12.
+        for (n_trees, depth) in [(1, 0), (3, 4), (8, 10), (13, 12), (100, 10)] {
+            let trees: Vec<FlatTree> = (0..n_trees)
+                .map(|_| random_tree(&mut next, 6, depth))
+                .collect();
+            let e = TreeEnsemble::new(6, 0.25, 1.0 / n_trees as f64, trees.clone());
+            e.validate().unwrap();
+            for _ in 0..200 {
+                let x: Vec<f64> = (0..6)
+                    .map(|_| {
+                        if next() % 6 == 0 {
+                            f64::NAN
+                        } else {
+                            (next() % 110) as f64 / 10.0
+                        }
+                    })
+                    .collect();
+                let slow: f64 = trees.iter().map(|t| t.predict(&x)).sum();
+                let want = 0.25 + (1.0 / n_trees as f64) * slow;
+                assert_eq!(
+                    e.predict(&x).to_bits(),
+                    want.to_bits(),
+                    "{n_trees} trees, row {x:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_unvalidated_backward_tree_still_evaluates_in_bounded_time() {
+        let mut t = stump();
+        t.left[0] = 0; // a loop
+        let e = TreeEnsemble::new(2, 0.0, 1.0, vec![t]);
+        assert!(e.validate().is_err());
+        assert!(e.predict(&[0.0, 0.0]).is_finite());
     }
 
     #[test]
