@@ -187,14 +187,14 @@ pub(crate) async fn run<M: Manager>(
                 hook(&snap);
             }
         }
-        let deadline = shared.instant_of(wake_at);
+        let wait = shared.until(wake_at);
         drop(shared);
         tokio::select! {
-            () = tokio::time::sleep_until(deadline.into()) => {}
+            () = tokio::time::sleep(wait) => {}
             () = wake.notified() => {}
         }
         // Never spin: a deadline in the past still yields to other tasks.
-        if deadline <= std::time::Instant::now() {
+        if wait.is_zero() {
             tokio::task::yield_now().await;
         }
     }
