@@ -30,27 +30,39 @@ pub struct FlatTree {
 }
 
 /// A packed node for the branch-free evaluation loop (16 bytes, four to a
-/// cache line). Trees are laid out depth-first, so a split's left child is
-/// the next node (often on the same cache line) and only the right child
-/// needs an index. A leaf has a `NaN` threshold and no default-left flag,
-/// so every value goes "right", to the leaf itself: stepping past a tree's
-/// bottom is harmless. Leaf values live in [`TreeEnsemble`]'s `values`.
+/// cache line).
+///
+/// Every split is stored in one form: go to child A (the next node, laid
+/// out depth-first) when `!(slot value > threshold)`, else to child B
+/// (`other`). One comparison then also sends `NaN` the learned default
+/// way, because `!(NaN > t)` is true:
+/// - a split whose missing values go left reads `x[f]` and keeps its
+///   threshold `t`: `!(v > t)` is `v <= t` or `NaN`; A is the left child;
+/// - one whose missing values go right reads `-x[f]` against
+///   `-next_up(t)`: `!(-v > -next_up(t))` is `v >= next_up(t)`, i.e.
+///   `v > t`, or `NaN`; A is the right child.
+///
+/// A leaf reads the row buffer's `+∞` slot against `f64::MAX`, so it always
+/// goes to B, itself: stepping past a tree's bottom is harmless. Leaf
+/// values live in [`TreeEnsemble`]'s `values`.
 #[derive(Debug, Clone, Copy)]
 struct Node {
     threshold: f64,
-    /// The feature index, with [`DEFAULT_LEFT`] set when `NaN` goes left.
-    feature: u32,
-    /// Right child (packed index); the left child is the next node.
-    right: u32,
+    /// Index into the row buffer `[x, -x, +∞]` (see [`TreeEnsemble::predict`]).
+    slot: u32,
+    /// Child B (packed index); child A is the next node.
+    other: u32,
 }
-
-/// The flag bit of [`Node::feature`]: a missing value goes left.
-const DEFAULT_LEFT: u32 = 1 << 31;
 
 /// Trees walked in lockstep by [`TreeEnsemble::predict`]: independent
 /// chains of loads the CPU overlaps, where one tree at a time leaves it
 /// waiting on each node's load and mispredicting each branch.
 const LANES: usize = 8;
+
+/// Size of the on-stack row buffer `[x, -x, +∞]`: rows of up to
+/// `(ROW_BUF - 1) / 2` features use it (with a mask instead of a bounds
+/// check); wider rows use a heap buffer.
+const ROW_BUF: usize = 512;
 
 impl FlatTree {
     /// Number of nodes.
@@ -163,65 +175,87 @@ pub struct TreeEnsemble {
 impl PartialEq for Node {
     fn eq(&self, other: &Self) -> bool {
         self.threshold.to_bits() == other.threshold.to_bits()
-            && self.feature == other.feature
-            && self.right == other.right
+            && self.slot == other.slot
+            && self.other == other.other
     }
 }
 
 impl TreeEnsemble {
-    /// Packs `trees` for [`predict`](Self::predict): returns the nodes, the
-    /// leaf values, the padded roots and each group's depth. Each tree is
-    /// laid out depth-first (pre-order). A child index that does not point
-    /// forward inside its tree (which [`validate`](Self::validate)
-    /// refuses) turns its node into a leaf here, and a node reachable twice
-    /// is laid out once per path up to a cap, so even an unvalidated
-    /// ensemble packs and evaluates in bounded time.
-    fn pack(trees: &[FlatTree]) -> Packed {
+    /// Packs `trees` over `n_features` for [`predict`](Self::predict):
+    /// the nodes, the leaf values, the padded roots and each group's
+    /// depth. Each tree is laid out depth-first, child A first (see
+    /// [`Node`]). A child index that does not point forward inside its tree,
+    /// or a feature outside the row (both refused by
+    /// [`validate`](Self::validate)), turns its node into a leaf here, and
+    /// a node reachable twice is laid out once per path up to a cap, so even
+    /// an unvalidated ensemble packs and evaluates in bounded time.
+    fn pack(trees: &[FlatTree], n_features: usize) -> Packed {
         let total: usize = trees.iter().map(FlatTree::len).sum();
         let mut packed: Vec<Node> = Vec::with_capacity(total + 1);
         let mut values = Vec::with_capacity(total + 1);
         let mut roots = Vec::with_capacity(trees.len().div_ceil(LANES) * LANES);
         let mut depths = Vec::with_capacity(trees.len());
+        let n = u32::try_from(n_features).unwrap_or(u32::MAX / 4);
+        let inf_slot = 2 * n;
         let leaf = |at: u32| Node {
-            threshold: f64::NAN,
-            feature: 0,
-            right: at,
+            threshold: f64::MAX,
+            slot: inf_slot,
+            other: at,
         };
-        // (original node, depth, packed index of the parent whose right
-        // child this is, if it is one).
+        // (original node, depth, packed index of the parent whose child B
+        // this is, if it is one).
         let mut stack: Vec<(usize, u32, Option<usize>)> = Vec::new();
         for t in trees {
             let off = packed.len();
             roots.push(off as u32);
-            let n = t.len();
-            let children = |i: usize| -> Option<(usize, usize)> {
+            let len = t.len();
+            let split = |i: usize| -> Option<(usize, usize)> {
                 let l = t.left.get(i).copied().unwrap_or(LEAF) as usize;
                 let r = t.right.get(i).copied().unwrap_or(0) as usize;
-                (l != LEAF as usize && l > i && r > i && l < n && r < n).then_some((l, r))
+                let f = t.feature.get(i).copied().unwrap_or(u32::MAX);
+                let ok = l != LEAF as usize && l > i && r > i && l < len && r < len && f < n;
+                ok.then_some((l, r))
             };
             let mut deepest = 0;
             stack.clear();
-            if n > 0 {
+            if len > 0 {
                 stack.push((0, 0, None));
             }
             while let Some((i, d, parent)) = stack.pop() {
                 let at = packed.len();
                 if let Some(p) = parent {
-                    packed[p].right = at as u32;
+                    packed[p].other = at as u32;
                 }
                 deepest = deepest.max(d);
-                match children(i) {
-                    Some((l, r)) if packed.len() - off < 2 * n => {
-                        let f = t.feature.get(i).copied().unwrap_or(0) & !DEFAULT_LEFT;
-                        let dl = t.default_left.get(i).copied().unwrap_or(true);
-                        packed.push(Node {
-                            threshold: t.threshold.get(i).copied().unwrap_or(0.0),
-                            feature: if dl { f | DEFAULT_LEFT } else { f },
-                            right: at as u32,
-                        });
+                match split(i) {
+                    Some((l, r)) if packed.len() - off < 2 * len => {
+                        let f = t.feature.get(i).copied().unwrap_or(0);
+                        let th = t.threshold.get(i).copied().unwrap_or(0.0);
+                        let (node, a, b) = if t.default_left.get(i).copied().unwrap_or(true) {
+                            (
+                                Node {
+                                    threshold: th,
+                                    slot: f,
+                                    other: 0,
+                                },
+                                l,
+                                r,
+                            )
+                        } else {
+                            (
+                                Node {
+                                    threshold: -th.next_up(),
+                                    slot: n + f,
+                                    other: 0,
+                                },
+                                r,
+                                l,
+                            )
+                        };
+                        packed.push(node);
                         values.push(0.0);
-                        stack.push((r, d + 1, Some(at)));
-                        stack.push((l, d + 1, None));
+                        stack.push((b, d + 1, Some(at)));
+                        stack.push((a, d + 1, None));
                     }
                     _ => {
                         packed.push(leaf(at as u32));
@@ -287,7 +321,7 @@ impl TreeEnsemble {
     /// Builds an ensemble and its packed evaluation form. Call
     /// [`TreeEnsemble::validate`] before evaluating trees from outside.
     pub fn new(n_features: usize, base: f64, scale: f64, trees: Vec<FlatTree>) -> Self {
-        let p = Self::pack(&trees);
+        let p = Self::pack(&trees, n_features);
         TreeEnsemble {
             n_features,
             base,
@@ -320,20 +354,50 @@ impl TreeEnsemble {
 
     /// Predicts one row. `x` must hold `n_features` values (`NaN` = missing).
     ///
-    /// Walks [`LANES`] trees at a time in lockstep, without branches on the
-    /// data, then adds the leaves in tree order: the result is bit-identical
-    /// to summing [`FlatTree::predict`] over the trees one by one.
+    /// Copies the row into a buffer `[x, -x, +∞]` (see [`Node`]), walks
+    /// [`LANES`] trees at a time in lockstep with one comparison and a
+    /// conditional move per step, then adds the leaves in tree order: the
+    /// result is bit-identical to summing [`FlatTree::predict`] over the
+    /// trees one by one.
     ///
     /// # Panics
-    /// If `x` is shorter than a tested feature index; callers check the
-    /// length once (the artifact does).
+    /// If `x` is shorter than `n_features`; callers check the length once
+    /// (the artifact does).
     #[inline]
     pub fn predict(&self, x: &[f64]) -> f64 {
-        if x.is_empty() {
-            // Leaves read feature 0 (and ignore it); with no features every
-            // valid tree is a single leaf.
-            return self.base + self.scale * self.trees.iter().map(|t| t.predict(x)).sum::<f64>();
+        let n = self.n_features;
+        let x = &x[..n];
+        if 2 * n < ROW_BUF {
+            let mut buf = [0.0f64; ROW_BUF];
+            Self::fill_row(&mut buf, x);
+            self.walk(&buf, ROW_BUF - 1)
+        } else {
+            let size = (2 * n + 1).next_power_of_two();
+            let mut buf = vec![0.0f64; size];
+            Self::fill_row(&mut buf, x);
+            self.walk(&buf, size - 1)
         }
+    }
+
+    /// Writes `[x, -x, +∞]` at the front of `buf`.
+    #[inline(always)]
+    fn fill_row(buf: &mut [f64], x: &[f64]) {
+        let n = x.len();
+        let (pos, rest) = buf.split_at_mut(n);
+        let (neg, rest) = rest.split_at_mut(n);
+        pos.copy_from_slice(x);
+        for (d, v) in neg.iter_mut().zip(x) {
+            *d = -*v;
+        }
+        rest[0] = f64::INFINITY;
+    }
+
+    /// The lockstep walk over a row buffer whose length is `mask + 1`.
+    // `!(v > t)` is meant: it is true for NaN, which is how missing values
+    // take their default way (see `Node`); `partial_cmp` would hide that.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
+    #[inline(always)]
+    fn walk(&self, buf: &[f64], mask: usize) -> f64 {
         let nodes = &self.packed[..];
         let mut sum = 0.0;
         let real = self.trees.len();
@@ -347,15 +411,12 @@ impl TreeEnsemble {
             at.copy_from_slice(roots);
             for _ in 0..depth {
                 for a in &mut at {
-                    let n = &nodes[*a as usize];
-                    let v = x[(n.feature & !DEFAULT_LEFT) as usize];
-                    // `v <= t` is false for NaN, which then goes the default way.
-                    let go_left =
-                        (v <= n.threshold) | (v.is_nan() & (n.feature & DEFAULT_LEFT != 0));
-                    // A mask, not an `if`: the compiler would branch, and
-                    // the branch mispredicts half the time.
-                    let mask = u32::from(go_left).wrapping_neg();
-                    *a = n.right ^ ((n.right ^ (*a + 1)) & mask);
+                    let node = &nodes[*a as usize];
+                    let v = buf[node.slot as usize & mask];
+                    // A `select_unpredictable`, not an `if`: the compiler
+                    // turns the `if` (and even a mask) into a branch, which
+                    // mispredicts half the time.
+                    *a = std::hint::select_unpredictable(!(v > node.threshold), *a + 1, node.other);
                 }
             }
             let lanes = (real - g * LANES).min(LANES);
@@ -458,6 +519,54 @@ mod tests {
                     want.to_bits(),
                     "{n_trees} trees, row {x:?}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn wide_rows_use_the_heap_buffer_and_agree() {
+        let mut t = stump();
+        t.feature[0] = 299;
+        let e = TreeEnsemble::new(300, 0.0, 1.0, vec![t.clone(); 9]);
+        e.validate().unwrap();
+        let mut x = vec![0.0; 300];
+        for v in [0.2, 0.5, 0.9, f64::NAN, f64::INFINITY, -0.0] {
+            x[299] = v;
+            assert_eq!(e.predict(&x), 9.0 * t.predict(&x), "x[299] = {v}");
+        }
+    }
+
+    #[test]
+    fn thresholds_at_the_edges_of_f64_keep_their_meaning() {
+        // Default-right splits compare against -next_up(t): check values
+        // on both sides of t, at t, and the extremes.
+        for th in [0.0, -0.0, 1.5, -1e300, f64::MAX, f64::MIN, 5e-324] {
+            for dl in [true, false] {
+                let t = FlatTree {
+                    feature: vec![0, 0, 0],
+                    threshold: vec![th, 0.0, 0.0],
+                    default_left: vec![dl, true, true],
+                    left: vec![1, LEAF, LEAF],
+                    right: vec![2, 0, 0],
+                    value: vec![0.0, -1.0, 2.0],
+                };
+                let e = TreeEnsemble::new(1, 0.0, 1.0, vec![t.clone()]);
+                for v in [
+                    th,
+                    th.next_up(),
+                    th.next_down(),
+                    0.0,
+                    -0.0,
+                    f64::INFINITY,
+                    f64::NEG_INFINITY,
+                    f64::NAN,
+                ] {
+                    assert_eq!(
+                        e.predict(&[v]),
+                        t.predict(&[v]),
+                        "t = {th:e}, default_left = {dl}, v = {v:e}"
+                    );
+                }
             }
         }
     }
