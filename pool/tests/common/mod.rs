@@ -19,8 +19,12 @@ pub fn pg_url() -> String {
 }
 
 /// `url` with `application_name` set, so a test can find its own backends in
-/// `pg_stat_activity`.
+/// `pg_stat_activity`. Takes both forms libpq does: a URL
+/// (`postgres://...`) or key=value pairs (`host=... user=...`).
 pub fn with_app_name(url: &str, app: &str) -> String {
+    if !url.contains("://") {
+        return format!("{url} application_name={app}");
+    }
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}application_name={app}")
 }
