@@ -52,9 +52,9 @@ impl ConnCache {
         self.slots.len() - 1
     }
 
-    /// The entry of `pattern`.
+    /// The slot holding `pattern`.
     #[inline]
-    fn find(&mut self, pattern: u64) -> Option<&mut Entry> {
+    fn position(&self, pattern: u64) -> Option<usize> {
         if self.len == 0 {
             return None;
         }
@@ -62,34 +62,26 @@ impl ConnCache {
         let mut i = self.home(pattern);
         loop {
             let e = self.slots[i];
-            if e.pattern == pattern && e.tick != 0 {
-                return Some(&mut self.slots[i]);
-            }
             if e.tick == 0 {
                 return None;
+            }
+            if e.pattern == pattern {
+                return Some(i);
             }
             i = (i + 1) & mask;
         }
     }
 
+    /// The entry of `pattern`.
+    #[inline]
+    fn find(&mut self, pattern: u64) -> Option<&mut Entry> {
+        self.position(pattern).map(|i| &mut self.slots[i])
+    }
+
     /// Whether `pattern` is in the table.
     #[inline]
     fn contains(&self, pattern: u64) -> bool {
-        if self.len == 0 {
-            return false;
-        }
-        let mask = self.mask();
-        let mut i = self.home(pattern);
-        loop {
-            let e = self.slots[i];
-            if e.tick == 0 {
-                return false;
-            }
-            if e.pattern == pattern {
-                return true;
-            }
-            i = (i + 1) & mask;
-        }
+        self.position(pattern).is_some()
     }
 
     /// Inserts `pattern`, known to be absent.
