@@ -330,12 +330,7 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
             }
         };
         self.in_flight += 1;
-        // With someone queued, `acquire_preferring` grants no preferred
-        // connection and falls back to `acquire`; with at most one idle
-        // connection both grant the same one (or queue). Skipping the
-        // candidate scan then gives the same grant for a fraction of the
-        // work.
-        if self.affinity && self.pool.waiting() == 0 && self.pool.idle() > 1 {
+        if self.affinity {
             let caches = &self.caches;
             self.pool
                 .acquire_preferring(now, u64::from(slot), |c| caches.holds(c, pattern));

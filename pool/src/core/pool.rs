@@ -956,14 +956,15 @@ impl PoolCore {
     ///
     /// The scan starts at the most recently used end of the idle list, where
     /// a warm connection usually sits, so the common case is one `holds`
-    /// call; the worst case is one call per idle connection.
+    /// call; the worst case is one call per idle connection. With at most
+    /// one idle connection there is nothing to choose, and no scan.
     pub fn acquire_preferring(
         &mut self,
         now: Nanos,
         req: RequestId,
         mut holds: impl FnMut(ConnId) -> bool,
     ) {
-        if !self.closing && self.waiters.is_empty() {
+        if !self.closing && self.waiters.is_empty() && self.idle.len() > 1 {
             let slots = &self.slots;
             let found = self
                 .idle
