@@ -133,6 +133,36 @@ fn main() {
     println!("{ns:.1} ns/op");
 }
 
+/// Opens every connection of `$pool` (any pool whose `get` yields a
+/// `tokio_postgres::Client`), then runs `$per` `SELECT 1` from each of
+/// `$tasks` tasks; the wall time of the second part. A macro because the
+/// pools share no trait.
+macro_rules! time_select1 {
+    ($pool:expr, $conns:expr, $tasks:expr, $per:expr) => {{
+        let pool = $pool;
+        let mut held = Vec::new();
+        for _ in 0..$conns {
+            held.push(pool.get().await.expect("connect"));
+        }
+        drop(held);
+        let t = Instant::now();
+        let mut hs = Vec::new();
+        for _ in 0..$tasks {
+            let p = pool.clone();
+            hs.push(tokio::spawn(async move {
+                for _ in 0..$per {
+                    let c = p.get().await.expect("get");
+                    c.simple_query("SELECT 1").await.expect("SELECT 1");
+                }
+            }));
+        }
+        for h in hs {
+            h.await.expect("task");
+        }
+        t.elapsed()
+    }};
+}
+
 /// `n` `SELECT 1` from `tasks` tasks sharing 16 connections (all opened
 /// first); microseconds per query.
 async fn select1(which: &str, tasks: u64, n: u64) -> f64 {
@@ -141,9 +171,7 @@ async fn select1(which: &str, tasks: u64, n: u64) -> f64 {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
     let config: tokio_postgres::Config = url.parse().expect("POOLCAST_TEST_PG parses");
     let per = n / tasks;
-    let mut hs = Vec::new();
-    let t;
-    if which == "deadpool" {
+    let took = if which == "deadpool" {
         let lifo = std::env::var("POOLCAST_BENCH_DEADPOOL_LIFO").is_ok_and(|v| v == "1");
         let mgr = deadpool_postgres::Manager::from_config(
             config,
@@ -161,21 +189,7 @@ async fn select1(which: &str, tasks: u64, n: u64) -> f64 {
             })
             .build()
             .expect("deadpool-postgres");
-        let mut held = Vec::new();
-        for _ in 0..CONNS {
-            held.push(pool.get().await.expect("connect"));
-        }
-        drop(held);
-        t = Instant::now();
-        for _ in 0..tasks {
-            let p = pool.clone();
-            hs.push(tokio::spawn(async move {
-                for _ in 0..per {
-                    let c = p.get().await.expect("get");
-                    c.simple_query("SELECT 1").await.expect("SELECT 1");
-                }
-            }));
-        }
+        time_select1!(pool, CONNS, tasks, per)
     } else {
         let pool = Pool::builder(poolcast::runtime::postgres::PgManager::new(config))
             .settings(PoolSettings {
@@ -185,24 +199,7 @@ async fn select1(which: &str, tasks: u64, n: u64) -> f64 {
             })
             .build()
             .expect("pool");
-        let mut held = Vec::new();
-        for _ in 0..CONNS {
-            held.push(pool.get().await.expect("connect"));
-        }
-        drop(held);
-        t = Instant::now();
-        for _ in 0..tasks {
-            let p = pool.clone();
-            hs.push(tokio::spawn(async move {
-                for _ in 0..per {
-                    let c = p.get().await.expect("get");
-                    c.simple_query("SELECT 1").await.expect("SELECT 1");
-                }
-            }));
-        }
-    }
-    for h in hs {
-        h.await.expect("task");
-    }
-    t.elapsed().as_secs_f64() * 1e6 / (per * tasks) as f64
+        time_select1!(pool, CONNS, tasks, per)
+    };
+    took.as_secs_f64() * 1e6 / (per * tasks) as f64
 }
