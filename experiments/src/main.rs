@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 mod cache;
+mod ceiling;
 mod claims;
 mod evaluate;
 mod forecast;

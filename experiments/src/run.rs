@@ -38,7 +38,7 @@ use crate::manifest::{Manifest, PolicySpec};
 use crate::overrides::Override;
 use crate::policies::{self, Predictive};
 use crate::simjob::{JobOutput, SimJob, read_json, to_json};
-use crate::{claims, forecast, poolfile, tune};
+use crate::{ceiling, claims, forecast, poolfile, tune};
 
 /// Options of `poolcast run`.
 #[derive(clap::Args, Debug, Clone)]
@@ -512,6 +512,8 @@ fn run_all(m: &Manifest, root: &Path, info: &RunInfo, ui: &mut Ui) -> Result<Run
         .with(&m.export_horizon)
         .with(&m.body.outputs.importance_rows)
         .with(&m.body.experiment.seed)
+        // the forecast section gained the simulator's rate references
+        .with(&"rate-references")
         .finish();
     let tdir = root.join("train");
     let art_rel = |h: u32| format!("artifacts/h{h}.json");
@@ -535,13 +537,14 @@ fn run_all(m: &Manifest, root: &Path, info: &RunInfo, ui: &mut Ui) -> Result<Run
             write_atomic(&tdir.join(art_rel(hh)), art.to_json().as_bytes())?;
             files.push(art_rel(hh));
         }
-        let (fs, mt) = forecast::section(
+        let (mut fs, mt) = forecast::section(
             &ds,
             &rep,
             m.export_horizon,
             m.body.outputs.importance_rows,
             m.body.experiment.seed,
         );
+        ceiling::add_references(&mut fs, &ds, &rep, m);
         write_atomic(
             &tdir.join("forecast.json"),
             &to_json(&TrainOutputs {

@@ -249,6 +249,33 @@ fn the_same_manifest_gives_the_same_bytes_whatever_the_thread_count() {
         assert!(html.contains(heading), "report.html lacks {heading}");
     }
     assert!(md.contains("persistence") && md.contains("seasonal_naive"));
+    assert!(
+        md.contains("rate oracle (future rate known)")
+            && md.contains("rate oracle (shape + current step known)")
+            && md.contains("forecastability ceiling"),
+        "the simulated run's report lacks its rate references"
+    );
+    // Knowing the future noise draws must beat knowing only the shape: the
+    // TINY workload redraws its noise every interval.
+    let fc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ra.join("train/forecast.json")).unwrap()).unwrap();
+    for h in fc["forecast"]["horizons"].as_array().unwrap() {
+        let acc = |name: &str| {
+            h["models"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["name"] == name && m["kind"] == "reference")
+                .unwrap_or_else(|| panic!("no {name} at h = {}", h["horizon"]))["test"]["accuracy"]
+                .as_f64()
+                .unwrap()
+        };
+        let (full, shape) = (
+            acc("rate oracle (future rate known)"),
+            acc("rate oracle (shape + current step known)"),
+        );
+        assert!(full > shape, "h = {}: {full} vs {shape}", h["horizon"]);
+    }
     assert!(md.contains("static-matched") && md.contains("oracle"));
     let charts: Vec<String> = std::fs::read_dir(ra.join("charts"))
         .unwrap()

@@ -138,6 +138,12 @@ fn horizon(h: u32, decay: f64) -> HorizonResult {
             model("gbm", "gradient boosting", 0.905, 1.4, 0.89, 0.01, 0.66),
             baseline("persistence", 0.84, 2.1),
             baseline("seasonal_naive", 0.82, 2.4),
+            ModelScore {
+                name: "rate oracle (future rate known)".into(),
+                family: "simulator reference".into(),
+                kind: ModelKind::Reference,
+                ..model("", "", 0.95, 0.9, 0.95, 0.0, 0.8)
+            },
         ],
         interval_level: 0.9,
         interval_coverage: Some(0.887 - decay / 2.0),

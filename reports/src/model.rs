@@ -127,6 +127,10 @@ pub enum ModelKind {
     Model,
     /// A baseline (persistence, seasonal naive, …).
     Baseline,
+    /// A simulator-only reference that reads what no forecaster can (the
+    /// true arrival rate): the forecastability ceiling, never selected or
+    /// exported.
+    Reference,
 }
 
 /// Validation and test scores of one model or baseline.

@@ -272,6 +272,7 @@ fn horizon(f: &ForecastSection, h: &HorizonResult, id: String) -> Vec<Block> {
                 let kind = match m.kind {
                     ModelKind::Model => "model",
                     ModelKind::Baseline => "baseline",
+                    ModelKind::Reference => "reference (sim only)",
                 };
                 let mut row = vec![
                     name.build(),

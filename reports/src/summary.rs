@@ -98,6 +98,21 @@ fn forecast(report: &RunReport) -> Line {
             .text(format!(", reaches {}.", pct(b.test.accuracy))),
         (None, None) => line.text("no model or baseline has a test accuracy (n/a)."),
     };
+    let references: Vec<&ModelScore> = h
+        .models
+        .iter()
+        .filter(|m| m.kind == ModelKind::Reference && m.test.accuracy.is_finite())
+        .collect();
+    if !references.is_empty() {
+        let listed: Vec<String> = references
+            .iter()
+            .map(|m| format!("{} for the {}", pct(m.test.accuracy), m.name))
+            .collect();
+        line = line.text(format!(
+            " The simulator's forecastability ceiling at this horizon, from references that read the true arrival rate: {}.",
+            listed.join(", ")
+        ));
+    }
     if f.exported_model != h.winner && !f.exported_model.is_empty() {
         line = line
             .text(" The exported model is ")

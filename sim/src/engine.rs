@@ -166,8 +166,8 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
     pub fn new(sc: &'a Scenario, seed: u64, replication: u32, sink: &'a mut S) -> Self {
         let key = StreamKey::new(seed, sc.name.clone(), replication);
         let horizon = sc.horizon_ns();
-        let mut rng_patterns = key.stream("patterns");
-        let arrivals = ArrivalProcess::from_config(&sc.load, horizon, &mut rng_patterns);
+        let arrivals =
+            ArrivalProcess::new(crate::foresight::run_rate(sc, seed, replication), horizon);
         let pool = PoolCore::new(sc.pool.core_config(), 0).unwrap_or_else(|e| {
             // Scenario::validate checks the same bounds; reaching this is a bug.
             panic!(

@@ -16,7 +16,15 @@ use poolcast::core::policy::Foresight;
 
 use crate::rng::StreamKey;
 use crate::scenario::Scenario;
-use crate::workload::{ArrivalProcess, MixSampler};
+use crate::workload::{ArrivalProcess, MixSampler, RateFn};
+
+/// The arrival-rate function of replication `replication` of `sc` under
+/// `seed`: the engine's own draws, so it is the rate the run's arrivals
+/// followed.
+pub fn run_rate(sc: &Scenario, seed: u64, replication: u32) -> RateFn {
+    let key = StreamKey::new(seed, sc.name.clone(), replication);
+    RateFn::build(&sc.load, sc.horizon_ns(), &mut key.stream("patterns"))
+}
 
 /// Peak unconstrained concurrency per interval of one run.
 #[derive(Debug, Clone)]
@@ -31,8 +39,7 @@ impl DemandProfile {
         let key = StreamKey::new(seed, sc.name.clone(), replication);
         let horizon = sc.horizon_ns();
         let interval = sc.interval_ns().max(1);
-        let mut rng_patterns = key.stream("patterns");
-        let mut arrivals = ArrivalProcess::from_config(&sc.load, horizon, &mut rng_patterns);
+        let mut arrivals = ArrivalProcess::new(run_rate(sc, seed, replication), horizon);
         let mix = MixSampler::new(&sc.mix());
         let mut rng_arrivals = key.stream("arrivals");
         let mut rng_classes = key.stream("classes");

@@ -16,6 +16,10 @@ use crate::{Chart, ReportError};
 const ACTUAL: RGBColor = RGBColor(0x22, 0x22, 0x22);
 const MODEL_BAR: RGBColor = RGBColor(0x4e, 0x79, 0xa7);
 const BASELINE_BAR: RGBColor = RGBColor(0xa0, 0xa0, 0xa0);
+/// Simulator-only references (the forecastability ceiling).
+const REFERENCE_BAR: RGBColor = RGBColor(0xd9, 0xa4, 0x41);
+/// Their line in the accuracy-by-horizon chart.
+const REFERENCE_LINE: RGBColor = RGBColor(0xb0, 0x7a, 0x1a);
 
 /// The result at the export horizon, if the section has one.
 pub(crate) fn export_result(f: &ForecastSection) -> Option<&HorizonResult> {
@@ -279,6 +283,21 @@ pub(super) fn error_by_horizon(f: &ForecastSection) -> Result<Option<Chart>, Rep
                                     + Rectangle::new([(6, -4), (14, 4)], c.filled())
                             });
                     }
+                    ModelKind::Reference => {
+                        let c = REFERENCE_LINE;
+                        let style = c.stroke_width(1);
+                        chart.draw_series(DashedLineSeries::new(pts.clone(), 3, 4, style))?;
+                        chart
+                            .draw_series(pts.iter().map(|&p| {
+                                EmptyElement::at(p) + TriangleMarker::new((0, 0), 5, c.filled())
+                            }))?
+                            .label(format!("{name} (simulator reference)"))
+                            .legend(move |(x, y)| {
+                                EmptyElement::at((x, y))
+                                    + PathElement::new(vec![(0, 0), (20, 0)], style)
+                                    + TriangleMarker::new((10, 0), 5, c.filled())
+                            });
+                    }
                 }
             }
             draw_legend(&mut chart, SeriesLabelPosition::LowerLeft)
@@ -540,8 +559,10 @@ pub(super) fn model_comparison(f: &ForecastSection) -> Result<Option<Chart>, Rep
         .filter(|m| m.test.accuracy.is_finite())
         .map(|m| {
             let mut label = shorten(&m.name, 36);
-            if m.kind == ModelKind::Baseline {
-                label.push_str(" (baseline)");
+            match m.kind {
+                ModelKind::Model => {}
+                ModelKind::Baseline => label.push_str(" (baseline)"),
+                ModelKind::Reference => label.push_str(" (reference)"),
             }
             if m.name == h.winner {
                 label.push_str(" ★ selected");
@@ -553,6 +574,7 @@ pub(super) fn model_comparison(f: &ForecastSection) -> Result<Option<Chart>, Rep
                 group: match m.kind {
                     ModelKind::Model => 0,
                     ModelKind::Baseline => 1,
+                    ModelKind::Reference => 2,
                 },
             }
         })
@@ -570,7 +592,11 @@ pub(super) fn model_comparison(f: &ForecastSection) -> Result<Option<Chart>, Rep
         &title,
         "test accuracy, 1 − WAPE (★ = selected on validation)",
         &bars,
-        &[("model", MODEL_BAR), ("baseline", BASELINE_BAR)],
+        &[
+            ("model", MODEL_BAR),
+            ("baseline", BASELINE_BAR),
+            ("simulator reference", REFERENCE_BAR),
+        ],
         true,
     )?;
     Ok(Some(chart))

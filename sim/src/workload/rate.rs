@@ -338,11 +338,14 @@ enum Factor {
         to: f64,
     },
     /// Piecewise constant on a regular grid; reused cyclically past the end.
+    /// `iid_mean` is the mean of every step's value when the steps are
+    /// drawn independently (noise), `None` when they are not (a random walk).
     Steps {
         step_ns: Nanos,
         values: Vec<f64>,
         min: f64,
         max: f64,
+        iid_mean: Option<f64>,
     },
     /// Piecewise constant on irregular segments; `starts[0] == 0`; the last
     /// value holds forever.
@@ -500,6 +503,22 @@ impl Factor {
         }
     }
 
+    /// The value at `t` as known at `now`: exact for the deterministic
+    /// factors, and for random ones at times up to `now` or inside the step
+    /// in force at `now`. Later steps of independent noise take their mean;
+    /// a random walk or Markov state holds the value in force at `now`.
+    fn foreseen(&self, t: Nanos, now: Nanos) -> f64 {
+        match self {
+            Factor::Steps {
+                step_ns, iid_mean, ..
+            } if t > now && t / step_ns != now / step_ns => {
+                iid_mean.unwrap_or_else(|| self.value(now))
+            }
+            Factor::Segments { .. } if t > now => self.value(now),
+            _ => self.value(t),
+        }
+    }
+
     /// (min, max) over the integer times `[t0, t_last]`, `t0 <= t_last`.
     fn range(&self, t0: Nanos, t_last: Nanos) -> (f64, f64) {
         match self {
@@ -514,6 +533,7 @@ impl Factor {
                 values,
                 min,
                 max,
+                ..
             } => {
                 let (i0, i1) = (t0 / step_ns, t_last / step_ns);
                 let n = values.len() as u64;
@@ -674,7 +694,7 @@ impl RateFn {
                         x = (keep * x + sigma * z).clamp(lmin, lmax);
                         v
                     });
-                    factors.push(steps(step_ns, values));
+                    factors.push(steps(step_ns, values, None));
                 }
                 Pattern::Noise { sigma, step_s } => {
                     if *sigma == 0.0 {
@@ -686,7 +706,8 @@ impl RateFn {
                         let z: f64 = rng.sample(StandardNormal);
                         (sigma * z + shift).exp()
                     });
-                    factors.push(steps(step_ns, values));
+                    // exp(σZ − σ²/2) has mean exactly 1.
+                    factors.push(steps(step_ns, values, Some(1.0)));
                 }
                 Pattern::Markov {
                     states,
@@ -761,6 +782,27 @@ impl RateFn {
         r
     }
 
+    /// The rate at `t` as a forecaster standing at `now` could know it at
+    /// best: every deterministic pattern exactly, and the random ones only
+    /// up to the step in force at `now`. Later steps of independent noise
+    /// take their mean (1); random walks and Markov states hold their value
+    /// at `now`. The simulator's forecastability ceiling uses it: no
+    /// forecaster of the realised traffic can know more of its rate.
+    pub fn foreseen_rate_at(&self, t: Nanos, now: Nanos) -> f64 {
+        let mut r = self.scale;
+        for f in &self.factors {
+            r *= f.foreseen(t, now);
+        }
+        r
+    }
+
+    /// The mean of [`foreseen_rate_at`](Self::foreseen_rate_at) over
+    /// `[t0, t1)` by the midpoint rule on `n` sub-intervals, as
+    /// [`mean_rate`](Self::mean_rate) does for the true rate.
+    pub fn foreseen_mean_rate(&self, now: Nanos, t0: Nanos, t1: Nanos, n: u32) -> f64 {
+        midpoint_mean(t0, t1, n, |t| self.foreseen_rate_at(t, now))
+    }
+
     /// `Some(rate)` when the rate never changes (no time-varying pattern).
     pub fn constant_rate(&self) -> Option<f64> {
         self.factors.is_empty().then_some(self.scale)
@@ -809,18 +851,22 @@ impl RateFn {
     /// The mean rate over `[t0, t1)`, by the midpoint rule on `n` equal
     /// sub-intervals (`n >= 1`): for expected counts and offered-load checks.
     pub fn mean_rate(&self, t0: Nanos, t1: Nanos, n: u32) -> f64 {
-        let n = n.max(1) as u64;
-        let len = t1.saturating_sub(t0);
-        let sum: f64 = (0..n)
-            .map(|i| {
-                self.rate_at(t0 + (len as u128 * (2 * i as u128 + 1) / (2 * n as u128)) as u64)
-            })
-            .sum();
-        sum / n as f64
+        midpoint_mean(t0, t1, n, |t| self.rate_at(t))
     }
 }
 
-fn steps(step_ns: Nanos, values: Vec<f64>) -> Factor {
+/// The mean of `f` over `[t0, t1)` by the midpoint rule on `n` (>= 1)
+/// equal sub-intervals.
+fn midpoint_mean(t0: Nanos, t1: Nanos, n: u32, f: impl Fn(Nanos) -> f64) -> f64 {
+    let n = n.max(1) as u64;
+    let len = t1.saturating_sub(t0);
+    let sum: f64 = (0..n)
+        .map(|i| f(t0 + (len as u128 * (2 * i as u128 + 1) / (2 * n as u128)) as u64))
+        .sum();
+    sum / n as f64
+}
+
+fn steps(step_ns: Nanos, values: Vec<f64>, iid_mean: Option<f64>) -> Factor {
     let min = values.iter().copied().fold(f64::INFINITY, f64::min);
     let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     Factor::Steps {
@@ -828,6 +874,7 @@ fn steps(step_ns: Nanos, values: Vec<f64>) -> Factor {
         values,
         min,
         max,
+        iid_mean,
     }
 }
 

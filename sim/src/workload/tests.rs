@@ -188,6 +188,71 @@ fn noise_has_mean_one() {
 }
 
 #[test]
+fn foreseen_rate_knows_the_shape_and_the_current_step_only() {
+    let cyc = Pattern::Cyclical {
+        daily_amplitude: 0.5,
+        weekly_amplitude: 0.0,
+        peak_hour: 14.0,
+        peak_day: 0.0,
+        weekend_factor: 1.0,
+        offset_s: 0.0,
+    };
+    let shape = build(&LoadConfig::steady(10.0).with(cyc.clone()), DAY);
+    let noisy = build(
+        &LoadConfig::steady(10.0)
+            .with(cyc.clone())
+            .with(Pattern::Noise {
+                sigma: 0.3,
+                step_s: 300.0,
+            }),
+        DAY,
+    );
+    let now = 1000 * S; // inside the step [900 s, 1200 s)
+    for t in [0, 500 * S, now, 1100 * S, 1199 * S] {
+        // the past and the step in force at `now` are known exactly
+        assert_eq!(noisy.foreseen_rate_at(t, now), noisy.rate_at(t), "t = {t}");
+    }
+    for t in [1200 * S, 1500 * S, 40_000 * S] {
+        // later noise steps take their mean: only the shape is left
+        assert!(
+            close(noisy.foreseen_rate_at(t, now), shape.rate_at(t), 1e-12),
+            "t = {t}"
+        );
+        assert!(noisy.foreseen_rate_at(t, now) != noisy.rate_at(t));
+    }
+    // deterministic patterns are foreseen exactly at any distance
+    for t in [0, now, 50_000 * S] {
+        assert_eq!(shape.foreseen_rate_at(t, now), shape.rate_at(t));
+    }
+    let m = noisy.foreseen_mean_rate(now, 1200 * S, 1500 * S, 6);
+    assert!(close(m, shape.mean_rate(1200 * S, 1500 * S, 6), 1e-12));
+
+    // a random walk and a Markov state hold their value at `now`
+    let walk = build(
+        &LoadConfig::steady(1.0).with(Pattern::RandomWalk {
+            step_s: 10.0,
+            sigma: 0.5,
+            reversion: 0.02,
+            min: 0.5,
+            max: 2.0,
+        }),
+        DAY,
+    );
+    let markov = build(
+        &LoadConfig::steady(1.0).with(Pattern::Markov {
+            states: vec![0.5, 2.0],
+            mean_dwell_s: vec![30.0, 30.0],
+        }),
+        DAY,
+    );
+    for r in [&walk, &markov] {
+        for t in [now + 1, now + 100 * S, 80_000 * S] {
+            assert_eq!(r.foreseen_rate_at(t, now), r.rate_at(now));
+        }
+    }
+}
+
+#[test]
 fn random_patterns_are_reproducible() {
     let cfg = LoadConfig::steady(5.0)
         .with(Pattern::Noise {
