@@ -2,8 +2,9 @@
 //!
 //! Hand-written rather than taken from `hdrhistogram` because the sans-IO
 //! core keeps no dependencies beyond serde, and because the simulator resets
-//! one histogram per class per interval millions of times: this one tracks
-//! the touched bucket range so a reset clears only what was used.
+//! one histogram per class per interval millions of times: a reset clears
+//! only the buckets between the exact minimum's and maximum's, the range
+//! that was used.
 //!
 //! Buckets: values below 64 get one bucket each; above, every power of two
 //! is split into 64 linear sub-buckets, so a reported quantile is within
@@ -23,8 +24,6 @@ pub struct Histogram {
     sum: u128,
     min: Nanos,
     max: Nanos,
-    lo: usize,
-    hi: usize,
 }
 
 impl std::fmt::Debug for Histogram {
@@ -43,6 +42,7 @@ impl Default for Histogram {
     }
 }
 
+#[inline]
 fn index_of(v: Nanos) -> usize {
     if v < SUB {
         v as usize
@@ -75,9 +75,17 @@ impl Histogram {
             sum: 0,
             min: Nanos::MAX,
             max: 0,
-            lo: BUCKETS,
-            hi: 0,
         }
+    }
+
+    /// The buckets that hold samples lie in this range: `index_of` is
+    /// monotonic, so the exact min and max name the lowest and highest
+    /// bucket used (kept this way instead of tracking the range on every
+    /// sample, which costs the hot path two more compare-and-stores).
+    /// Only meaningful when not empty.
+    #[inline]
+    fn used(&self) -> std::ops::RangeInclusive<usize> {
+        index_of(self.min)..=index_of(self.max)
     }
 
     /// Adds one sample.
@@ -89,8 +97,6 @@ impl Histogram {
         self.sum += u128::from(v);
         self.min = self.min.min(v);
         self.max = self.max.max(v);
-        self.lo = self.lo.min(i);
-        self.hi = self.hi.max(i);
     }
 
     /// Number of samples.
@@ -127,7 +133,7 @@ impl Histogram {
         let q = if q.is_nan() { 0.5 } else { q.clamp(0.0, 1.0) };
         let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
         let mut seen = 0u64;
-        for i in self.lo..=self.hi {
+        for i in self.used() {
             seen += u64::from(self.counts[i]);
             if seen >= rank {
                 let (low, width) = bucket_range(i);
@@ -143,28 +149,25 @@ impl Histogram {
         if other.count == 0 {
             return;
         }
-        for i in other.lo..=other.hi {
+        for i in other.used() {
             self.counts[i] = self.counts[i].saturating_add(other.counts[i]);
         }
         self.count += other.count;
         self.sum += other.sum;
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
-        self.lo = self.lo.min(other.lo);
-        self.hi = self.hi.max(other.hi);
     }
 
     /// Empties the histogram, clearing only the buckets that were used.
     pub fn reset(&mut self) {
         if self.count > 0 {
-            self.counts[self.lo..=self.hi].fill(0);
+            let used = self.used();
+            self.counts[used].fill(0);
         }
         self.count = 0;
         self.sum = 0;
         self.min = Nanos::MAX;
         self.max = 0;
-        self.lo = BUCKETS;
-        self.hi = 0;
     }
 }
 

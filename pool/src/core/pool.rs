@@ -434,6 +434,13 @@ impl PoolCore {
         self.actions.pop_front()
     }
 
+    /// Whether [`poll_action`](Self::poll_action) has an instruction to
+    /// give (a driver can skip its action loop when not).
+    #[inline]
+    pub fn has_actions(&self) -> bool {
+        !self.actions.is_empty()
+    }
+
     /// The earliest time at which [`handle_timeout`](Self::handle_timeout)
     /// has work to do, if any.
     pub fn poll_timeout(&self) -> Option<Nanos> {
@@ -507,6 +514,10 @@ impl PoolCore {
 
     /// Asks for creations up to [`want`](Self::want), within the
     /// concurrency limit and the failure back-off.
+    ///
+    /// Inlined for its early return: at the cap (every acquire and release
+    /// of a busy pool) that test is all there is to it.
+    #[inline]
     fn fill(&mut self, now: Nanos) {
         // `want` never exceeds `max_size`: at the cap (a busy pool with a
         // queue) there is nothing to ask for.
@@ -516,6 +527,12 @@ impl PoolCore {
         {
             return;
         }
+        self.fill_to_want(now);
+    }
+
+    /// The rest of [`fill`](Self::fill), past its early return.
+    #[inline(never)]
+    fn fill_to_want(&mut self, now: Nanos) {
         let want = self.want();
         while self.open + self.creating < want && self.creating < self.cfg.max_concurrent_creates {
             let conn = self.alloc_slot(now);
@@ -757,7 +774,9 @@ impl PoolCore {
             return;
         }
         self.make_available(now, conn);
-        if self.open + self.creating < self.want() {
+        // `want` never exceeds `max_size`: at the cap, skip computing it.
+        if self.open + self.creating < self.cfg.max_size && self.open + self.creating < self.want()
+        {
             self.fill(now);
         }
     }

@@ -217,29 +217,28 @@ impl<C> Waiters<C> {
         }
     }
 
-    /// Takes the waiter of queued request `req` to answer it: the slot
-    /// stays held for [`put`](Self::put).
+    /// Answers queued request `req` with `build(payload, waiter)`, left in
+    /// its slot for the waiter to pick up, and returns the waiter (to wake
+    /// it). One lookup of the slot; when `req` is not queued (it was
+    /// cancelled), nothing changes and `payload` comes back.
     #[inline]
-    fn take_queued(&mut self, req: RequestId) -> Option<Waiter> {
-        let slot = self.slot(req)?;
+    fn answer<T>(
+        &mut self,
+        req: RequestId,
+        payload: T,
+        build: impl FnOnce(T, &Waiter) -> Slot<C>,
+    ) -> Result<Waiter, T> {
+        let Some(slot) = self.slot(req) else {
+            return Err(payload);
+        };
         if !matches!(slot, Slot::Queued(_)) {
-            return None;
+            return Err(payload);
         }
-        match std::mem::replace(slot, Slot::Free) {
-            Slot::Queued(w) => Some(w),
-            _ => None,
-        }
-    }
-
-    /// Leaves the answer to `req` in its slot.
-    #[inline]
-    fn put(&mut self, req: RequestId, reply: Reply<C>) {
-        if let Some(slot) = self.slot(req) {
-            *slot = match reply {
-                Ok(g) => Slot::Granted(g),
-                Err(e) => Slot::Failed(Box::new(e)),
-            };
-        }
+        let Slot::Queued(w) = std::mem::replace(slot, Slot::Free) else {
+            return Err(payload);
+        };
+        *slot = build(payload, &w);
+        Ok(w)
     }
 
     /// The waiter of `req` while it is queued.
@@ -261,18 +260,26 @@ impl<C> Waiters<C> {
     /// Takes the answer of `req` if it has one, freeing the slot.
     #[inline]
     fn pick_up(&mut self, req: RequestId) -> Option<Reply<C>> {
-        if !matches!(self.slot(req)?, Slot::Granted(_) | Slot::Failed(_)) {
+        let i = slot_of(req);
+        let e = self.slots.get_mut(i)?;
+        if e.req != req || !matches!(e.slot, Slot::Granted(_) | Slot::Failed(_)) {
             return None;
         }
-        match self.remove(req)? {
-            Slot::Granted(g) => Some(Ok(g)),
-            Slot::Failed(e) => Some(Err(*e)),
-            _ => None,
-        }
+        let reply = match std::mem::replace(&mut e.slot, Slot::Free) {
+            Slot::Granted(g) => Ok(g),
+            Slot::Failed(e) => Err(*e),
+            held => {
+                e.slot = held;
+                return None;
+            }
+        };
+        self.free.push(i as u32);
+        Some(reply)
     }
 }
 
-/// Tasks to wake once the lock is released.
+/// Tasks to wake once the lock is released: usually one (a release hands
+/// its connection to one waiter), so the first has a field of its own.
 #[derive(Default)]
 pub(crate) struct Wakes {
     first: Option<Waker>,
@@ -280,6 +287,7 @@ pub(crate) struct Wakes {
 }
 
 impl Wakes {
+    #[inline]
     fn push(&mut self, w: Waker) {
         if self.first.is_none() {
             self.first = Some(w);
@@ -287,25 +295,14 @@ impl Wakes {
             self.more.push(w);
         }
     }
+}
 
-    fn take(&mut self) -> Wakes {
-        Wakes {
-            first: self.first.take(),
-            more: if self.more.is_empty() {
-                Vec::new()
-            } else {
-                std::mem::take(&mut self.more)
-            },
-        }
-    }
-
-    fn wake(self) {
-        if let Some(w) = self.first {
-            w.wake();
-        }
-        for w in self.more {
-            w.wake();
-        }
+/// Wakes `first` and then `more`, in order.
+#[inline]
+fn wake_all(first: Waker, more: Vec<Waker>) {
+    first.wake();
+    for w in more {
+        w.wake();
     }
 }
 
@@ -339,15 +336,29 @@ impl<C> DerefMut for Locked<'_, C> {
 impl<C> Drop for Locked<'_, C> {
     #[inline]
     fn drop(&mut self) {
-        if let Some(mut g) = self.guard.take() {
-            if g.wakes.first.is_none() {
-                return;
-            }
-            let wakes = g.wakes.take();
-            drop(g);
-            wakes.wake();
+        // The common case (nothing to wake) stays inline: a test and the
+        // unlock, without the frame of the waking loop.
+        if let Some(g) = self.guard.take()
+            && g.wakes.first.is_some()
+        {
+            unlock_and_wake(g);
         }
     }
+}
+
+/// Releases the lock held by `g`, then wakes the tasks it collected.
+#[inline(never)]
+fn unlock_and_wake<C>(mut g: MutexGuard<'_, State<C>>) {
+    let Some(first) = g.wakes.first.take() else {
+        return;
+    };
+    let more = if g.wakes.more.is_empty() {
+        Vec::new()
+    } else {
+        std::mem::take(&mut g.wakes.more)
+    };
+    drop(g);
+    wake_all(first, more);
 }
 
 /// Everything behind the pool's one lock.
@@ -464,7 +475,25 @@ impl<M: Manager> Shared<M> {
 
     /// Carries out the core's actions. A grant, timeout or rejection of
     /// `me` is returned instead of being sent to a waiter.
+    ///
+    /// Inlined for its shortcut: a request that queues behind a busy pool
+    /// leaves no action (and an open pool nothing to signal).
+    #[inline]
     pub(crate) fn dispatch(
+        self: &Arc<Self>,
+        st: &mut State<M::Connection>,
+        now: Nanos,
+        me: Option<Me>,
+    ) -> Option<Reply<M::Connection>> {
+        if !st.core.has_actions() && !st.closed {
+            return None;
+        }
+        self.dispatch_actions(st, now, me)
+    }
+
+    /// [`dispatch`](Self::dispatch) past its shortcut.
+    #[inline(never)]
+    fn dispatch_actions(
         self: &Arc<Self>,
         st: &mut State<M::Connection>,
         now: Nanos,
@@ -501,26 +530,32 @@ impl<M: Manager> Shared<M> {
                             check,
                             permit: m.permit,
                         }));
-                    } else if let Some(w) = st.waiters.take_queued(req) {
-                        st.checkouts[i] = Checkout {
-                            since: Some(now),
-                            location: Some(w.location),
-                            warned: false,
-                        };
+                    } else {
                         // A waiter whose future is dropped before it picks
                         // this up gives it back (`Wait`'s drop).
-                        let g = Granted {
-                            conn: c,
-                            id: conn,
-                            at: now,
-                            check,
-                            permit: w.permit,
-                        };
-                        st.waiters.put(req, Ok(g));
-                        st.wakes.push(w.waker);
-                    } else {
-                        st.conns[i] = Some(c);
-                        st.core.release(now, conn, true);
+                        let answered = st.waiters.answer(req, c, |c, w| {
+                            Slot::Granted(Granted {
+                                conn: c,
+                                id: conn,
+                                at: now,
+                                check,
+                                permit: w.permit,
+                            })
+                        });
+                        match answered {
+                            Ok(w) => {
+                                st.checkouts[i] = Checkout {
+                                    since: Some(now),
+                                    location: Some(w.location),
+                                    warned: false,
+                                };
+                                st.wakes.push(w.waker);
+                            }
+                            Err(c) => {
+                                st.conns[i] = Some(c);
+                                st.core.release(now, conn, true);
+                            }
+                        }
                     }
                 }
                 Action::Create { conn } => {
@@ -545,8 +580,10 @@ impl<M: Manager> Shared<M> {
                         if let Some(m) = me.filter(|m| m.req == req) {
                             mine = Some(Err(err));
                             (m.permit, m.class, m.pattern, m.arrived)
-                        } else if let Some(w) = st.waiters.take_queued(req) {
-                            st.waiters.put(req, Err(err));
+                        } else if let Ok(w) = st
+                            .waiters
+                            .answer(req, err, |e, _| Slot::Failed(Box::new(e)))
+                        {
                             st.wakes.push(w.waker);
                             (w.permit, w.class, w.pattern, w.arrived)
                         } else {
@@ -569,8 +606,10 @@ impl<M: Manager> Shared<M> {
                         if let Some(m) = me.filter(|m| m.req == req) {
                             mine = Some(Err(PoolError::Closed));
                             (m.permit, m.class, m.pattern, m.arrived)
-                        } else if let Some(w) = st.waiters.take_queued(req) {
-                            st.waiters.put(req, Err(PoolError::Closed));
+                        } else if let Ok(w) = st
+                            .waiters
+                            .answer(req, (), |(), _| Slot::Failed(Box::new(PoolError::Closed)))
+                        {
                             st.wakes.push(w.waker);
                             (w.permit, w.class, w.pattern, w.arrived)
                         } else {
@@ -879,12 +918,24 @@ struct Wait<'a, M: Manager> {
 impl<M: Manager> Future for Wait<'_, M> {
     type Output = Reply<M::Connection>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         if this.fresh {
             this.fresh = false;
             return Poll::Pending;
         }
+        this.poll_answer(cx)
+    }
+}
+
+impl<M: Manager> Wait<'_, M> {
+    /// [`poll`](Future::poll) past the first: picks up the answer, or
+    /// registers the task's waker again. Out of line so that the first
+    /// poll, which only returns `Pending`, is a test and a store.
+    #[inline(never)]
+    fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<Reply<M::Connection>> {
+        let this = self;
         let mut st = this.shared.lock();
         if let Some(reply) = st.waiters.pick_up(this.req) {
             this.done = true;
