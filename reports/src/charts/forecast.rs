@@ -439,8 +439,20 @@ fn hbars(
         .max()
         .unwrap_or(0);
     let label_area = (longest as u32 * 8 + 16).clamp(60, 340);
-    let height = (110 + 30 * n as u32).max(220);
-    let y_range = -0.5..(n as f64 - 0.5);
+    // A band below the bars for the legend (one row per group shown), so
+    // it never covers a bar.
+    let shown = groups
+        .iter()
+        .enumerate()
+        .filter(|(g, _)| bars.iter().any(|b| b.group == *g))
+        .count();
+    let legend_rows = if groups.len() > 1 {
+        shown as f64 * 0.75 + 0.5
+    } else {
+        0.0
+    };
+    let height = (110 + 30 * n as u32 + (30.0 * legend_rows) as u32).max(220);
+    let y_range = (-0.5 - legend_rows)..(n as f64 - 0.5);
     draw_svg(
         file_name,
         title,
