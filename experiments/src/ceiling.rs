@@ -78,12 +78,6 @@ pub fn add_references(
         };
         rates.insert((s.as_str(), r), run_rate(sc, m.body.experiment.seed, r));
     }
-    let runs: Vec<(String, u32)> = t
-        .scenario
-        .iter()
-        .cloned()
-        .zip(t.replication.iter().copied())
-        .collect();
     for h in &rep.horizons {
         if h.target.aggregate != Aggregate::Mean {
             continue;
@@ -103,26 +97,23 @@ pub fn add_references(
         ) else {
             continue;
         };
-        let has: Vec<bool> = y.iter().map(|v| v.is_finite()).collect();
-        let Ok(split) = rep
-            .config
-            .split
-            .split(&t.scenario, &runs, &has, h.target.horizon as usize)
-        else {
-            continue;
-        };
         let len = h.target.horizon as Nanos * ds.interval_ns;
         let n = SAMPLES_PER_INTERVAL * h.target.horizon;
         for oracle in [Oracle::FutureRate, Oracle::ShapeAndStep] {
-            let x: Vec<f64> = (0..t.rows())
-                .map(|i| {
-                    let rate = &rates[&(t.scenario[i].as_str(), t.replication[i])];
-                    oracle.mean_rate(rate, t.t_ns[i], len, n)
-                })
-                .collect();
+            // The window's mean rate, for the scored rows only.
+            let mut x = vec![f64::NAN; t.rows()];
+            for &i in h
+                .train_index
+                .iter()
+                .chain(&h.valid_index)
+                .chain(&h.test_index)
+            {
+                let rate = &rates[&(t.scenario[i].as_str(), t.replication[i])];
+                x[i] = oracle.mean_rate(rate, t.t_ns[i], len, n);
+            }
             // Least squares through the origin on the training rows.
-            let (sxy, sxx) = split
-                .train
+            let (sxy, sxx) = h
+                .train_index
                 .iter()
                 .fold((0.0, 0.0), |(a, b), &i| (a + x[i] * y[i], b + x[i] * x[i]));
             let c = if sxx > 0.0 { sxy / sxx } else { 0.0 };
@@ -135,8 +126,8 @@ pub fn add_references(
                 name: oracle.name().into(),
                 family: "simulator reference".into(),
                 kind: ModelKind::Reference,
-                valid: on(&split.valid),
-                test: on(&split.test),
+                valid: on(&h.valid_index),
+                test: on(&h.test_index),
             });
         }
     }

@@ -167,6 +167,12 @@ pub struct HorizonReport {
     /// True when the shuffled control shows skill over persistence (> 0.05):
     /// something leaks.
     pub leakage_alarm: bool,
+    /// Dataset rows of the training set, in order (not serialized).
+    #[serde(skip)]
+    pub train_index: Vec<usize>,
+    /// Dataset rows of the validation set, in order (not serialized).
+    #[serde(skip)]
+    pub valid_index: Vec<usize>,
     /// Dataset rows of the test set, in order (not serialized).
     #[serde(skip)]
     pub test_index: Vec<usize>,
@@ -484,6 +490,8 @@ pub fn train(
             shuffled_control,
             leakage_alarm,
             test_index: split.test.clone(),
+            train_index: split.train,
+            valid_index: split.valid,
             test_y: ys.clone(),
             winner_test_pred: pred_s,
         });

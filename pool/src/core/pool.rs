@@ -774,11 +774,8 @@ impl PoolCore {
             return;
         }
         self.make_available(now, conn);
-        // `want` never exceeds `max_size`: at the cap, skip computing it.
-        if self.open + self.creating < self.cfg.max_size && self.open + self.creating < self.want()
-        {
-            self.fill(now);
-        }
+        // Asks for nothing unless below `want` (and returns at once at the cap).
+        self.fill(now);
     }
 
     /// The health check of a grant failed: `conn` is closed and request

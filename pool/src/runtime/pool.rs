@@ -231,14 +231,16 @@ impl<C> Waiters<C> {
         let Some(slot) = self.slot(req) else {
             return Err(payload);
         };
-        if !matches!(slot, Slot::Queued(_)) {
-            return Err(payload);
+        match std::mem::replace(slot, Slot::Free) {
+            Slot::Queued(w) => {
+                *slot = build(payload, &w);
+                Ok(w)
+            }
+            held => {
+                *slot = held;
+                Err(payload)
+            }
         }
-        let Slot::Queued(w) = std::mem::replace(slot, Slot::Free) else {
-            return Err(payload);
-        };
-        *slot = build(payload, &w);
-        Ok(w)
     }
 
     /// The waiter of `req` while it is queued.
@@ -262,7 +264,7 @@ impl<C> Waiters<C> {
     fn pick_up(&mut self, req: RequestId) -> Option<Reply<C>> {
         let i = slot_of(req);
         let e = self.slots.get_mut(i)?;
-        if e.req != req || !matches!(e.slot, Slot::Granted(_) | Slot::Failed(_)) {
+        if e.req != req {
             return None;
         }
         let reply = match std::mem::replace(&mut e.slot, Slot::Free) {
