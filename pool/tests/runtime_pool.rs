@@ -266,6 +266,78 @@ async fn contended_load_conserves_connections() {
     assert_eq!(pool.metrics().totals.grants, 32 * 200);
 }
 
+/// Queued acquires abandoned at every point of their wait (before a grant,
+/// while one is being written on the other worker, after it): each one is
+/// withdrawn or gives its connection back, and none is lost or handed out
+/// twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_waiters_racing_grants_lose_nothing() {
+    let m = Arc::new(Mock::default());
+    let pool = pool_with(&m, settings(4));
+    let in_use = Arc::new(AtomicU32::new(0));
+    let mut tasks = Vec::new();
+    for t in 0..16u64 {
+        let p = pool.clone();
+        let in_use = Arc::clone(&in_use);
+        tasks.push(tokio::spawn(async move {
+            let (mut served, mut abandoned) = (0u32, 0u32);
+            for i in 0..400u64 {
+                // Give up after 0 to 3 polls of the acquire.
+                let polls = (t * 7 + i * 13) % 4;
+                let mut get = Box::pin(p.get());
+                let mut got = None;
+                for _ in 0..=polls {
+                    if let std::task::Poll::Ready(r) =
+                        std::future::poll_fn(|cx| std::task::Poll::Ready(get.as_mut().poll(cx)))
+                            .await
+                    {
+                        got = Some(r.unwrap());
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                drop(get);
+                match got {
+                    Some(c) => {
+                        let now = in_use.fetch_add(1, Ordering::SeqCst) + 1;
+                        assert!(now <= 4, "{now} connections out of a pool of 4");
+                        tokio::task::yield_now().await;
+                        in_use.fetch_sub(1, Ordering::SeqCst);
+                        drop(c);
+                        served += 1;
+                    }
+                    None => abandoned += 1,
+                }
+            }
+            (served, abandoned)
+        }));
+    }
+    let (mut served, mut abandoned) = (0u32, 0u32);
+    for t in tasks {
+        let (s, a) = t.await.unwrap();
+        served += s;
+        abandoned += a;
+    }
+    assert!(
+        abandoned > 0,
+        "no acquire was abandoned: the test tests nothing"
+    );
+    let s = pool.status();
+    assert_eq!((s.busy, s.waiting), (0, 0), "{s:?}");
+    assert_eq!(s.idle, s.size, "{s:?}");
+    assert_eq!(served + abandoned, 16 * 400);
+    // Every grant reached its caller, unless the caller had given up and
+    // the connection came back (counted as cancelled).
+    let met = pool.metrics();
+    let served = u64::from(served);
+    assert!(served <= met.totals.grants, "{met:?}");
+    assert!(met.totals.grants - served <= met.cancelled, "{met:?}");
+    assert_eq!(met.cancelled, u64::from(abandoned), "{met:?}");
+    // Everything still works afterwards.
+    let all: Vec<_> = futures_join(&pool, 4).await;
+    assert_eq!(all.len(), 4);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resize_grows_and_shrinks_without_touching_busy_connections() {
     let m = Arc::new(Mock::default());

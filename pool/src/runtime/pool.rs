@@ -3,17 +3,21 @@
 //! One mutex guards the core and the parked connections. Every entry point
 //! locks it, hands the current time to the core and carries out the core's
 //! actions before unlocking: a grant moves a parked connection to its
-//! request (the caller itself, or a queued waiter's slot), a create
-//! spawns [`Manager::create`], a close drops the connection. Nothing awaits
-//! while the lock is held, and the tasks of queued waiters that got an
-//! answer are woken after it is released ([`Locked`]), so a woken task
-//! never finds the lock still held by the one that woke it.
+//! request (the caller itself, or a queued waiter's [`Answer`] cell), a
+//! create spawns [`Manager::create`], a close drops the connection. Nothing
+//! awaits while the lock is held, and the tasks of queued waiters that got
+//! an answer are woken after it is released ([`Locked`]); a woken waiter
+//! takes its answer from its cell without the lock. A contended checkout
+//! so takes the lock twice (its request, its release), not three times.
 
+use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -96,10 +100,76 @@ pub(crate) struct Granted<C> {
 
 type Reply<C> = Result<Granted<C>, PoolError>;
 
+/// Where a queued request's answer goes: a cell in the acquiring future
+/// itself, which is pinned while it waits. The task that answers writes it
+/// under the pool's lock and then raises `ready`; the waiting task picks it
+/// up with one atomic load, without taking the lock (that pick-up was one
+/// of the three lock acquisitions of a contended checkout).
+///
+/// Hand-written rather than a oneshot channel: a channel allocates per
+/// waiter, and its shared state is one more line between the cores.
+pub(crate) struct Answer<C> {
+    ready: AtomicBool,
+    reply: UnsafeCell<Option<Reply<C>>>,
+}
+
+// SAFETY: `reply` is written once, by the task that answers, while it
+// holds the pool's lock and before it raises `ready` (release); it is read
+// only after `ready` is seen raised (acquire), by the one waiter, or under
+// the lock. A reply holds a `C`, so `C: Send` is what moving it needs.
+unsafe impl<C: Send> Sync for Answer<C> {}
+
+impl<C> Answer<C> {
+    pub(crate) fn new() -> Self {
+        Answer {
+            ready: AtomicBool::new(false),
+            reply: UnsafeCell::new(None),
+        }
+    }
+
+    /// Takes the answer, if it has come.
+    #[inline]
+    fn take(&self) -> Option<Reply<C>> {
+        if !self.ready.load(Ordering::Acquire) {
+            return None;
+        }
+        self.ready.store(false, Ordering::Relaxed);
+        // SAFETY: `ready` was raised after the only write, and only the
+        // waiter that owns this cell takes from it.
+        unsafe { (*self.reply.get()).take() }
+    }
+}
+
+/// A pointer to a waiting future's [`Answer`], kept in the pool while the
+/// request is queued.
+struct AnswerPtr<C>(NonNull<Answer<C>>);
+
+// SAFETY: the cell is `Sync` (above); the pointer is only followed under
+// the pool's lock while its request is queued, and a waiting future
+// withdraws its request (under the lock) before its cell goes away
+// (`Wait`'s drop), so the pointer is never followed after that.
+unsafe impl<C: Send> Send for AnswerPtr<C> {}
+
+impl<C> AnswerPtr<C> {
+    /// Writes `reply` and raises the cell's flag.
+    ///
+    /// # Safety
+    /// The cell is alive (its request still queued) and unanswered.
+    unsafe fn put(&self, reply: Reply<C>) {
+        // SAFETY: per the contract; the waiter reads only after `ready`.
+        unsafe {
+            let cell = self.0.as_ref();
+            *cell.reply.get() = Some(reply);
+            cell.ready.store(true, Ordering::Release);
+        }
+    }
+}
+
 /// A queued request; its task is woken with `waker` once its answer is in
-/// its slot and the lock is released.
-pub(crate) struct Waiter {
+/// its [`Answer`] cell and the lock is released.
+pub(crate) struct Waiter<C> {
     waker: Waker,
+    answer: AnswerPtr<C>,
     permit: Permit,
     class: QueryClass,
     pattern: u64,
@@ -148,31 +218,17 @@ fn slot_of(req: RequestId) -> usize {
     (req & u64::from(u32::MAX)) as usize
 }
 
-enum Slot<C> {
-    Free,
-    Queued(Waiter),
-    /// Granted; the waiter's task has not picked it up yet.
-    Granted(Granted<C>),
-    /// Refused (timed out, pool closed): rare, so boxed, which keeps a
-    /// slot within one cache line.
-    Failed(Box<PoolError>),
-}
-
-/// A slot on a cache line of its own: the granting task writes it and the
-/// waiting one reads it, usually on the other core.
-#[repr(align(64))]
+/// A queued request in its slot.
 struct Entry<C> {
     req: RequestId,
-    slot: Slot<C>,
+    waiter: Option<Waiter<C>>,
 }
 
 /// The queued requests, one slot each. A request's id carries its slot
 /// (low 32 bits; a sequence number above), so the request the core names
-/// in a grant, timeout or rejection is found without a search, and its
-/// answer waits in the same slot until the waiter picks it up. The core
+/// in a grant, timeout or rejection is found without a search. The core
 /// keeps the order; slots are reused, so queueing allocates nothing once
-/// the pool has seen its deepest queue (a oneshot channel per waiter
-/// would allocate every time).
+/// the pool has seen its deepest queue.
 pub(crate) struct Waiters<C> {
     slots: Vec<Entry<C>>,
     free: Vec<u32>,
@@ -193,90 +249,64 @@ impl<C> Waiters<C> {
     }
 
     /// Queues `req`, whose id must carry [`next_slot`](Self::next_slot).
-    fn insert(&mut self, req: RequestId, w: Waiter) {
+    fn insert(&mut self, req: RequestId, w: Waiter<C>) {
         let i = slot_of(req);
         if self.free.last().is_some_and(|&f| f as usize == i) {
             self.free.pop();
             self.slots[i] = Entry {
                 req,
-                slot: Slot::Queued(w),
+                waiter: Some(w),
             };
         } else {
             debug_assert_eq!(i, self.slots.len(), "a request id names the next slot");
             self.slots.push(Entry {
                 req,
-                slot: Slot::Queued(w),
+                waiter: Some(w),
             });
         }
     }
 
-    fn slot(&mut self, req: RequestId) -> Option<&mut Slot<C>> {
+    /// The waiter of `req` while it is queued.
+    #[inline]
+    fn queued(&mut self, req: RequestId) -> Option<&mut Waiter<C>> {
         match self.slots.get_mut(slot_of(req)) {
-            Some(e) if e.req == req => Some(&mut e.slot),
+            Some(e) if e.req == req => e.waiter.as_mut(),
             _ => None,
         }
     }
 
-    /// Answers queued request `req` with `build(payload, waiter)`, left in
-    /// its slot for the waiter to pick up, and returns the waiter (to wake
-    /// it). One lookup of the slot; when `req` is not queued (it was
-    /// cancelled), nothing changes and `payload` comes back.
+    /// Takes queued request `req` out of its slot, freeing the slot.
+    #[inline]
+    fn remove(&mut self, req: RequestId) -> Option<Waiter<C>> {
+        let i = slot_of(req);
+        let w = match self.slots.get_mut(i) {
+            Some(e) if e.req == req => e.waiter.take()?,
+            _ => return None,
+        };
+        self.free.push(i as u32);
+        Some(w)
+    }
+
+    /// Answers queued request `req` with `build(payload, waiter)`, written
+    /// to the waiter's cell, and returns the waiter (to wake it). When
+    /// `req` is not queued (it was withdrawn), nothing changes and
+    /// `payload` comes back.
     #[inline]
     fn answer<T>(
         &mut self,
         req: RequestId,
         payload: T,
-        build: impl FnOnce(T, &Waiter) -> Slot<C>,
-    ) -> Result<Waiter, T> {
-        let Some(slot) = self.slot(req) else {
+        build: impl FnOnce(T, &Waiter<C>) -> Reply<C>,
+    ) -> Result<Waiter<C>, T> {
+        let Some(w) = self.remove(req) else {
             return Err(payload);
         };
-        match std::mem::replace(slot, Slot::Free) {
-            Slot::Queued(w) => {
-                *slot = build(payload, &w);
-                Ok(w)
-            }
-            held => {
-                *slot = held;
-                Err(payload)
-            }
-        }
-    }
-
-    /// The waiter of `req` while it is queued.
-    fn queued(&mut self, req: RequestId) -> Option<&mut Waiter> {
-        match self.slot(req)? {
-            Slot::Queued(w) => Some(w),
-            _ => None,
-        }
-    }
-
-    /// Frees the slot of `req`, with what it held.
-    fn remove(&mut self, req: RequestId) -> Option<Slot<C>> {
-        let slot = self.slot(req)?;
-        let held = std::mem::replace(slot, Slot::Free);
-        self.free.push(slot_of(req) as u32);
-        Some(held)
-    }
-
-    /// Takes the answer of `req` if it has one, freeing the slot.
-    #[inline]
-    fn pick_up(&mut self, req: RequestId) -> Option<Reply<C>> {
-        let i = slot_of(req);
-        let e = self.slots.get_mut(i)?;
-        if e.req != req {
-            return None;
-        }
-        let reply = match std::mem::replace(&mut e.slot, Slot::Free) {
-            Slot::Granted(g) => Ok(g),
-            Slot::Failed(e) => Err(*e),
-            held => {
-                e.slot = held;
-                return None;
-            }
-        };
-        self.free.push(i as u32);
-        Some(reply)
+        let reply = build(payload, &w);
+        // SAFETY: the request was queued until now, so its future (which
+        // withdraws it under this same lock before going away) is alive
+        // and has had no answer.
+        unsafe { w.answer.put(reply) };
+        Ok(w)
     }
 }
 
@@ -536,7 +566,7 @@ impl<M: Manager> Shared<M> {
                         // A waiter whose future is dropped before it picks
                         // this up gives it back (`Wait`'s drop).
                         let answered = st.waiters.answer(req, c, |c, w| {
-                            Slot::Granted(Granted {
+                            Ok(Granted {
                                 conn: c,
                                 id: conn,
                                 at: now,
@@ -582,10 +612,7 @@ impl<M: Manager> Shared<M> {
                         if let Some(m) = me.filter(|m| m.req == req) {
                             mine = Some(Err(err));
                             (m.permit, m.class, m.pattern, m.arrived)
-                        } else if let Ok(w) = st
-                            .waiters
-                            .answer(req, err, |e, _| Slot::Failed(Box::new(e)))
-                        {
+                        } else if let Ok(w) = st.waiters.answer(req, err, |e, _| Err(e)) {
                             st.wakes.push(w.waker);
                             (w.permit, w.class, w.pattern, w.arrived)
                         } else {
@@ -604,19 +631,18 @@ impl<M: Manager> Shared<M> {
                     );
                 }
                 Action::Reject { req, .. } => {
-                    let (permit, class, pattern, arrived) =
-                        if let Some(m) = me.filter(|m| m.req == req) {
-                            mine = Some(Err(PoolError::Closed));
-                            (m.permit, m.class, m.pattern, m.arrived)
-                        } else if let Ok(w) = st
-                            .waiters
-                            .answer(req, (), |(), _| Slot::Failed(Box::new(PoolError::Closed)))
-                        {
-                            st.wakes.push(w.waker);
-                            (w.permit, w.class, w.pattern, w.arrived)
-                        } else {
-                            continue;
-                        };
+                    let (permit, class, pattern, arrived) = if let Some(m) =
+                        me.filter(|m| m.req == req)
+                    {
+                        mine = Some(Err(PoolError::Closed));
+                        (m.permit, m.class, m.pattern, m.arrived)
+                    } else if let Ok(w) = st.waiters.answer(req, (), |(), _| Err(PoolError::Closed))
+                    {
+                        st.wakes.push(w.waker);
+                        (w.permit, w.class, w.pattern, w.arrived)
+                    } else {
+                        continue;
+                    };
                     st.breaker.cancel(permit);
                     st.counters.rejected[ErrorCategory::COUNT] += 1;
                     Self::record_request(
@@ -646,14 +672,25 @@ impl<M: Manager> Shared<M> {
     }
 
     /// Queues `me` (its id from [`new_request`](Self::new_request) under
-    /// this same lock): its answer will go to its slot and `waker` will be
+    /// this same lock): its answer will go to `answer` and `waker` will be
     /// woken. Makes sure the controller wakes up in time to fire its
     /// acquire timeout.
-    fn enqueue(&self, st: &mut State<M::Connection>, me: Me, permit: Permit, waker: &Waker) {
+    ///
+    /// The caller must withdraw the request (or see it answered) before
+    /// `answer` goes away: [`Wait`] does, on drop.
+    fn enqueue(
+        &self,
+        st: &mut State<M::Connection>,
+        me: Me,
+        permit: Permit,
+        waker: &Waker,
+        answer: &Answer<M::Connection>,
+    ) {
         st.waiters.insert(
             me.req,
             Waiter {
                 waker: waker.clone(),
+                answer: AnswerPtr(NonNull::from(answer)),
                 permit,
                 class: me.class,
                 pattern: me.pattern,
@@ -905,14 +942,15 @@ impl<M: Manager> Builder<M> {
     }
 }
 
-/// A queued acquire: picks up its answer from its slot once woken. If it
-/// is dropped first, it withdraws the request, or gives back the
-/// connection granted to it in the meantime.
+/// A queued acquire: picks up its answer from its [`Answer`] cell once
+/// woken. If it is dropped first, it withdraws the request, or gives back
+/// the connection granted to it in the meantime.
 struct Wait<'a, M: Manager> {
     shared: &'a Arc<Shared<M>>,
     req: RequestId,
+    answer: &'a Answer<M::Connection>,
     /// The waker was registered when the request was queued, in this same
-    /// poll of the task: the first poll has nothing to look at yet.
+    /// poll of the task: the first poll has only the cell to look at.
     fresh: bool,
     done: bool,
 }
@@ -923,27 +961,31 @@ impl<M: Manager> Future for Wait<'_, M> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        if let Some(reply) = this.answer.take() {
+            this.done = true;
+            return Poll::Ready(reply);
+        }
         if this.fresh {
             this.fresh = false;
             return Poll::Pending;
         }
-        this.poll_answer(cx)
+        this.register(cx)
     }
 }
 
 impl<M: Manager> Wait<'_, M> {
-    /// [`poll`](Future::poll) past the first: picks up the answer, or
-    /// registers the task's waker again. Out of line so that the first
-    /// poll, which only returns `Pending`, is a test and a store.
+    /// [`poll`](Future::poll) past the first, with no answer yet (a poll
+    /// the pool did not cause): registers the task's waker again if it
+    /// changed. Out of line, as it is rare.
     #[inline(never)]
-    fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<Reply<M::Connection>> {
-        let this = self;
-        let mut st = this.shared.lock();
-        if let Some(reply) = st.waiters.pick_up(this.req) {
-            this.done = true;
+    fn register(&mut self, cx: &mut Context<'_>) -> Poll<Reply<M::Connection>> {
+        let mut st = self.shared.lock();
+        // Answered between the load above and the lock.
+        if let Some(reply) = self.answer.take() {
+            self.done = true;
             return Poll::Ready(reply);
         }
-        match st.waiters.queued(this.req) {
+        match st.waiters.queued(self.req) {
             Some(w) => {
                 if !w.waker.will_wake(cx.waker()) {
                     w.waker = cx.waker().clone();
@@ -953,7 +995,7 @@ impl<M: Manager> Wait<'_, M> {
             None => {
                 // Neither queued nor answered: cannot happen while the pool
                 // lives; fail rather than hang.
-                this.done = true;
+                self.done = true;
                 Poll::Ready(Err(PoolError::Closed))
             }
         }
@@ -968,8 +1010,10 @@ impl<M: Manager> Drop for Wait<'_, M> {
         let shared = self.shared;
         let now = shared.now();
         let mut st = shared.lock();
-        if st.core.cancel(now, self.req) {
-            if let Some(Slot::Queued(w)) = st.waiters.remove(self.req) {
+        let cancelled = st.core.cancel(now, self.req);
+        let queued = st.waiters.remove(self.req);
+        if cancelled {
+            if let Some(w) = queued {
                 st.breaker.cancel(w.permit);
                 st.counters.cancelled += 1;
                 // The caller gave up waiting: from its side an acquire
@@ -986,7 +1030,16 @@ impl<M: Manager> Drop for Wait<'_, M> {
             }
             return;
         }
-        if let Some(Slot::Granted(g)) = st.waiters.remove(self.req) {
+        if let Some(w) = queued {
+            // Granted by the core but not yet handed over (every entry
+            // point hands over under the lock that granted, so this does
+            // not happen): the hand-over finds no waiter and gives the
+            // connection back.
+            st.breaker.cancel(w.permit);
+            return;
+        }
+        // Answered under the lock, so the answer is in the cell by now.
+        if let Some(Ok(g)) = self.answer.take() {
             let i = g.id as usize;
             st.checkouts[i] = Checkout::default();
             st.conns[i] = Some(g.conn);
@@ -1071,7 +1124,11 @@ impl<M: Manager> Pool<M> {
     ) -> Result<Object<M>, PoolError> {
         // The first step runs inside one poll, so that a queued request
         // registers this task's waker under the same lock.
-        let started = poll_fn(|cx| Poll::Ready(self.start(opts, location, cx.waker()))).await;
+        // Declared before the step that may queue: a queued request's
+        // answer is written here, and `Wait` (dropped first) withdraws it.
+        let answer = Answer::new();
+        let started =
+            poll_fn(|cx| Poll::Ready(self.start(opts, location, cx.waker(), &answer))).await;
         let (me, reply) = match started {
             Started::Served(me, reply) => (me, reply),
             Started::Queued(me, wait) => (me, wait.await),
@@ -1092,12 +1149,13 @@ impl<M: Manager> Pool<M> {
 
     /// Asks the breakers and the core for a connection, under the lock:
     /// served at once, refused, or queued with `waker`.
-    fn start(
-        &self,
+    fn start<'a>(
+        &'a self,
         opts: AcquireOptions,
         location: &'static Location<'static>,
         waker: &Waker,
-    ) -> Started<'_, M> {
+        answer: &'a Answer<M::Connection>,
+    ) -> Started<'a, M> {
         let shared = &self.shared;
         // Before locking, as in `Object`'s drop (see `Shared::now`).
         let now = shared.now();
@@ -1144,12 +1202,13 @@ impl<M: Manager> Pool<M> {
         match shared.dispatch(&mut st, now, Some(me)) {
             Some(reply) => Started::Served(me, reply),
             None => {
-                shared.enqueue(&mut st, me, permit, waker);
+                shared.enqueue(&mut st, me, permit, waker, answer);
                 Started::Queued(
                     me,
                     Wait {
                         shared,
                         req,
+                        answer,
                         fresh: true,
                         done: false,
                     },
@@ -1187,6 +1246,7 @@ impl<M: Manager> Pool<M> {
             }
             // The check failed: the core closes the slot and serves the
             // request again, at the head of the queue.
+            let answer = Answer::new();
             let wait = poll_fn(|cx| {
                 let mut st = shared.lock();
                 let now = shared.now();
@@ -1195,12 +1255,13 @@ impl<M: Manager> Pool<M> {
                 // Queued again under a new id (the old one named no slot),
                 // with its first arrival time.
                 me.req = Shared::<M>::new_request(&mut st);
-                shared.enqueue(&mut st, me, g.permit, cx.waker());
+                shared.enqueue(&mut st, me, g.permit, cx.waker(), &answer);
                 st.core.check_failed(now, me.req, g.id, me.arrived);
                 shared.dispatch(&mut st, now, None);
                 Poll::Ready(Wait {
                     shared,
                     req: me.req,
+                    answer: &answer,
                     fresh: true,
                     done: false,
                 })
@@ -1319,16 +1380,5 @@ impl<M: Manager> Pool<M> {
     /// The manager.
     pub fn manager(&self) -> &M {
         &self.shared.manager
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    #[cfg(target_pointer_width = "64")]
-    fn a_waiter_slot_is_one_cache_line() {
-        assert_eq!(std::mem::size_of::<Entry<[u8; 4096]>>(), 64);
     }
 }
