@@ -3,7 +3,7 @@
 use std::ops::{Deref, DerefMut};
 
 use super::manager::{ErrorClass, Manager};
-use super::pool::{Checkout, Granted, Pool, Shared};
+use super::pool::{Granted, Pool, Shared};
 use crate::core::Nanos;
 use crate::core::breaker::Permit;
 use crate::core::pool::ConnId;
@@ -126,7 +126,7 @@ impl<M: Manager> Object<M> {
         let shared = &this.pool.shared;
         let mut st = shared.lock();
         let now = shared.now();
-        st.checkouts[this.id as usize] = Checkout::default();
+        st.clear_checkout(this.id);
         st.affinity.forget_conn(this.id);
         st.breaker.record(now, this.permit, None);
         st.core.release(now, this.id, false);
@@ -178,7 +178,7 @@ impl<M: Manager> Drop for Object<M> {
         let now = shared.now();
         let mut st = shared.lock();
         let i = self.id as usize;
-        st.checkouts[i] = Checkout::default();
+        st.clear_checkout(self.id);
         if broken {
             st.affinity.forget_conn(self.id);
             drop(conn);

@@ -399,6 +399,7 @@ pub(crate) struct State<C> {
     pub(crate) breaker: MultiBreaker,
     pub(crate) recorder: IntervalRecorder,
     pub(crate) conns: Vec<Option<Box<C>>>,
+    /// Per connection slot, while leak detection is on.
     pub(crate) checkouts: Vec<Checkout>,
     waiters: Waiters<C>,
     wakes: Wakes,
@@ -415,6 +416,31 @@ pub(crate) struct State<C> {
     pub(crate) closed: bool,
     pub(crate) policy_name: String,
     pub(crate) trace: Option<TraceRecorder>,
+}
+
+impl<C> State<C> {
+    /// Notes where and when `conn` was checked out, for leak detection
+    /// (only when it is on: otherwise no checkout is kept, which saves a
+    /// line written on every grant and release).
+    fn note_checkout(&mut self, conn: ConnId, now: Nanos, location: &'static Location<'static>) {
+        let i = conn as usize;
+        if self.checkouts.len() <= i {
+            self.checkouts.resize(i + 1, Checkout::default());
+        }
+        self.checkouts[i] = Checkout {
+            since: Some(now),
+            location: Some(location),
+            warned: false,
+        };
+    }
+
+    /// `conn` is back (or gone): forgets its checkout, if one was kept.
+    #[inline]
+    pub(crate) fn clear_checkout(&mut self, conn: ConnId) {
+        if let Some(c) = self.checkouts.get_mut(conn as usize) {
+            *c = Checkout::default();
+        }
+    }
 }
 
 /// Aligns `T` to 128 bytes (two cache lines: x86 prefetches lines in
@@ -546,15 +572,11 @@ impl<M: Manager> Shared<M> {
                         st.core.release(now, conn, false);
                         continue;
                     };
-                    if st.checkouts.len() <= i {
-                        st.checkouts.resize(i + 1, Checkout::default());
-                    }
+                    let leaks = self.opts.leak_threshold.is_some();
                     if let Some(m) = me.filter(|m| m.req == req) {
-                        st.checkouts[i] = Checkout {
-                            since: Some(now),
-                            location: Some(m.location),
-                            warned: false,
-                        };
+                        if leaks {
+                            st.note_checkout(conn, now, m.location);
+                        }
                         mine = Some(Ok(Granted {
                             conn: c,
                             id: conn,
@@ -576,11 +598,9 @@ impl<M: Manager> Shared<M> {
                         });
                         match answered {
                             Ok(w) => {
-                                st.checkouts[i] = Checkout {
-                                    since: Some(now),
-                                    location: Some(w.location),
-                                    warned: false,
-                                };
+                                if leaks {
+                                    st.note_checkout(conn, now, w.location);
+                                }
                                 st.wakes.push(w.waker);
                             }
                             Err(c) => {
@@ -1040,9 +1060,8 @@ impl<M: Manager> Drop for Wait<'_, M> {
         }
         // Answered under the lock, so the answer is in the cell by now.
         if let Some(Ok(g)) = self.answer.take() {
-            let i = g.id as usize;
-            st.checkouts[i] = Checkout::default();
-            st.conns[i] = Some(g.conn);
+            st.clear_checkout(g.id);
+            st.conns[g.id as usize] = Some(g.conn);
             st.breaker.cancel(g.permit);
             st.counters.cancelled += 1;
             st.core.release(now, g.id, true);
@@ -1251,7 +1270,7 @@ impl<M: Manager> Pool<M> {
                 let mut st = shared.lock();
                 let now = shared.now();
                 st.counters.check_failures += 1;
-                st.checkouts[g.id as usize] = Checkout::default();
+                st.clear_checkout(g.id);
                 // Queued again under a new id (the old one named no slot),
                 // with its first arrival time.
                 me.req = Shared::<M>::new_request(&mut st);
