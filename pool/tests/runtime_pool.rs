@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use poolcast::core::settings::{HealthCheckSetting, PoolFile, PoolSettings};
-use poolcast::core::telemetry::ErrorCategory;
+use poolcast::core::telemetry::{ErrorCategory, QueryClass};
 use poolcast::runtime::{AcquireOptions, ErrorClass, Manager, Pool, PoolError, RecycleMode};
 
 #[derive(Debug, thiserror::Error)]
@@ -627,6 +627,59 @@ async fn snapshots_flow_every_interval() {
         );
         assert_eq!(s.db_cpu, None, "runtime has no CPU probe: null, not 0");
     }
+}
+
+/// Waits and holds are recorded per thread, outside the lock, and gathered
+/// at each interval: every checkout from both workers is in the snapshots,
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_count_every_checkout_from_every_thread() {
+    let m = Arc::new(Mock::default());
+    let pool = pool_with(&m, settings(4));
+    let mut tasks = Vec::new();
+    for t in 0..16u64 {
+        let p = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..100u64 {
+                let class = if (t + i) % 2 == 0 {
+                    QueryClass::Read
+                } else {
+                    QueryClass::Write
+                };
+                let c = p
+                    .get_with(AcquireOptions {
+                        class,
+                        ..AcquireOptions::default()
+                    })
+                    .await
+                    .unwrap();
+                tokio::task::yield_now().await;
+                drop(c);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // Two more intervals, so the last checkouts are in a snapshot.
+    let seen = pool.snapshots().len();
+    eventually("two more snapshots", || pool.snapshots().len() >= seen + 2).await;
+    let snaps = pool.snapshots();
+    let sum = |f: &dyn Fn(&poolcast::core::telemetry::Snapshot) -> u32| -> u32 {
+        snaps.iter().map(f).sum()
+    };
+    assert_eq!(sum(&|s| s.arrivals_total()), 1600);
+    assert_eq!(sum(&|s| s.completions[QueryClass::Read.index()]), 800);
+    assert_eq!(sum(&|s| s.completions[QueryClass::Write.index()]), 800);
+    assert_eq!(sum(&|s| s.acquires), 1600);
+    assert!(
+        snaps
+            .iter()
+            .any(|s| s.service_p50_ms[QueryClass::Read.index()].is_some()),
+        "hold quantiles reach the snapshots"
+    );
+    // Every grant's wait is in the whole-run histogram.
+    assert_eq!(pool.metrics().wait_count_sum.0, 1600);
 }
 
 #[cfg(feature = "prometheus")]

@@ -64,6 +64,25 @@ impl IntervalRecorder {
         }
     }
 
+    /// Adds the traffic `other` recorded and empties it (a driver that
+    /// records from several threads keeps one recorder per thread and
+    /// gathers them before [`finish`](Self::finish)).
+    pub fn absorb(&mut self, other: &mut IntervalRecorder) {
+        let add = |a: &mut [u32], b: &mut [u32]| {
+            for (a, b) in a.iter_mut().zip(b.iter_mut()) {
+                *a += std::mem::take(b);
+            }
+        };
+        add(&mut self.arrivals, &mut other.arrivals);
+        add(&mut self.completions, &mut other.completions);
+        add(&mut self.errors, &mut other.errors);
+        self.rejected += std::mem::take(&mut other.rejected);
+        for (a, b) in self.service.iter_mut().zip(other.service.iter_mut()) {
+            a.merge(b);
+            b.reset();
+        }
+    }
+
     /// Closes the interval at `now` and starts the next one.
     pub fn finish(
         &mut self,
@@ -165,5 +184,33 @@ mod tests {
         let s2 = r.finish(2000, &mut pool, ([0; 5], 0), SystemSignals::default());
         assert_eq!(s2.arrivals_total(), 0);
         assert_eq!(s2.service_p50_ms[0], None);
+    }
+
+    #[test]
+    fn absorb_adds_another_recorder_and_empties_it() {
+        let mut pool = PoolCore::new(PoolConfig::default(), 0).unwrap();
+        let mut main = IntervalRecorder::new(0);
+        let mut other = IntervalRecorder::new(0);
+        main.on_arrival(QueryClass::Read);
+        main.on_end(QueryClass::Read, 4 * NANOS_PER_MS, Outcome::Ok);
+        other.on_end(QueryClass::Read, 4 * NANOS_PER_MS, Outcome::Ok);
+        other.on_end(
+            QueryClass::Api,
+            NANOS_PER_MS,
+            Outcome::Error(ErrorCategory::Query),
+        );
+        other.on_end(QueryClass::Api, 0, Outcome::Rejected(None));
+        main.absorb(&mut other);
+        let s = main.finish(1000, &mut pool, ([0; 5], 0), SystemSignals::default());
+        assert_eq!(s.arrivals, [1, 0, 0, 0, 0]);
+        assert_eq!(s.completions, [2, 0, 0, 0, 0]);
+        assert_eq!(s.errors[ErrorCategory::Query.index()], 1);
+        assert_eq!(s.rejected, 1);
+        assert_eq!(s.service_p50_ms[0], Some(4.0));
+        assert_eq!(s.service_p50_ms[QueryClass::Api.index()], Some(1.0));
+        // Emptied: absorbing it again adds nothing.
+        main.absorb(&mut other);
+        let s = main.finish(2000, &mut pool, ([0; 5], 0), SystemSignals::default());
+        assert_eq!((s.completions.iter().sum::<u32>(), s.rejected), (0, 0));
     }
 }

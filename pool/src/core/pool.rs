@@ -348,6 +348,8 @@ pub struct PoolCore {
     interval: PoolInterval,
     wait_hist: Histogram,
     wait_total: Histogram,
+    /// Grants leave their waits to the driver ([`Self::set_driver_records_waits`]).
+    driver_records_waits: bool,
     totals: PoolTotals,
 }
 
@@ -382,6 +384,7 @@ impl PoolCore {
             interval: PoolInterval::default(),
             wait_hist: Histogram::new(),
             wait_total: Histogram::new(),
+            driver_records_waits: false,
             totals: PoolTotals::default(),
             cfg,
         };
@@ -634,7 +637,9 @@ impl PoolCore {
         if waited == 0 {
             self.totals.grants_immediate += 1;
         }
-        self.wait_hist.record(waited);
+        if !self.driver_records_waits {
+            self.wait_hist.record(waited);
+        }
         self.note_demand();
         self.actions.push_back(Action::Grant {
             req,
@@ -950,6 +955,22 @@ impl PoolCore {
     /// Acquire waits of every grant in the intervals taken so far.
     pub fn wait_histogram(&self) -> &Histogram {
         &self.wait_total
+    }
+
+    /// With `yes`, grants no longer record their waits in the interval's
+    /// histogram: the driver records each grant's `waited` itself and hands
+    /// them over with [`add_waits`](Self::add_waits) before each
+    /// [`take_interval`](Self::take_interval). The runtime pool does, per
+    /// worker thread and outside its lock, so that the histogram's lines
+    /// are not written from both cores on every checkout.
+    pub fn set_driver_records_waits(&mut self, yes: bool) {
+        self.driver_records_waits = yes;
+    }
+
+    /// Adds acquire waits the driver recorded to the running interval (see
+    /// [`set_driver_records_waits`](Self::set_driver_records_waits)).
+    pub fn add_waits(&mut self, waits: &Histogram) {
+        self.wait_hist.merge(waits);
     }
 
     /// Whole-run integrals up to `now`, running interval included:

@@ -101,6 +101,7 @@ pub(crate) async fn run<M: Manager>(
                 shared.dispatch(&mut st, now, None);
                 let states = st.breaker.states(now);
                 let s = &mut *st;
+                shared.shards.drain(&mut s.recorder, &mut s.core);
                 let snap = s
                     .recorder
                     .finish(now, &mut s.core, states, SystemSignals::default());

@@ -49,6 +49,7 @@ mod pool;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod recorder;
+mod shards;
 
 use std::path::Path;
 

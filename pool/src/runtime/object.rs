@@ -176,6 +176,13 @@ impl<M: Manager> Drop for Object<M> {
         // rest of the bookkeeping on some VMs, and other tasks wait for the
         // lock meanwhile (see `Shared::now`).
         let now = shared.now();
+        let outcome = match self.error {
+            Some(e) => Outcome::Error(e.category),
+            None => Outcome::Ok,
+        };
+        let hold = now.saturating_sub(self.granted);
+        // This thread's shard, outside the lock (see `Shards`).
+        shared.shards.with(|s| s.end(self.class, hold, outcome));
         let mut st = shared.lock();
         let i = self.id as usize;
         st.clear_checkout(self.id);
@@ -197,26 +204,21 @@ impl<M: Manager> Drop for Object<M> {
             .filter(|e| !e.client || shared.opts.breaker_counts_client_errors)
             .map(|e| e.category);
         st.breaker.record(now, self.permit, trips);
-        let outcome = match self.error {
-            Some(e) => {
-                st.counters.errors[e.category.index()] += 1;
-                if e.client {
-                    st.counters.client_errors += 1;
-                }
-                Outcome::Error(e.category)
+        if let Some(e) = self.error {
+            st.counters.errors[e.category.index()] += 1;
+            if e.client {
+                st.counters.client_errors += 1;
             }
-            None => Outcome::Ok,
-        };
+        }
         // Only when there is something to add: a line written on every
         // release moves between cores on every release.
         if self.cache_hits | self.cache_misses != 0 {
             st.counters.cache_hits += u64::from(self.cache_hits);
             st.counters.cache_misses += u64::from(self.cache_misses);
         }
-        let hold = now.saturating_sub(self.granted);
         let wait = self.granted.saturating_sub(self.arrived);
-        Shared::<M>::record_request(
-            &mut st,
+        Shared::<M>::trace_request(
+            &st,
             self.arrived,
             self.class,
             self.pattern,

@@ -3,11 +3,11 @@
 //! One mutex guards the core and the parked connections. Every entry point
 //! locks it, hands the current time to the core and carries out the core's
 //! actions before unlocking: a grant moves a parked connection to its
-//! request (the caller itself, or a queued waiter's [`Answer`] cell), a
+//! request (the caller itself, or a queued waiter's [`Node`]), a
 //! create spawns [`Manager::create`], a close drops the connection. Nothing
 //! awaits while the lock is held, and the tasks of queued waiters that got
 //! an answer are woken after it is released ([`Locked`]); a woken waiter
-//! takes its answer from its cell without the lock. A contended checkout
+//! takes its answer from its node without the lock. A contended checkout
 //! so takes the lock twice (its request, its release), not three times.
 
 use std::cell::UnsafeCell;
@@ -29,6 +29,7 @@ use super::error::{BuildError, PoolError};
 use super::manager::Manager;
 use super::object::Object;
 use super::recorder::TraceRecorder;
+use super::shards::Shards;
 use crate::core::affinity::{AffinityIndex, pattern_hash};
 use crate::core::breaker::{MultiBreaker, Permit};
 use crate::core::interval::IntervalRecorder;
@@ -93,6 +94,8 @@ pub(crate) struct Granted<C> {
     pub(crate) id: ConnId,
     /// When the core granted it.
     pub(crate) at: Nanos,
+    /// How long the request waited for it.
+    pub(crate) waited: Nanos,
     pub(crate) check: bool,
     pub(crate) permit: Permit,
 }
@@ -403,6 +406,8 @@ pub(crate) struct Shared<M: Manager> {
     pub(crate) driver_wake: Arc<Notify>,
     pub(crate) drained: Notify,
     pub(crate) on_snapshot: Option<SnapshotHook>,
+    /// Per-thread telemetry, written outside the lock.
+    pub(crate) shards: Shards,
 }
 
 impl<M: Manager> Shared<M> {
@@ -459,6 +464,20 @@ impl<M: Manager> Shared<M> {
         outcome: Outcome,
     ) {
         st.recorder.on_end(class, hold, outcome);
+        Self::trace_request(st, arrived, class, pattern, wait, hold, outcome);
+    }
+
+    /// Writes a request's record to the trace, if one is kept.
+    #[inline]
+    pub(crate) fn trace_request(
+        st: &State<M::Connection>,
+        arrived: Nanos,
+        class: QueryClass,
+        pattern: u64,
+        wait: Nanos,
+        hold: Nanos,
+        outcome: Outcome,
+    ) {
         if let Some(t) = &st.trace {
             t.request(RequestRecord {
                 arrival_ns: arrived,
@@ -501,7 +520,10 @@ impl<M: Manager> Shared<M> {
         while let Some(action) = st.core.poll_action() {
             match action {
                 Action::Grant {
-                    req, conn, check, ..
+                    req,
+                    conn,
+                    check,
+                    waited,
                 } => {
                     let i = conn as usize;
                     let Some(c) = st.conns.get_mut(i).and_then(Option::take) else {
@@ -521,6 +543,7 @@ impl<M: Manager> Shared<M> {
                             conn: c,
                             id: conn,
                             at: now,
+                            waited,
                             check,
                             permit: m.permit,
                         }));
@@ -537,6 +560,7 @@ impl<M: Manager> Shared<M> {
                                     conn: c,
                                     id: conn,
                                     at: now,
+                                    waited,
                                     check,
                                     permit: w.permit,
                                 })
@@ -834,10 +858,12 @@ impl<M: Manager> Builder<M> {
         let f = &self.file;
         let clock = quanta::Clock::new();
         let epoch_raw = clock.raw();
-        let core = PoolCore::new(f.pool.core_config(), 0).map_err(|e| SettingsError {
+        let mut core = PoolCore::new(f.pool.core_config(), 0).map_err(|e| SettingsError {
             path: format!("pool.{}", e.field),
             message: e.message,
         })?;
+        // Each task records its own wait, outside the lock (`Shards`).
+        core.set_driver_records_waits(true);
         let policy = match self.policy {
             Some(p) => p,
             None => driver::build_policy(&f.policy_config())?,
@@ -887,6 +913,7 @@ impl<M: Manager> Builder<M> {
             driver_wake: Arc::new(Notify::new()),
             drained: Notify::new(),
             on_snapshot: self.on_snapshot,
+            shards: Shards::new(),
         });
         {
             let mut st = shared.lock();
@@ -996,6 +1023,8 @@ impl<M: Manager> Drop for Wait<'_, M> {
         // reach the node after it is gone.
         shared.dispatch(&mut st, now, None);
         if let Some(Ok(g)) = self.node.take() {
+            // The core counted the grant; its wait counts too.
+            shared.shards.with(|s| s.wait(g.waited));
             st.clear_checkout(g.id);
             st.conns[g.id as usize] = Some(g.conn);
             st.breaker.cancel(g.permit);
@@ -1090,6 +1119,7 @@ impl<M: Manager> Pool<M> {
             Started::Refused(e) => return Err(e),
         };
         let g = reply?;
+        self.shared.shards.with(|s| s.wait(g.waited));
         if !g.check {
             return Ok(Object::new(
                 self.clone(),
@@ -1224,6 +1254,7 @@ impl<M: Manager> Pool<M> {
             .await;
             drop(g.conn);
             g = wait.await?;
+            shared.shards.with(|s| s.wait(g.waited));
         }
     }
 
