@@ -4,10 +4,10 @@ use std::ops::{Deref, DerefMut};
 
 use super::manager::{ErrorClass, Manager};
 use super::pool::{Granted, Pool, Shared};
-use crate::core::Nanos;
 use crate::core::breaker::Permit;
 use crate::core::pool::ConnId;
 use crate::core::telemetry::{Outcome, QueryClass};
+use crate::core::{Nanos, RequestRecord};
 
 /// A connection checked out of a [`Pool`]. It derefs to the connection
 /// and returns to the pool when dropped.
@@ -216,15 +216,16 @@ impl<M: Manager> Drop for Object<M> {
             st.counters.cache_hits += u64::from(self.cache_hits);
             st.counters.cache_misses += u64::from(self.cache_misses);
         }
-        let wait = self.granted.saturating_sub(self.arrived);
         Shared::<M>::trace_request(
             &st,
-            self.arrived,
-            self.class,
-            self.pattern,
-            wait,
-            hold,
-            outcome,
+            RequestRecord {
+                arrival_ns: self.arrived,
+                class: self.class,
+                pattern_hash: self.pattern,
+                acquire_wait_ns: self.granted.saturating_sub(self.arrived),
+                hold_ns: hold,
+                outcome,
+            },
         );
         Shared::dispatch(shared, &mut st, now, None);
     }

@@ -464,29 +464,24 @@ impl<M: Manager> Shared<M> {
         outcome: Outcome,
     ) {
         st.recorder.on_end(class, hold, outcome);
-        Self::trace_request(st, arrived, class, pattern, wait, hold, outcome);
-    }
-
-    /// Writes a request's record to the trace, if one is kept.
-    #[inline]
-    pub(crate) fn trace_request(
-        st: &State<M::Connection>,
-        arrived: Nanos,
-        class: QueryClass,
-        pattern: u64,
-        wait: Nanos,
-        hold: Nanos,
-        outcome: Outcome,
-    ) {
-        if let Some(t) = &st.trace {
-            t.request(RequestRecord {
+        Self::trace_request(
+            st,
+            RequestRecord {
                 arrival_ns: arrived,
                 class,
                 pattern_hash: pattern,
                 acquire_wait_ns: wait,
                 hold_ns: hold,
                 outcome,
-            });
+            },
+        );
+    }
+
+    /// Writes a request's record to the trace, if one is kept.
+    #[inline]
+    pub(crate) fn trace_request(st: &State<M::Connection>, record: RequestRecord) {
+        if let Some(t) = &st.trace {
+            t.request(record);
         }
     }
 

@@ -161,7 +161,13 @@ impl Shards {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::interval::SystemSignals;
     use crate::core::pool::PoolConfig;
+    use crate::core::telemetry::Snapshot;
+
+    fn close(recorder: &mut IntervalRecorder, core: &mut PoolCore, now: Nanos) -> Snapshot {
+        recorder.finish(now, core, ([0; 5], 0), SystemSignals::default())
+    }
 
     #[test]
     fn every_thread_records_apart_and_drain_gathers_all_then_drops_exited_threads() {
@@ -193,23 +199,13 @@ mod tests {
         assert_eq!(shards.len(), 5);
         shards.drain(&mut recorder, &mut core);
         assert_eq!(shards.len(), 2, "exited threads' shards are dropped");
-        let snap = recorder.finish(
-            1_000_000,
-            &mut core,
-            ([0; 5], 0),
-            crate::core::interval::SystemSignals::default(),
-        );
+        let snap = close(&mut recorder, &mut core, 1_000_000);
         assert_eq!(snap.completions[0], 31);
         assert_eq!(snap.acquire_wait_max_ms, Some(0.003));
         assert_eq!(core.wait_histogram().count(), 31);
         // Drained: nothing is counted twice.
         shards.drain(&mut recorder, &mut core);
-        let snap = recorder.finish(
-            2_000_000,
-            &mut core,
-            ([0; 5], 0),
-            crate::core::interval::SystemSignals::default(),
-        );
+        let snap = close(&mut recorder, &mut core, 2_000_000);
         assert_eq!(snap.completions[0], 0);
     }
 }
