@@ -130,7 +130,8 @@ pub(crate) struct Queued {
 /// core's queue only while its [`Wait`] lives, and `Wait`'s drop withdraws
 /// it, or takes its answer, under the lock, before the node goes away.
 /// Every entry point carries out the core's actions under the lock that
-/// produced them, so no answer to a withdrawn request is pending.
+/// produced them, so no answer to a withdrawn request is pending, and the
+/// steps before a `Wait` exists cannot unwind ([`AbortOnUnwind`]).
 pub(crate) struct Node<C> {
     /// Set when the request is queued; taken by the task that answers it.
     /// Read and written under the pool's lock only.
@@ -208,6 +209,20 @@ impl<C> Node<C> {
         unsafe { *self.reply.get() = Some(reply) };
         self.ready.store(true, Ordering::Release);
         Ok(q)
+    }
+}
+
+/// Aborts the process when dropped. Held, and forgotten once done, across
+/// the steps in which the core may name a node that no [`Wait`] guards
+/// yet, or that a `Wait` is withdrawing: unwinding out of them (a panic in
+/// a waker's clone or a tracing subscriber, say) would let the node go away
+/// while the core still names it, and an abort is the only sound end.
+struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        tracing::error!("panic while a queued request's node was exposed; aborting");
+        std::process::abort();
     }
 }
 
@@ -990,6 +1005,15 @@ impl<M: Manager> Drop for Wait<'_, M> {
         if self.done {
             return;
         }
+        let exposed = AbortOnUnwind;
+        self.withdraw();
+        std::mem::forget(exposed);
+    }
+}
+
+impl<M: Manager> Wait<'_, M> {
+    /// Withdraws the request, or gives back the connection granted to it.
+    fn withdraw(&mut self) {
         let shared = self.shared;
         let now = shared.now();
         let mut st = shared.lock();
@@ -1164,6 +1188,9 @@ impl<M: Manager> Pool<M> {
             }
         };
         let req = node.id();
+        // From the core's acquire until a `Wait` guards the request (or it
+        // is served), the core may name `node`.
+        let exposed = AbortOnUnwind;
         let me = Me {
             req,
             permit,
@@ -1179,7 +1206,7 @@ impl<M: Manager> Pool<M> {
         } else {
             st.core.acquire(now, req);
         }
-        match shared.dispatch(&mut st, now, Some(me)) {
+        let started = match shared.dispatch(&mut st, now, Some(me)) {
             Some(reply) => Started::Served(me, reply),
             None => {
                 shared.enqueue(&mut st, me, permit, waker, node);
@@ -1194,7 +1221,9 @@ impl<M: Manager> Pool<M> {
                     },
                 )
             }
-        }
+        };
+        std::mem::forget(exposed);
+        started
     }
 
     /// Runs the health check of a grant that asks for one; a failed check
@@ -1235,16 +1264,19 @@ impl<M: Manager> Pool<M> {
                 // Queued again under the id of a new node, with its first
                 // arrival time.
                 me.req = node.id();
+                let exposed = AbortOnUnwind;
                 shared.enqueue(&mut st, me, g.permit, cx.waker(), &node);
                 st.core.check_failed(now, me.req, g.id, me.arrived);
                 shared.dispatch(&mut st, now, None);
-                Poll::Ready(Wait {
+                let wait = Wait {
                     shared,
                     req: me.req,
                     node: &node,
                     fresh: true,
                     done: false,
-                })
+                };
+                std::mem::forget(exposed);
+                Poll::Ready(wait)
             })
             .await;
             drop(g.conn);
