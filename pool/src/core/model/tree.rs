@@ -354,8 +354,8 @@ impl TreeEnsemble {
 
     /// Predicts one row. `x` must hold `n_features` values (`NaN` = missing).
     ///
-    /// Copies the row into a buffer `[x, -x, +∞]` (see [`Node`]), walks
-    /// [`LANES`] trees at a time in lockstep with one comparison and a
+    /// Copies the row into a buffer `[x, -x, +∞]` (see `Node`), walks
+    /// `LANES` trees at a time in lockstep with one comparison and a
     /// conditional move per step, then adds the leaves in tree order: the
     /// result is bit-identical to summing [`FlatTree::predict`] over the
     /// trees one by one.
