@@ -106,11 +106,8 @@ type Reply<C> = Result<Granted<C>, PoolError>;
 /// answers it.
 pub(crate) struct Queued {
     waker: Waker,
-    permit: Permit,
-    class: QueryClass,
-    pattern: u64,
-    arrived: Nanos,
-    location: &'static Location<'static>,
+    /// The request as it was when it queued.
+    me: Me,
 }
 
 /// A request's node, in the acquiring future itself, which is pinned while
@@ -572,14 +569,14 @@ impl<M: Manager> Shared<M> {
                                     at: now,
                                     waited,
                                     check,
-                                    permit: w.permit,
+                                    permit: w.me.permit,
                                 })
                             })
                         };
                         match answered {
                             Ok(w) => {
                                 if leaks {
-                                    st.note_checkout(conn, now, w.location);
+                                    st.note_checkout(conn, now, w.me.location);
                                 }
                                 st.wakes.push(w.waker);
                             }
@@ -608,55 +605,54 @@ impl<M: Manager> Shared<M> {
                 }
                 Action::Timeout { req, waited } => {
                     let err = self.timeout_error(st, waited);
-                    let (permit, class, pattern, arrived) =
-                        if let Some(m) = me.filter(|m| m.req == req) {
-                            mine = Some(Err(err));
-                            (m.permit, m.class, m.pattern, m.arrived)
-                        // SAFETY: the core times out queued requests only,
-                        // under the lock held here.
-                        } else if let Ok(w) =
-                            unsafe { node::<M::Connection>(req).answer(err, |e, _| Err(e)) }
-                        {
-                            st.wakes.push(w.waker);
-                            (w.permit, w.class, w.pattern, w.arrived)
-                        } else {
-                            continue;
-                        };
-                    st.breaker.record(now, permit, Some(ErrorCategory::Timeout));
+                    let m = if let Some(m) = me.filter(|m| m.req == req) {
+                        mine = Some(Err(err));
+                        m
+                    // SAFETY: the core times out queued requests only,
+                    // under the lock held here.
+                    } else if let Ok(w) =
+                        unsafe { node::<M::Connection>(req).answer(err, |e, _| Err(e)) }
+                    {
+                        st.wakes.push(w.waker);
+                        w.me
+                    } else {
+                        continue;
+                    };
+                    st.breaker
+                        .record(now, m.permit, Some(ErrorCategory::Timeout));
                     st.counters.errors[ErrorCategory::Timeout.index()] += 1;
                     Self::record_request(
                         st,
-                        arrived,
-                        class,
-                        pattern,
+                        m.arrived,
+                        m.class,
+                        m.pattern,
                         waited,
                         0,
                         Outcome::AcquireTimeout,
                     );
                 }
                 Action::Reject { req, .. } => {
-                    let (permit, class, pattern, arrived) =
-                        if let Some(m) = me.filter(|m| m.req == req) {
-                            mine = Some(Err(PoolError::Closed));
-                            (m.permit, m.class, m.pattern, m.arrived)
-                        // SAFETY: the core rejects queued requests (or `me`)
-                        // only, under the lock held here.
-                        } else if let Ok(w) = unsafe {
-                            node::<M::Connection>(req).answer((), |(), _| Err(PoolError::Closed))
-                        } {
-                            st.wakes.push(w.waker);
-                            (w.permit, w.class, w.pattern, w.arrived)
-                        } else {
-                            continue;
-                        };
-                    st.breaker.cancel(permit);
+                    let m = if let Some(m) = me.filter(|m| m.req == req) {
+                        mine = Some(Err(PoolError::Closed));
+                        m
+                    // SAFETY: the core rejects queued requests (or `me`)
+                    // only, under the lock held here.
+                    } else if let Ok(w) = unsafe {
+                        node::<M::Connection>(req).answer((), |(), _| Err(PoolError::Closed))
+                    } {
+                        st.wakes.push(w.waker);
+                        w.me
+                    } else {
+                        continue;
+                    };
+                    st.breaker.cancel(m.permit);
                     st.counters.rejected[ErrorCategory::COUNT] += 1;
                     Self::record_request(
                         st,
-                        arrived,
-                        class,
-                        pattern,
-                        now - arrived.min(now),
+                        m.arrived,
+                        m.class,
+                        m.pattern,
+                        now - m.arrived.min(now),
                         0,
                         Outcome::Rejected(None),
                     );
@@ -680,7 +676,6 @@ impl<M: Manager> Shared<M> {
         &self,
         st: &mut State<M::Connection>,
         me: Me,
-        permit: Permit,
         waker: &Waker,
         node: &Node<M::Connection>,
     ) {
@@ -688,11 +683,7 @@ impl<M: Manager> Shared<M> {
         // SAFETY: the lock is held (`st`).
         *unsafe { node.queued() } = Some(Queued {
             waker: waker.clone(),
-            permit,
-            class: me.class,
-            pattern: me.pattern,
-            arrived: me.arrived,
-            location: me.location,
+            me,
         });
         if let Some(to) = st.core.config().acquire_timeout {
             let deadline = me.arrived.saturating_add(to);
@@ -1020,16 +1011,17 @@ impl<M: Manager> Wait<'_, M> {
         if st.core.cancel(now, self.req) {
             // SAFETY: the lock is held.
             if let Some(w) = unsafe { self.node.queued() }.take() {
-                st.breaker.cancel(w.permit);
+                let m = w.me;
+                st.breaker.cancel(m.permit);
                 st.counters.cancelled += 1;
                 // The caller gave up waiting: from its side an acquire
                 // timeout, but not one the breakers should count.
                 Shared::<M>::record_request(
                     &mut st,
-                    w.arrived,
-                    w.class,
-                    w.pattern,
-                    now - w.arrived.min(now),
+                    m.arrived,
+                    m.class,
+                    m.pattern,
+                    now - m.arrived.min(now),
                     0,
                     Outcome::AcquireTimeout,
                 );
@@ -1209,7 +1201,7 @@ impl<M: Manager> Pool<M> {
         let started = match shared.dispatch(&mut st, now, Some(me)) {
             Some(reply) => Started::Served(me, reply),
             None => {
-                shared.enqueue(&mut st, me, permit, waker, node);
+                shared.enqueue(&mut st, me, waker, node);
                 Started::Queued(
                     me,
                     Wait {
@@ -1264,8 +1256,9 @@ impl<M: Manager> Pool<M> {
                 // Queued again under the id of a new node, with its first
                 // arrival time.
                 me.req = node.id();
+                debug_assert_eq!(me.permit, g.permit);
                 let exposed = AbortOnUnwind;
-                shared.enqueue(&mut st, me, g.permit, cx.waker(), &node);
+                shared.enqueue(&mut st, me, cx.waker(), &node);
                 st.core.check_failed(now, me.req, g.id, me.arrived);
                 shared.dispatch(&mut st, now, None);
                 let wait = Wait {
