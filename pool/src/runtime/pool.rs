@@ -605,17 +605,7 @@ impl<M: Manager> Shared<M> {
                 }
                 Action::Timeout { req, waited } => {
                     let err = self.timeout_error(st, waited);
-                    let m = if let Some(m) = me.filter(|m| m.req == req) {
-                        mine = Some(Err(err));
-                        m
-                    // SAFETY: the core times out queued requests only,
-                    // under the lock held here.
-                    } else if let Ok(w) =
-                        unsafe { node::<M::Connection>(req).answer(err, |e, _| Err(e)) }
-                    {
-                        st.wakes.push(w.waker);
-                        w.me
-                    } else {
+                    let Some(m) = Self::fail(st, me, &mut mine, req, err) else {
                         continue;
                     };
                     st.breaker
@@ -632,17 +622,7 @@ impl<M: Manager> Shared<M> {
                     );
                 }
                 Action::Reject { req, .. } => {
-                    let m = if let Some(m) = me.filter(|m| m.req == req) {
-                        mine = Some(Err(PoolError::Closed));
-                        m
-                    // SAFETY: the core rejects queued requests (or `me`)
-                    // only, under the lock held here.
-                    } else if let Ok(w) = unsafe {
-                        node::<M::Connection>(req).answer((), |(), _| Err(PoolError::Closed))
-                    } {
-                        st.wakes.push(w.waker);
-                        w.me
-                    } else {
+                    let Some(m) = Self::fail(st, me, &mut mine, req, PoolError::Closed) else {
                         continue;
                     };
                     st.breaker.cancel(m.permit);
@@ -663,6 +643,31 @@ impl<M: Manager> Shared<M> {
             self.drained.notify_waiters();
         }
         mine
+    }
+
+    /// Answers request `req` with `err`: into `mine` when it is the caller
+    /// `me`, or into its node (and its task is woken) when it is queued.
+    /// Returns the request, or `None` when it is neither (which does not
+    /// happen).
+    ///
+    /// Only for a request the core has just timed out or rejected, under
+    /// the lock that produced that action.
+    fn fail(
+        st: &mut State<M::Connection>,
+        me: Option<Me>,
+        mine: &mut Option<Reply<M::Connection>>,
+        req: RequestId,
+        err: PoolError,
+    ) -> Option<Me> {
+        if let Some(m) = me.filter(|m| m.req == req) {
+            *mine = Some(Err(err));
+            return Some(m);
+        }
+        // SAFETY: the core times out or rejects only queued requests (or
+        // `me`), and this runs under the lock that produced the action.
+        let w = unsafe { node::<M::Connection>(req).answer(err, |e, _| Err(e)) }.ok()?;
+        st.wakes.push(w.waker);
+        Some(w.me)
     }
 
     /// Registers `me`, queued in the core under this same lock with the id
