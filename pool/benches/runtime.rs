@@ -7,7 +7,10 @@
 //!   over wall time);
 //! - `postgres/select1_tasks=N/*`: `SELECT 1` (simple query protocol, one
 //!   round trip) through each pool from N tasks sharing 16 connections,
-//!   time per query. Needs PostgreSQL at `POOLCAST_TEST_PG` (default
+//!   time per query, and beside them `direct`: no pool, `min(N, 16)` tasks
+//!   that each own a client (up to 16 tasks, poolcast / direct is what the
+//!   pool costs; see [`PG_POOLS`] for above). Needs
+//!   PostgreSQL at `POOLCAST_TEST_PG` (default
 //!   `postgres://postgres@127.0.0.1:5432/test`); skipped with a message
 //!   when it does not answer.
 //!
@@ -23,15 +26,17 @@
 //! groups, the **paired rounds** (`paired/*`) measure the same workloads
 //! interleaved: every round runs each pool once for about
 //! `POOLCAST_BENCH_ROUND_MS` (default 60) ms, the order of the pools cycles
-//! through all six permutations, and slow drifts of the load cancel out of
-//! the per-round ratios. Rounds come in `POOLCAST_BENCH_SESSIONS` (default 5)
-//! sessions of `POOLCAST_BENCH_ROUNDS` (default 12) rounds, each session
+//! through every rotation and its reverse (all six permutations of three),
+//! and slow drifts of the load cancel out of the per-round ratios. Rounds
+//! come in `POOLCAST_BENCH_SESSIONS` (default 5) sessions of
+//! `POOLCAST_BENCH_ROUNDS` (default 12 with three contestants, 16 with
+//! four: whole cycles of the orders) rounds, each session
 //! with a fresh runtime and fresh pools: where the tasks and the connections'
 //! I/O tasks land on the two workers changes from one setup to the next and
 //! moves a whole session's results (by up to ±20% for PostgreSQL), so the
 //! 95% confidence intervals are taken over sessions, not rounds, and each
 //! session's ratio is printed. Each pool's mean time per operation and each
-//! ratio (poolcast / deadpool, poolcast / bb8: geometric means of the
+//! ratio (poolcast / each other contestant: geometric means of the
 //! per-round ratios) come with their interval; the load average is printed
 //! before and after.
 //!
@@ -73,7 +78,14 @@ const TASKS: u64 = 32;
 const PG_CONNS: u32 = 16;
 const PG_TASKS: [u64; 4] = [1, 8, 32, 64];
 const POOLS: [&str; 3] = ["poolcast", "deadpool", "bb8"];
-const PG_POOLS: [&str; 3] = ["poolcast", "deadpool-postgres", "bb8-postgres"];
+/// The PostgreSQL contestants: the three pools, and `direct`, no pool at
+/// all: `min(tasks, 16)` tasks that each own one tokio-postgres client.
+/// Up to 16 tasks it runs the pools' workload without a pool, so poolcast /
+/// direct is what the pool costs; above 16 it is 16 tasks against the
+/// pools' N, the most queries 16 connections carry at once without
+/// pipelining, but not a ceiling: the pools' extra tasks can keep the
+/// workers busier than direct's 16 do.
+const PG_POOLS: [&str; 4] = ["poolcast", "deadpool-postgres", "bb8-postgres", "direct"];
 
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -131,21 +143,22 @@ impl bb8::ManageConnection for Bb8Noop {
     }
 }
 
-/// Runs `op` `iters` times spread over `tasks` tasks; returns wall time.
+/// Runs `op` `iters` times spread over `tasks` tasks (`op(i)` on task `i`);
+/// returns wall time.
 async fn spread<F, Fut>(tasks: u64, iters: u64, op: F) -> Duration
 where
-    F: Fn() -> Fut + Send + Sync + 'static,
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
     let op = Arc::new(op);
     let per = iters.div_ceil(tasks);
     let start = Instant::now();
     let mut hs = Vec::with_capacity(tasks as usize);
-    for _ in 0..tasks {
+    for i in 0..tasks as usize {
         let op = Arc::clone(&op);
         hs.push(tokio::spawn(async move {
             for _ in 0..per {
-                op().await;
+                op(i).await;
             }
         }));
     }
@@ -208,7 +221,7 @@ impl NoopPools {
             ($pool:expr) => {{
                 let p = $pool.clone();
                 if contended {
-                    spread(TASKS, iters, move || {
+                    spread(TASKS, iters, move |_| {
                         let p = p.clone();
                         async move {
                             let o = p.get().await.expect("get");
@@ -241,6 +254,9 @@ struct PgPools {
     pc: Pool<PgManager>,
     dp: deadpool_postgres::Pool,
     b8: bb8::Pool<Bb8Pg>,
+    /// `direct`'s clients, one per task (their connections run on tasks
+    /// of their own, as the pools' do).
+    direct: Arc<Vec<tokio_postgres::Client>>,
 }
 
 impl PgPools {
@@ -272,7 +288,21 @@ impl PgPools {
             .build(Bb8Pg::new(config.clone(), tokio_postgres::NoTls))
             .await
             .expect("bb8-postgres");
-        let pools = PgPools { pc, dp, b8 };
+        let mut direct = Vec::with_capacity(PG_CONNS as usize);
+        for _ in 0..PG_CONNS {
+            let (client, conn) = config
+                .connect(tokio_postgres::NoTls)
+                .await
+                .expect("direct connection");
+            tokio::spawn(conn);
+            direct.push(client);
+        }
+        let pools = PgPools {
+            pc,
+            dp,
+            b8,
+            direct: Arc::new(direct),
+        };
         pools.fill().await;
         pools
     }
@@ -299,7 +329,7 @@ impl PgPools {
         macro_rules! go {
             ($pool:expr) => {{
                 let p = $pool.clone();
-                spread(tasks, iters, move || {
+                spread(tasks, iters, move |_| {
                     let p = p.clone();
                     async move {
                         let c = p.get().await.expect("get");
@@ -312,8 +342,22 @@ impl PgPools {
         match which {
             0 => go!(self.pc),
             1 => go!(self.dp),
-            _ => go!(self.b8),
+            2 => go!(self.b8),
+            _ => self.direct(tasks, iters).await,
         }
+    }
+
+    /// `iters` `SELECT 1` from `min(tasks, 16)` tasks that each own a
+    /// client; wall time.
+    async fn direct(&self, tasks: u64, iters: u64) -> Duration {
+        let clients = Arc::clone(&self.direct);
+        spread(tasks.min(clients.len() as u64), iters, move |i| {
+            let clients = Arc::clone(&clients);
+            async move {
+                clients[i].simple_query("SELECT 1").await.expect("SELECT 1");
+            }
+        })
+        .await
     }
 }
 
@@ -420,14 +464,19 @@ fn fmt_ns(ns: f64) -> String {
     }
 }
 
-const ORDERS: [[usize; 3]; 6] = [
-    [0, 1, 2],
-    [1, 2, 0],
-    [2, 0, 1],
-    [0, 2, 1],
-    [2, 1, 0],
-    [1, 0, 2],
-];
+/// The orders in which a round runs `n` contestants: every rotation of
+/// `0..n` and its reverse, so over `2n` rounds each contestant runs in
+/// each place, and before each other one, equally often (for three, these
+/// are all six permutations).
+fn orders(n: usize) -> Vec<Vec<usize>> {
+    let mut out = Vec::with_capacity(2 * n);
+    for r in 0..n {
+        let rot: Vec<usize> = (0..n).map(|i| (i + r) % n).collect();
+        out.push(rot.clone());
+        out.push(rot.into_iter().rev().collect());
+    }
+    out
+}
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -438,23 +487,31 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 /// One workload's paired rounds: ns per operation of each pool, per round,
 /// per session.
-#[derive(Default)]
-struct Paired {
-    sessions: Vec<Vec<[f64; 3]>>,
+struct Paired<const N: usize> {
+    sessions: Vec<Vec<[f64; N]>>,
 }
 
-impl Paired {
+impl<const N: usize> Default for Paired<N> {
+    fn default() -> Self {
+        Paired {
+            sessions: Vec::new(),
+        }
+    }
+}
+
+impl<const N: usize> Paired<N> {
     /// Prints each pool's time per operation and poolcast's ratios to the
     /// others, with 95% confidence intervals over the sessions: rounds of
     /// one session share a runtime and pools (and their connections'
     /// placement on the workers), so they are not independent of each
     /// other; sessions are.
-    fn print(&self, name: &str, names: [&str; 3], rounds: usize, round_ms: f64) {
+    fn print(&self, name: &str, names: [&str; N], rounds: usize, round_ms: f64) {
         let n = self.sessions.len();
         println!(
-            "{name}: {n} sessions (fresh runtime and pools) x {rounds} rounds (pools in all 6 orders, ~{round_ms} ms each)"
+            "{name}: {n} sessions (fresh runtime and pools) x {rounds} rounds (pools in {} orders, ~{round_ms} ms each)",
+            2 * N
         );
-        let all: Vec<[f64; 3]> = self.sessions.iter().flatten().copied().collect();
+        let all: Vec<[f64; N]> = self.sessions.iter().flatten().copied().collect();
         for (p, pool) in names.iter().enumerate() {
             let means: Vec<f64> = self
                 .sessions
@@ -470,7 +527,7 @@ impl Paired {
                 fmt_ns(median(&xs))
             );
         }
-        for other in [1, 2] {
+        for other in 1..N {
             // The geometric mean of the per-round ratios of each session.
             let logs: Vec<f64> = self
                 .sessions
@@ -497,9 +554,9 @@ impl Paired {
 /// rounds and prints the comparison (see the module docs). `setup` makes
 /// a session's runtime and pools; `run(session, param, pool, iters)`
 /// returns the wall time of `iters` operations of pool `pool`.
-fn paired<S, P: Copy>(
+fn paired<S, P: Copy, const N: usize>(
     groups: &[(String, P)],
-    names: [&str; 3],
+    names: [&str; N],
     mut setup: impl FnMut() -> S,
     mut run: impl FnMut(&S, P, usize, u64) -> Duration,
 ) {
@@ -507,16 +564,18 @@ fn paired<S, P: Copy>(
         return;
     }
     let sessions: usize = env_or("POOLCAST_BENCH_SESSIONS", 5).max(2);
-    let rounds: usize = env_or("POOLCAST_BENCH_ROUNDS", 12).max(1);
+    // By default the smallest whole number of cycles through the orders
+    // that is at least 12 rounds.
+    let rounds: usize = env_or("POOLCAST_BENCH_ROUNDS", 12usize.next_multiple_of(2 * N)).max(1);
     let round_ms: f64 = env_or("POOLCAST_BENCH_ROUND_MS", 60.0);
     let load_before = load();
-    let mut results: Vec<Paired> = groups.iter().map(|_| Paired::default()).collect();
+    let mut results: Vec<Paired<N>> = groups.iter().map(|_| Paired::default()).collect();
     for _ in 0..sessions {
         let session = setup();
         for ((_, param), result) in groups.iter().zip(&mut results) {
             // Warm-up and calibration: grow the batch until it takes a
             // tenth of a round, then size the pool's batch for a round.
-            let mut iters = [0u64; 3];
+            let mut iters = [0u64; N];
             for (p, n) in iters.iter_mut().enumerate() {
                 let mut k = 16u64;
                 loop {
@@ -530,9 +589,10 @@ fn paired<S, P: Copy>(
                 }
                 run(&session, *param, p, *n);
             }
-            let mut rows = vec![[0.0f64; 3]; rounds];
+            let orders = orders(N);
+            let mut rows = vec![[0.0f64; N]; rounds];
             for (r, row) in rows.iter_mut().enumerate() {
-                for &p in &ORDERS[r % ORDERS.len()] {
+                for &p in &orders[r % orders.len()] {
                     let t = run(&session, *param, p, iters[p]);
                     row[p] = t.as_secs_f64() * 1e9 / iters[p] as f64;
                 }

@@ -7,6 +7,7 @@
 //! valgrind --tool=callgrind target/release/examples/acquire_loop deadpool uncontended 200000
 //! target/release/examples/acquire_loop poolcast contended 2000000 mt   # 2 workers, as the bench
 //! target/release/examples/acquire_loop deadpool pg8 20000 mt   # SELECT 1 from 8 tasks, 16 connections
+//! target/release/examples/acquire_loop direct pg8 20000 mt     # the same without a pool
 //! ```
 //!
 //! The `pg<N>` mode needs PostgreSQL at `POOLCAST_TEST_PG` (default
@@ -171,7 +172,34 @@ async fn select1(which: &str, tasks: u64, n: u64) -> f64 {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
     let config: tokio_postgres::Config = url.parse().expect("POOLCAST_TEST_PG parses");
     let per = n / tasks;
-    let took = if which == "deadpool" {
+    let took = if which == "direct" {
+        // No pool: min(tasks, 16) tasks that each own a client.
+        let mut clients = Vec::new();
+        for _ in 0..CONNS {
+            let (client, conn) = config
+                .connect(tokio_postgres::NoTls)
+                .await
+                .expect("connect");
+            tokio::spawn(conn);
+            clients.push(std::sync::Arc::new(client));
+        }
+        let k = tasks.min(u64::from(CONNS));
+        let per = n / k;
+        let t = Instant::now();
+        let mut hs = Vec::new();
+        for c in clients.iter().take(k as usize) {
+            let c = std::sync::Arc::clone(c);
+            hs.push(tokio::spawn(async move {
+                for _ in 0..per {
+                    c.simple_query("SELECT 1").await.expect("SELECT 1");
+                }
+            }));
+        }
+        for h in hs {
+            h.await.expect("task");
+        }
+        return t.elapsed().as_secs_f64() * 1e6 / (per * k) as f64;
+    } else if which == "deadpool" {
         let lifo = std::env::var("POOLCAST_BENCH_DEADPOOL_LIFO").is_ok_and(|v| v == "1");
         let mgr = deadpool_postgres::Manager::from_config(
             config,
