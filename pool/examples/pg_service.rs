@@ -1,0 +1,129 @@
+//! A small service on the runtime pool, to copy from when embedding it:
+//! a pool from a `pool.toml` (for example the one `poolcast export` or the
+//! quickstart wrote, whose predictive policy loads the exported model), a
+//! workload that steps from 4 to 24 to 8 concurrent tasks, the pool's status
+//! once a second, and its Prometheus text at the end.
+//!
+//! ```sh
+//! cargo run --release -p poolcast --example pg_service --features postgres,prometheus
+//! cargo run --release -p poolcast --example pg_service --features postgres,prometheus -- \
+//!     runs/quickstart/<run-id>/pool.toml
+//! ```
+//!
+//! The quickstart's model learned the simulator's traffic, not this load, so
+//! with its `pool.toml` the run shows the mechanism (the policy warming up
+//! on reactive, then predicting; on 2026-12-03 it went to `max_size` 64 for
+//! this load's 24 tasks), not a model fitted to this service. Fitting one
+//! means training on the service's own telemetry, which a `TraceRecorder`
+//! writes and `poolcast-datasets` reads back; `poolcast train` does not
+//! take those files yet.
+//!
+//! The database is `POOLCAST_TEST_PG` (default
+//! `postgres://postgres@127.0.0.1:5432/test`). Errors (a bad `pool.toml`, a
+//! database that does not answer) are printed and end the program with
+//! status 2; failed queries are counted by kind, not unwrapped.
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use poolcast::runtime::postgres::PgManager;
+use poolcast::runtime::{Pool, load_pool_file};
+
+/// The workload's phases: (seconds, concurrent tasks).
+const PHASES: [(u64, usize); 3] = [(3, 4), (3, 24), (4, 8)];
+/// One statement, so the pool's statement affinity has something to learn.
+const SQL: &str = "SELECT $1::int + 1";
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("pg_service: {e}");
+        std::process::exit(2);
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let url = std::env::var("POOLCAST_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    let mut builder = Pool::builder(PgManager::from_url(&url)?).name("demo");
+    if let Some(path) = std::env::args().nth(1) {
+        builder = builder.config(load_pool_file(&path)?);
+    }
+    let pool = builder.build()?;
+    // Fail early, with the pool's typed error, if the database is not there.
+    drop(pool.get().await?);
+
+    let errors: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+    let start = Instant::now();
+    let mut ends = Vec::new();
+    let mut at = 0;
+    for (secs, tasks) in PHASES {
+        ends.push((at, at + secs, tasks));
+        at += secs;
+    }
+    let mut handles = Vec::new();
+    for (from, to, tasks) in ends {
+        for _ in 0..tasks {
+            let pool = pool.clone();
+            let errors = Arc::clone(&errors);
+            handles.push(tokio::spawn(async move {
+                tokio::time::sleep_until((start + Duration::from_secs(from)).into()).await;
+                let until = start + Duration::from_secs(to);
+                let mut n = 0i32;
+                while Instant::now() < until {
+                    n = n.wrapping_add(1);
+                    let outcome = match pool.get_for(SQL).await {
+                        Ok(mut conn) => conn
+                            .query_cached(SQL, &[&n])
+                            .await
+                            .map(drop)
+                            .map_err(|e| format!("query: {e}")),
+                        Err(e) => Err(format!("acquire: {e}")),
+                    };
+                    if let Err(kind) = outcome {
+                        *errors.lock().unwrap().entry(kind).or_default() += 1;
+                    }
+                    // A little work between queries, as a handler would do.
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }));
+        }
+    }
+
+    println!("  t  size idle busy wait target  policy");
+    for t in 1..=at {
+        tokio::time::sleep_until((start + Duration::from_secs(t)).into()).await;
+        let s = pool.status();
+        println!(
+            "{t:>3}  {:>4} {:>4} {:>4} {:>4} {:>6}  {}",
+            s.size, s.idle, s.busy, s.waiting, s.target, s.policy
+        );
+    }
+    for h in handles {
+        h.await?;
+    }
+
+    let m = pool.metrics();
+    println!(
+        "\n{} acquires, {} granted ({} without waiting), {} timeouts, {} connections opened, statement-cache hit rate {}",
+        m.totals.acquires_requested,
+        m.totals.grants,
+        m.totals.grants_immediate,
+        m.totals.timeouts,
+        m.totals.created,
+        m.cache_hit_rate()
+            .map_or("n/a".to_string(), |r| format!("{:.2}%", r * 100.0))
+    );
+    for (kind, n) in errors.lock().unwrap().iter() {
+        println!("{n} x {kind}");
+    }
+    #[cfg(feature = "prometheus")]
+    {
+        println!("\nPrometheus text (first lines):");
+        for line in pool.prometheus().lines().take(12) {
+            println!("{line}");
+        }
+    }
+    pool.close().await;
+    Ok(())
+}
