@@ -36,7 +36,8 @@ pub fn list_features(interval_s: f64, json: bool) -> Result<()> {
 /// Options of `poolcast train`.
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
-    /// A run directory (searched for snapshots.parquet) or a features.parquet.
+    /// A run directory (searched for snapshots.parquet and for runtime-pool
+    /// recorder directories of snapshots-*.jsonl) or a features.parquet.
     pub input: PathBuf,
     /// Output directory.
     #[arg(long, short)]

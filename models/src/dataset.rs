@@ -1,8 +1,9 @@
 //! The offline feature pipeline: telemetry Parquet from many runs in, one
 //! features Parquet out, computed by the very extractor the runtime uses.
 //!
-//! For each run (one `snapshots.parquet`, i.e. one scenario × replication)
-//! a fresh [`FeatureExtractor`](poolcast::core::features::FeatureExtractor)
+//! For each run (one `snapshots.parquet`, i.e. one scenario × replication,
+//! or one directory of the runtime pool's recorder files: a service's own
+//! telemetry, see [`read_run`]) a fresh [`FeatureExtractor`](poolcast::core::features::FeatureExtractor)
 //! walks the snapshots in time order, so no window crosses a run. Targets
 //! look forward inside the run only; a row whose horizon reaches past the
 //! run's end gets a missing target and is never trained or scored on.
@@ -18,9 +19,11 @@ use std::path::{Path, PathBuf};
 
 use poolcast::core::artifact::{Aggregate, Target};
 use poolcast::core::features::{FeatureConfig, FeatureSpec};
+use poolcast::core::policy::INTERVAL_TOLERANCE;
 use poolcast::core::{NANOS_PER_SEC, Nanos, Snapshot};
 use poolcast_datasets::{
-    FeatureTable, FeatureTableWriter, WriteOptions, read_feature_table, read_snapshots,
+    FeatureTable, FeatureTableWriter, WriteOptions, read_feature_table, read_recorder_snapshots,
+    read_snapshots,
 };
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -56,12 +59,22 @@ pub struct RunRef {
     pub scenario: String,
     /// Replication (from `replication=<n>`, else 0).
     pub replication: u32,
-    /// The `snapshots.parquet` file.
+    /// The telemetry: a `snapshots.parquet` file (the simulator's), a
+    /// recorder `snapshots-*.jsonl` file, or a directory of them (the
+    /// runtime pool's `TraceRecorder`); see [`read_run`].
     pub path: PathBuf,
 }
 
-/// Finds every `snapshots.parquet` under `input` (or `input` itself if it
-/// is a file), sorted by scenario and replication.
+/// Whether `name` is a runtime-pool recorder snapshot file
+/// (`snapshots-000001.jsonl`, ...).
+fn is_recorder_snapshots(name: &str) -> bool {
+    name.starts_with("snapshots-") && name.ends_with(".jsonl")
+}
+
+/// Finds every run under `input` (or `input` itself if it is a file),
+/// sorted by scenario and replication: each `snapshots.parquet`, and each
+/// directory that holds recorder `snapshots-*.jsonl` files (one run per
+/// directory: one pool's rotated files).
 ///
 /// # Errors
 /// The input does not exist or holds no snapshot file.
@@ -73,7 +86,7 @@ pub fn discover_runs(input: &Path) -> Result<Vec<RunRef>, ModelError> {
         walk(input, &mut files).map_err(|e| ModelError::io(input, e))?;
     } else {
         return Err(ModelError::Input(format!(
-            "{}: no such file or directory (expected a run directory or a snapshots.parquet)",
+            "{}: no such file or directory (expected a run directory, a snapshots.parquet or a recorder directory of snapshots-*.jsonl)",
             input.display()
         )));
     }
@@ -100,7 +113,7 @@ pub fn discover_runs(input: &Path) -> Result<Vec<RunRef>, ModelError> {
     runs.sort();
     if runs.is_empty() {
         return Err(ModelError::Input(format!(
-            "{}: no snapshots.parquet found (run `poolcast simulate` first)",
+            "{}: no snapshots.parquet and no recorder snapshots-*.jsonl found (run `poolcast simulate` first, or point at a TraceRecorder directory)",
             input.display()
         )));
     }
@@ -110,15 +123,59 @@ pub fn discover_runs(input: &Path) -> Result<Vec<RunRef>, ModelError> {
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());
+    let mut recorder = false;
     for e in entries {
         let p = e.path();
+        let name = e.file_name();
+        let name = name.to_string_lossy();
         if p.is_dir() {
             walk(&p, out)?;
-        } else if p.file_name().is_some_and(|n| n == "snapshots.parquet") {
+        } else if name == "snapshots.parquet" {
             out.push(p);
+        } else if is_recorder_snapshots(&name) {
+            recorder = true;
         }
     }
+    if recorder {
+        out.push(dir.to_path_buf());
+    }
     Ok(())
+}
+
+/// Reads one run's snapshots: a `snapshots.parquet` file, one recorder
+/// `snapshots-*.jsonl` file, or a recorder directory, whose
+/// `snapshots-*.jsonl` files are read in name order (the recorder numbers
+/// them in rotation order, zero-padded) and joined.
+///
+/// # Errors
+/// A file cannot be read or parsed (the message names the file and, for
+/// JSONL, the line), or a directory holds no `snapshots-*.jsonl`.
+pub fn read_run(path: &Path) -> Result<Vec<Snapshot>, ModelError> {
+    let input = |e: poolcast_datasets::DatasetError| ModelError::Input(e.to_string());
+    if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| ModelError::io(path, e))?
+            .filter_map(|e| e.ok())
+            .filter(|e| is_recorder_snapshots(&e.file_name().to_string_lossy()))
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(ModelError::Input(format!(
+                "{}: no recorder snapshots-*.jsonl in this directory",
+                path.display()
+            )));
+        }
+        let mut out = Vec::new();
+        for f in &files {
+            out.extend(read_recorder_snapshots(f).map_err(input)?);
+        }
+        Ok(out)
+    } else if path.extension().is_some_and(|e| e == "jsonl") {
+        read_recorder_snapshots(path).map_err(input)
+    } else {
+        read_snapshots(path).map_err(input)
+    }
 }
 
 /// A features table with its definition.
@@ -184,12 +241,30 @@ fn forward(v: &[f64], h: usize, peak: bool) -> Vec<f64> {
     out
 }
 
+/// A run's interval. The simulator's snapshots all span exactly the
+/// configured interval. The runtime pool's span the time its controller
+/// took (1 s give or take a few hundred µs); their median, rounded to the
+/// millisecond, is the configured one (`controller.interval_s` is set in
+/// seconds).
+fn nominal_interval(snaps: &[Snapshot]) -> Option<Nanos> {
+    let first = snaps.first()?.interval_ns;
+    if snaps.iter().all(|s| s.interval_ns == first) {
+        return Some(first);
+    }
+    const MS: Nanos = 1_000_000;
+    let mut spans: Vec<Nanos> = snaps.iter().map(|s| s.interval_ns).collect();
+    spans.sort_unstable();
+    let median = spans[spans.len() / 2];
+    Some(((median + MS / 2) / MS * MS).max(MS))
+}
+
 /// Builds the dataset from `runs` (one extractor per run, in parallel; the
 /// row order is the run order, then time).
 ///
 /// # Errors
-/// A run cannot be read, its interval differs from the first run's or is
-/// not constant, or the feature config does not fit the interval.
+/// A run cannot be read, its interval differs from the first run's, a
+/// snapshot spans more than [`INTERVAL_TOLERANCE`] off its run's interval,
+/// or the feature config does not fit the interval.
 pub fn build_dataset(
     runs: &[RunRef],
     config: &DatasetConfig,
@@ -202,32 +277,46 @@ pub fn build_dataset(
     let loaded: Vec<(usize, Vec<Snapshot>)> = runs
         .par_iter()
         .enumerate()
-        .map(|(i, r)| {
-            read_snapshots(&r.path)
-                .map(|s| (i, s))
-                .map_err(|e| ModelError::Input(e.to_string()))
-        })
+        .map(|(i, r)| read_run(&r.path).map(|s| (i, s)))
         .collect::<Result<_, _>>()?;
-    let interval_ns = loaded
+    let (first_run, interval_ns) = loaded
         .iter()
-        .find_map(|(_, s)| s.first().map(|s| s.interval_ns))
+        .zip(runs)
+        .find_map(|((_, s), r)| nominal_interval(s).map(|n| (r, n)))
         .ok_or_else(|| ModelError::Input("every run is empty (no snapshots)".into()))?;
+    let slack = INTERVAL_TOLERANCE * interval_ns as f64;
     for ((i, snaps), run) in loaded.iter().zip(runs) {
+        if let Some(n) = nominal_interval(snaps)
+            && n != interval_ns
+        {
+            return Err(ModelError::Input(format!(
+                "{}: interval {n} ns, run {} has {interval_ns} ns; train one interval at a time",
+                run.path.display(),
+                first_run.path.display()
+            )));
+        }
         if let Some((k, s)) = snaps
             .iter()
             .enumerate()
-            .find(|(_, s)| s.interval_ns != interval_ns)
+            .find(|(_, s)| (s.interval_ns as f64 - interval_ns as f64).abs() > slack)
         {
             return Err(ModelError::Input(format!(
-                "{}: row {k} has interval {} ns, run {} started with {interval_ns} ns; train one interval at a time",
+                "{}: row {k} spans {} ns, expected the run's interval of {interval_ns} ns within {:.0}% (a stalled controller or a changed controller.interval_s)",
                 run.path.display(),
                 s.interval_ns,
-                runs[0].path.display()
+                INTERVAL_TOLERANCE * 100.0
             )));
         }
         if snaps.windows(2).any(|w| w[1].t_ns <= w[0].t_ns) {
+            // A recorder directory restarted by its service starts its
+            // clock again: say so rather than only "out of order".
+            let hint = if run.path.is_dir() {
+                "; a recorder directory must hold one pool's run (a restarted service starts its clock again: give each run its own directory)"
+            } else {
+                ""
+            };
             return Err(ModelError::Input(format!(
-                "{}: snapshots are not in increasing time order (run {i})",
+                "{}: snapshots are not in increasing time order (run {i}){hint}",
                 run.path.display()
             )));
         }
@@ -412,5 +501,60 @@ mod tests {
         assert!(m[2].is_nan() && m[3].is_nan());
         let p = forward(&v, 1, true);
         assert_eq!(p[..3], [2.0, 3.0, 4.0]);
+    }
+
+    /// Snapshots as the runtime pool records them: each spans the time its
+    /// controller took, not exactly the configured second.
+    fn recorded(spans: &[Nanos]) -> Vec<Snapshot> {
+        let mut t = 0;
+        spans
+            .iter()
+            .map(|&d| {
+                t += d;
+                Snapshot {
+                    t_ns: t,
+                    interval_ns: d,
+                    ..Snapshot::default()
+                }
+            })
+            .collect()
+    }
+
+    fn write_jsonl(path: &Path, snaps: &[Snapshot]) {
+        let lines: Vec<String> = snaps
+            .iter()
+            .map(|s| serde_json::to_string(s).unwrap())
+            .collect();
+        std::fs::write(path, lines.join("\n")).unwrap();
+    }
+
+    #[test]
+    fn a_recorded_run_trains_at_its_configured_interval() {
+        let spans: Vec<Nanos> = (0..40)
+            .map(|i| 1_000_000_000 + [582_066, 0, 434_005, 1_175_782][i % 4] - 600_000)
+            .collect();
+        assert_eq!(nominal_interval(&recorded(&spans)), Some(NANOS_PER_SEC));
+        let exact = recorded(&[60 * NANOS_PER_SEC; 3]);
+        assert_eq!(nominal_interval(&exact), Some(60 * NANOS_PER_SEC));
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snapshots-000001.jsonl");
+        write_jsonl(&path, &recorded(&spans));
+        let runs = discover_runs(dir.path()).unwrap();
+        let cfg = DatasetConfig {
+            horizons: vec![1, 5],
+            ..DatasetConfig::default()
+        };
+        let ds = build_dataset(&runs, &cfg).unwrap();
+        assert_eq!(ds.interval_ns, NANOS_PER_SEC);
+        assert_eq!(ds.table.rows(), spans.len());
+
+        // A stall (a span 20% long) is refused, naming the row.
+        let mut stalled = spans.clone();
+        stalled[17] = 1_200_000_000;
+        write_jsonl(&path, &recorded(&stalled));
+        let e = build_dataset(&runs, &cfg).unwrap_err().to_string();
+        assert!(e.contains("row 17 spans 1200000000 ns"), "{e}");
+        assert!(e.contains("1000000000 ns within 5%"), "{e}");
     }
 }

@@ -298,3 +298,69 @@ fn permutation_importance_ranks_what_the_winner_uses_and_is_deterministic() {
         permutation_importance(&f.ds, &body, &h.test_index, &h.test_y, 500, 7)
     );
 }
+
+/// A service's own telemetry: the runtime pool's `TraceRecorder` writes
+/// each snapshot as one JSON line into rotated `snapshots-*.jsonl` files.
+/// The same snapshots in that form, split across two rotated files per run,
+/// give the very dataset the simulator's Parquet gives.
+#[test]
+fn recorder_directories_build_the_same_dataset_as_parquet() {
+    use std::io::Write;
+    let f = fixture();
+    let rec = f.dir.path().join("recorder");
+    for run in discover_runs(&f.dir.path().join("telemetry")).unwrap() {
+        let snaps = read_snapshots(&run.path).unwrap();
+        let dir = rec
+            .join(format!("scenario={}", run.scenario))
+            .join(format!("replication={}", run.replication));
+        std::fs::create_dir_all(&dir).unwrap();
+        let half = snaps.len() / 2;
+        for (k, part) in [&snaps[..half], &snaps[half..]].into_iter().enumerate() {
+            let mut w =
+                std::fs::File::create(dir.join(format!("snapshots-{:06}.jsonl", k + 1))).unwrap();
+            for s in part {
+                serde_json::to_writer(&mut w, s).unwrap();
+                writeln!(w).unwrap();
+            }
+        }
+        // The recorder's request files beside them are not telemetry.
+        std::fs::write(dir.join("requests-000001.csv"), "arrival_ns\n").unwrap();
+    }
+    let runs = discover_runs(&rec).unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(runs.iter().all(|r| r.path.is_dir() && r.scenario == "cyc"));
+    let ds = build_dataset(&runs, &f.ds.config).unwrap();
+    assert_eq!(ds.table.names, f.ds.table.names);
+    assert_eq!(ds.table.t_ns, f.ds.table.t_ns);
+    assert_eq!(ds.table.replication, f.ds.table.replication);
+    for (j, (a, b)) in ds.table.columns.iter().zip(&f.ds.table.columns).enumerate() {
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(same(*x, *y), "{} row {i}: {x} vs {y}", ds.table.names[j]);
+        }
+    }
+
+    // Rotated files out of order (a service restarted into the same
+    // directory starts its clock again) are refused with a reason.
+    let dir = rec.join("scenario=cyc").join("replication=0");
+    std::fs::rename(
+        dir.join("snapshots-000001.jsonl"),
+        dir.join("snapshots-000003.jsonl"),
+    )
+    .unwrap();
+    let e = build_dataset(&discover_runs(&rec).unwrap(), &f.ds.config)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("replication=0")
+            && e.contains("increasing time order")
+            && e.contains("its own directory"),
+        "{e}"
+    );
+
+    // A bad line names its file and line.
+    std::fs::write(dir.join("snapshots-000004.jsonl"), "{\"t_ns\": \"soon\"}\n").unwrap();
+    let e = build_dataset(&discover_runs(&rec).unwrap(), &f.ds.config)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("snapshots-000004.jsonl:1"), "{e}");
+}

@@ -13,13 +13,15 @@
 //! The quickstart's model learned the simulator's traffic, not this load, so
 //! with its `pool.toml` the run shows the mechanism (the policy warming up
 //! on reactive, then predicting; on 2026-12-03 it went to `max_size` 64 for
-//! this load's 24 tasks), not a model fitted to this service. Fitting one
-//! means training on the service's own telemetry, which a `TraceRecorder`
-//! writes and `poolcast-datasets` reads back; `poolcast train` does not
-//! take those files yet.
+//! this load's 24 tasks), not a model fitted to this service. To fit one,
+//! record the service's telemetry with a `TraceRecorder` and give its
+//! directory to `poolcast train`, then `poolcast export` the winner.
 //!
 //! The database is `POOLCAST_TEST_PG` (default
-//! `postgres://postgres@127.0.0.1:5432/test`). Errors (a bad `pool.toml`, a
+//! `postgres://postgres@127.0.0.1:5432/test`). With `POOLCAST_TRACE_DIR`
+//! set, a `TraceRecorder` writes every request and snapshot there
+//! (`requests-*.csv`, `snapshots-*.jsonl`), the files `poolcast train`
+//! takes. Errors (a bad `pool.toml`, a
 //! database that does not answer) are printed and end the program with
 //! status 2; failed queries are counted by kind, not unwrapped.
 use std::collections::BTreeMap;
@@ -27,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use poolcast::runtime::postgres::PgManager;
-use poolcast::runtime::{Pool, load_pool_file};
+use poolcast::runtime::{Pool, RecorderConfig, TraceRecorder, load_pool_file};
 
 /// The workload's phases: (seconds, concurrent tasks).
 const PHASES: [(u64, usize); 3] = [(3, 4), (3, 24), (4, 8)];
@@ -49,6 +51,16 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(path) = std::env::args().nth(1) {
         builder = builder.config(load_pool_file(&path)?);
     }
+    let recorder = match std::env::var_os("POOLCAST_TRACE_DIR") {
+        Some(dir) => {
+            let dir = std::path::PathBuf::from(dir);
+            let rec = TraceRecorder::start(RecorderConfig::new(&dir))
+                .map_err(|e| format!("POOLCAST_TRACE_DIR {}: {e}", dir.display()))?;
+            builder = builder.trace(rec.clone());
+            Some(rec)
+        }
+        None => None,
+    };
     let pool = builder.build()?;
     // Fail early, with the pool's typed error, if the database is not there.
     drop(pool.get().await?);
@@ -125,5 +137,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     pool.close().await;
+    if let Some(rec) = recorder {
+        rec.flush();
+        println!(
+            "\ntrace written ({} records dropped, {} write errors)",
+            rec.dropped(),
+            rec.write_errors()
+        );
+    }
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! The trace recorder: every request as a [`RequestRecord`] and every
 //! interval as a [`Snapshot`], written by a background thread to rotating
 //! files that `poolcast-datasets` reads (`read_recorder_requests`,
-//! `read_recorder_snapshots`) and the workbench replays.
+//! `read_recorder_snapshots`); `poolcast train` takes a directory of
+//! snapshot files as one run, to fit a model to the traffic the pool
+//! served.
 //!
 //! - `requests-000001.csv`: `arrival_ns,class,pattern_hash,acquire_wait_ns,hold_ns,outcome,category`
 //!   (`class`, `outcome` and `category` by name, as in the Parquet

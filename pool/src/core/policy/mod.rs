@@ -20,7 +20,7 @@ use std::fmt::Debug;
 use std::path::Path;
 
 pub use oracle::{OracleConfig, OraclePolicy};
-pub use predictive::{PredictiveConfig, PredictiveMode, PredictivePolicy};
+pub use predictive::{INTERVAL_TOLERANCE, PredictiveConfig, PredictiveMode, PredictivePolicy};
 
 use serde::{Deserialize, Serialize};
 

@@ -108,8 +108,10 @@ impl PredictiveConfig {
 }
 
 /// Relative difference between a snapshot's span and the artifact's
-/// interval beyond which the policy falls back.
-const INTERVAL_TOLERANCE: f64 = 0.05;
+/// interval beyond which the policy falls back. The offline dataset builder
+/// accepts the same jitter in a runtime pool's recorded telemetry, so a
+/// model is trained on what the policy would feed it.
+pub const INTERVAL_TOLERANCE: f64 = 0.05;
 
 /// Why the predictive policy is (not) predicting right now.
 #[derive(Debug, Clone, PartialEq)]
