@@ -15,7 +15,16 @@
 //! on reactive, then predicting; on 2026-12-03 it went to `max_size` 64 for
 //! this load's 24 tasks), not a model fitted to this service. To fit one,
 //! record the service's telemetry with a `TraceRecorder` and give its
-//! directory to `poolcast train`, then `poolcast export` the winner.
+//! directory to `poolcast train`, then `poolcast export` the winner. A
+//! model needs hours of telemetry, not the default 10 s:
+//! `POOLCAST_SERVICE_SCALE=30` stretches each phase 30-fold (status every
+//! 30 s) and `POOLCAST_SERVICE_CYCLES=12` repeats the cycle, an hour in all:
+//!
+//! ```sh
+//! POOLCAST_TRACE_DIR=trace POOLCAST_SERVICE_SCALE=30 POOLCAST_SERVICE_CYCLES=12 \
+//!     cargo run --release -p poolcast --example pg_service --features postgres,prometheus
+//! poolcast train trace --out fit --horizons 5,15
+//! ```
 //!
 //! The database is `POOLCAST_TEST_PG` (default
 //! `postgres://postgres@127.0.0.1:5432/test`). With `POOLCAST_TRACE_DIR`
@@ -31,7 +40,8 @@ use std::time::{Duration, Instant};
 use poolcast::runtime::postgres::PgManager;
 use poolcast::runtime::{Pool, RecorderConfig, TraceRecorder, load_pool_file};
 
-/// The workload's phases: (seconds, concurrent tasks).
+/// The workload's phases: (seconds, concurrent tasks), times
+/// `POOLCAST_SERVICE_SCALE`.
 const PHASES: [(u64, usize); 3] = [(3, 4), (3, 24), (4, 8)];
 /// One statement, so the pool's statement affinity has something to learn.
 const SQL: &str = "SELECT $1::int + 1";
@@ -44,7 +54,21 @@ async fn main() {
     }
 }
 
+/// A whole number >= 1 from the environment variable `name` (1 if unset).
+fn env_count(name: &str) -> Result<u64, String> {
+    match std::env::var(name) {
+        Err(_) => Ok(1),
+        Ok(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|&n| n >= 1)
+            .ok_or_else(|| format!("{name}: expected a whole number >= 1, got {v:?}")),
+    }
+}
+
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let scale = env_count("POOLCAST_SERVICE_SCALE")?;
+    let cycles = env_count("POOLCAST_SERVICE_CYCLES")?;
     let url = std::env::var("POOLCAST_TEST_PG")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
     let mut builder = Pool::builder(PgManager::from_url(&url)?).name("demo");
@@ -69,9 +93,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let mut ends = Vec::new();
     let mut at = 0;
-    for (secs, tasks) in PHASES {
-        ends.push((at, at + secs, tasks));
-        at += secs;
+    for _ in 0..cycles {
+        for (secs, tasks) in PHASES {
+            ends.push((at, at + secs * scale, tasks));
+            at += secs * scale;
+        }
     }
     let mut handles = Vec::new();
     for (from, to, tasks) in ends {
@@ -103,7 +129,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     println!("  t  size idle busy wait target  policy");
-    for t in 1..=at {
+    for t in (scale..=at).step_by(scale as usize) {
         tokio::time::sleep_until((start + Duration::from_secs(t)).into()).await;
         let s = pool.status();
         println!(
