@@ -279,14 +279,15 @@ pub fn build_dataset(
         .enumerate()
         .map(|(i, r)| read_run(&r.path).map(|s| (i, s)))
         .collect::<Result<_, _>>()?;
-    let (first_run, interval_ns) = loaded
+    let nominal: Vec<Option<Nanos>> = loaded.iter().map(|(_, s)| nominal_interval(s)).collect();
+    let (first_run, interval_ns) = nominal
         .iter()
         .zip(runs)
-        .find_map(|((_, s), r)| nominal_interval(s).map(|n| (r, n)))
+        .find_map(|(n, r)| n.map(|n| (r, n)))
         .ok_or_else(|| ModelError::Input("every run is empty (no snapshots)".into()))?;
     let slack = INTERVAL_TOLERANCE * interval_ns as f64;
-    for ((i, snaps), run) in loaded.iter().zip(runs) {
-        if let Some(n) = nominal_interval(snaps)
+    for (((i, snaps), run), n) in loaded.iter().zip(runs).zip(&nominal) {
+        if let Some(n) = *n
             && n != interval_ns
         {
             return Err(ModelError::Input(format!(
