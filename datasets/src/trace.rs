@@ -37,22 +37,66 @@ fn line_err(path: &Path, line: u64, message: impl Into<String>) -> DatasetError 
     }
 }
 
+/// Calls `f(n, line)` on every line of `path` (one-based `n`, the line
+/// without its line ending).
+///
+/// The recorder writes through a buffer, so a process killed mid-write
+/// leaves its newest file ending inside a line. When the last line has no
+/// newline and `f` rejects it, the error says the line was cut off and how
+/// to keep the complete lines before it, rather than only that a field is
+/// wrong. A last line that `f` accepts was cut just before its newline and
+/// is whole.
+fn for_each_line(path: &Path, mut f: impl FnMut(u64, &str) -> Result<()>) -> Result<()> {
+    let mut reader = open(path)?;
+    let mut buf = String::new();
+    let (mut n, mut offset) = (0u64, 0u64);
+    loop {
+        buf.clear();
+        let read = reader
+            .read_line(&mut buf)
+            .map_err(|source| DatasetError::Io {
+                path: path.to_path_buf(),
+                action: "read",
+                source,
+            })?;
+        if read == 0 {
+            return Ok(());
+        }
+        n += 1;
+        let terminated = buf.ends_with('\n');
+        match f(n, buf.trim_end_matches(['\n', '\r'])) {
+            Ok(()) => {}
+            Err(DatasetError::Line { message, .. }) if !terminated => {
+                return Err(line_err(
+                    path,
+                    n,
+                    format!(
+                        "the file ends inside this line ({message}), as when the recording \
+                         process is killed mid-write; the {} line(s) before it are complete: \
+                         `truncate -s {offset} {}` keeps just them",
+                        n - 1,
+                        path.display()
+                    ),
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+        offset += read as u64;
+    }
+}
+
 /// Reads a recorder `requests-*.csv` file.
 ///
 /// # Errors
 /// [`DatasetError::Io`] when it cannot be read; [`DatasetError::Line`]
 /// naming the line and field for a wrong header, a missing field, a number
-/// that does not parse or an unknown class, outcome or category.
+/// that does not parse or an unknown class, outcome or category, or saying
+/// that the file ends inside its last line (a recorder killed mid-write)
+/// and how to keep the complete lines.
 pub fn read_recorder_requests(path: impl AsRef<Path>) -> Result<Vec<RequestRecord>> {
     let path = path.as_ref();
     let mut out = Vec::new();
-    for (i, line) in open(path)?.lines().enumerate() {
-        let n = i as u64 + 1;
-        let line = line.map_err(|source| DatasetError::Io {
-            path: path.to_path_buf(),
-            action: "read",
-            source,
-        })?;
+    for_each_line(path, |n, line| {
         if n == 1 {
             if line.trim_end() != RECORDER_HEADER {
                 return Err(line_err(
@@ -61,10 +105,10 @@ pub fn read_recorder_requests(path: impl AsRef<Path>) -> Result<Vec<RequestRecor
                     format!("expected the header `{RECORDER_HEADER}`"),
                 ));
             }
-            continue;
+            return Ok(());
         }
         if line.trim().is_empty() {
-            continue;
+            return Ok(());
         }
         let f: Vec<&str> = line.split(',').collect();
         if f.len() != 7 {
@@ -129,7 +173,8 @@ pub fn read_recorder_requests(path: impl AsRef<Path>) -> Result<Vec<RequestRecor
             hold_ns: num(4, "hold_ns")?,
             outcome,
         });
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -137,24 +182,21 @@ pub fn read_recorder_requests(path: impl AsRef<Path>) -> Result<Vec<RequestRecor
 ///
 /// # Errors
 /// [`DatasetError::Io`] when it cannot be read; [`DatasetError::Line`]
-/// with the JSON error (which names the field) for a bad line.
+/// with the JSON error (which names the field) for a bad line, or saying
+/// that the file ends inside its last line and how to keep the complete
+/// lines.
 pub fn read_recorder_snapshots(path: impl AsRef<Path>) -> Result<Vec<Snapshot>> {
     let path = path.as_ref();
     let mut out = Vec::new();
-    for (i, line) in open(path)?.lines().enumerate() {
-        let n = i as u64 + 1;
-        let line = line.map_err(|source| DatasetError::Io {
-            path: path.to_path_buf(),
-            action: "read",
-            source,
-        })?;
+    for_each_line(path, |n, line| {
         if line.trim().is_empty() {
-            continue;
+            return Ok(());
         }
-        let s: Snapshot = serde_json::from_str(&line)
+        let s: Snapshot = serde_json::from_str(line)
             .map_err(|e| line_err(path, n, format!("expected a JSON snapshot: {e}")))?;
         out.push(s);
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -194,6 +236,71 @@ mod tests {
                 .to_string()
                 .contains(":1")
         );
+    }
+
+    /// The offset `truncate -s` is told to cut at, from an error message.
+    fn truncate_offset(message: &str) -> u64 {
+        let rest = message.split("truncate -s ").nth(1).expect(message);
+        rest.split(' ').next().unwrap().parse().expect(message)
+    }
+
+    #[test]
+    fn a_request_file_cut_mid_line_says_how_to_keep_the_complete_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("requests-000003.csv");
+        let whole =
+            format!("{RECORDER_HEADER}\n5,read,77,10,2000,ok,\n9,write,0,0,0,error,timeout\n");
+        // Cut inside the category of the last line, and inside its hold.
+        for cut in ["9,write,0,0,0,error,time", "9,write,0,0,0"] {
+            let torn = format!("{RECORDER_HEADER}\n5,read,77,10,2000,ok,\n{cut}");
+            std::fs::write(&p, &torn).unwrap();
+            let e = read_recorder_requests(&p).unwrap_err().to_string();
+            assert!(
+                e.contains("requests-000003.csv:3") && e.contains("ends inside this line"),
+                "{e}"
+            );
+            assert!(e.contains("the 2 line(s) before it are complete"), "{e}");
+            // The file is left as it was, and the cut it names keeps the
+            // header and the one whole record.
+            assert_eq!(std::fs::read_to_string(&p).unwrap(), torn);
+            let keep = truncate_offset(&e);
+            std::fs::write(&p, &torn.as_bytes()[..keep as usize]).unwrap();
+            let r = read_recorder_requests(&p).unwrap();
+            assert_eq!(r.len(), 1);
+            assert_eq!(r[0].hold_ns, 2000);
+        }
+        // Cut just before the last newline: the line is whole.
+        std::fs::write(&p, whole.trim_end()).unwrap();
+        assert_eq!(read_recorder_requests(&p).unwrap().len(), 2);
+        // A bad line that does end in a newline is reported as bad, not cut.
+        std::fs::write(&p, format!("{RECORDER_HEADER}\n5,read,77,10,2000,ok\n")).unwrap();
+        let e = read_recorder_requests(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("expected 7") && !e.contains("ends inside"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_snapshot_file_cut_mid_line_says_how_to_keep_the_complete_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("snapshots-000002.jsonl");
+        let s = Snapshot {
+            t_ns: 5,
+            size: 3,
+            ..Snapshot::default()
+        };
+        let line = serde_json::to_string(&s).unwrap();
+        let torn = format!("{line}\n{line}\n{}", &line[..line.len() / 2]);
+        std::fs::write(&p, &torn).unwrap();
+        let e = read_recorder_snapshots(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("snapshots-000002.jsonl:3") && e.contains("ends inside this line"),
+            "{e}"
+        );
+        let keep = truncate_offset(&e);
+        std::fs::write(&p, &torn.as_bytes()[..keep as usize]).unwrap();
+        assert_eq!(read_recorder_snapshots(&p).unwrap(), vec![s.clone(), s]);
     }
 
     #[test]
