@@ -76,6 +76,9 @@ pub fn add_references(
         let Some(sc) = m.scenarios.iter().find(|sc| &sc.name == s) else {
             return; // not simulated from this manifest: no rate to read
         };
+        if sc.replay.is_some() {
+            return; // a replayed trace has no rate function
+        }
         rates.insert((s.as_str(), r), run_rate(sc, m.body.experiment.seed, r));
     }
     for h in &rep.horizons {

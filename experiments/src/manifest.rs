@@ -374,9 +374,10 @@ impl Manifest {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("{origin}: cannot read: {e}"))?;
-        let mut m = Self::parse(&text, &origin)?;
-        // A scenario's own predictive artifact path is relative to the file.
+        // A scenario's replayed trace and its own predictive artifact path
+        // are relative to the file.
         let base = path.parent().unwrap_or(Path::new("."));
+        let mut m = Self::parse_in(&text, &origin, base)?;
         for sc in &mut m.scenarios {
             if let Some(p) = &mut sc.pool.policy {
                 p.resolve_paths(base);
@@ -389,7 +390,19 @@ impl Manifest {
     ///
     /// # Errors
     /// The first problem, as `origin: field.path: what was expected`.
+    #[cfg(test)]
     pub fn parse(text: &str, origin: &str) -> Result<Manifest> {
+        Self::parse_in(text, origin, Path::new(""))
+    }
+
+    /// Parses and validates manifest TOML; `origin` names it in errors, and
+    /// replayed traces' relative paths are relative to `base` (the
+    /// manifest's directory).
+    ///
+    /// # Errors
+    /// The first problem, as `origin: field.path: what was expected`, or a
+    /// trace that cannot be read.
+    pub fn parse_in(text: &str, origin: &str, base: &Path) -> Result<Manifest> {
         let mut doc: toml::Table =
             toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: not valid TOML: {e}"))?;
         // The workloads are the scenario-file format; everything else is ours.
@@ -424,7 +437,8 @@ impl Manifest {
         }
         let sc_text =
             toml::to_string(&sc_doc).map_err(|e| anyhow::anyhow!("{origin}: scenario: {e}"))?;
-        let file = ScenarioFile::parse(&sc_text, origin).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let file =
+            ScenarioFile::parse_in(&sc_text, origin, base).map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut warnings: Vec<String> = file
             .warnings
             .iter()
@@ -843,6 +857,47 @@ classes = [{ class = "read", share = 1, service = { kind = "exponential", mean_m
 
     fn err_of(extra: &str) -> String {
         format!("{:#}", parse(extra).unwrap_err())
+    }
+
+    #[test]
+    fn a_replay_scenario_reads_its_trace_relative_to_the_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let traces = dir.path().join("traces");
+        std::fs::create_dir(&traces).unwrap();
+        let mut csv = format!("{}\n", poolcast::core::telemetry::REQUEST_CSV_HEADER);
+        for s in 0..700u64 {
+            csv.push_str(&format!("{},read,7,0,20000000,ok,\n", s * 1_000_000_000));
+        }
+        std::fs::write(traces.join("requests-000001.csv"), csv).unwrap();
+        let text = r#"
+[experiment]
+name = "t"
+seed = 1
+
+[[scenario]]
+name = "prod"
+duration_s = 600
+interval_s = 10
+replay = { trace = "traces" }
+"#;
+        let path = dir.path().join("m.toml");
+        std::fs::write(&path, text).unwrap();
+        let m = Manifest::load(&path).unwrap();
+        let sc = m.scenario("prod");
+        assert_eq!(sc.offered_requests(), 601.0);
+        let info = sc.replay.as_ref().and_then(|r| r.loaded.as_ref()).unwrap();
+        assert_eq!(info.requests, 700);
+        // The resolved manifest carries what was replayed, so a changed
+        // trace changes the run's hash and step keys.
+        let resolved = serde_json::to_string(&m.resolved()).unwrap();
+        assert!(resolved.contains(&info.fingerprint), "{resolved}");
+
+        std::fs::remove_file(traces.join("requests-000001.csv")).unwrap();
+        let e = format!("{:#}", Manifest::load(&path).unwrap_err());
+        assert!(
+            e.contains("m.toml: scenario[0].replay.trace") && e.contains("no requests-*.csv"),
+            "{e}"
+        );
     }
 
     #[test]

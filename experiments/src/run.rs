@@ -400,14 +400,11 @@ fn print_plan(m: &Manifest, root: &Path) -> Result<()> {
     let model_runs: usize = m.policies.iter().filter(|p| p.needs_model()).count()
         * m.eval_scenarios.len()
         * m.body.evaluation.replications as usize;
-    let requests = |jobs: &[SimJob]| -> f64 {
-        jobs.iter()
-            .map(|j| j.scenario.load.base_rate * j.scenario.duration_s)
-            .sum()
-    };
+    let requests =
+        |jobs: &[SimJob]| -> f64 { jobs.iter().map(|j| j.scenario.offered_requests()).sum() };
     println!("{}: valid; run directory {}", m.origin, root.display());
     println!(
-        "  data:     {} simulations (~{:.2e} requests at base rate)",
+        "  data:     {} simulations (~{:.2e} requests at base rate or replayed)",
         data.len(),
         requests(&data)
     );
@@ -1062,16 +1059,36 @@ fn describe(sc: &poolcast_sim::Scenario) -> String {
                 .unwrap_or_else(|| "pattern".into())
         })
         .collect();
+    let workload = match &sc.replay {
+        Some(r) => format!(
+            "replay of {} ({} requests{}{})",
+            r.trace.display(),
+            sc.offered_requests(),
+            if r.speed == 1.0 {
+                String::new()
+            } else {
+                format!(", at {}× speed", r.speed)
+            },
+            if r.start_s == 0.0 {
+                String::new()
+            } else {
+                format!(", from {} s", r.start_s)
+            }
+        ),
+        None => format!(
+            "base {} req/s{}; {} class(es)",
+            sc.load.base_rate,
+            if pats.is_empty() {
+                String::new()
+            } else {
+                format!(" × {}", pats.join(" × "))
+            },
+            sc.classes.len()
+        ),
+    };
     format!(
-        "{} s at base {} req/s{}; {} class(es); pool {}..{}; {}",
+        "{} s, {workload}; pool {}..{}; {}",
         sc.duration_s,
-        sc.load.base_rate,
-        if pats.is_empty() {
-            String::new()
-        } else {
-            format!(" × {}", pats.join(" × "))
-        },
-        sc.classes.len(),
         sc.pool.min_size,
         sc.pool.max_size,
         if sc.failures == Default::default() {

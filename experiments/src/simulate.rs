@@ -17,6 +17,7 @@ fn mmc_theory(sc: &Scenario) -> Option<(f64, f64)> {
         return None;
     };
     if !sc.pool.is_fixed()
+        || sc.replay.is_some()
         || !sc.load.patterns.is_empty()
         || class.statements > 1
         || class.think_ms.is_some()
@@ -69,6 +70,7 @@ fn print_table(file: &ScenarioFile, summaries: &[Summary]) {
         "events/s"
     );
     let mut i = 0;
+    let mut traced = std::collections::HashSet::new();
     for sc in &file.scenarios {
         for rep in 0..sc.replications {
             let s = &summaries[i];
@@ -87,6 +89,28 @@ fn print_table(file: &ScenarioFile, summaries: &[Summary]) {
                 s.failed(),
                 s.connection_seconds,
                 s.events_per_sec,
+            );
+        }
+        // What the traced pool itself measured on these requests, once per
+        // trace and length: to set beside a modeled pool like the traced one.
+        if let Some(r) = &sc.replay
+            && r.speed == 1.0
+            && let Some(info) = &r.loaded
+            && traced.insert((info.fingerprint.clone(), sc.horizon_ns()))
+            && let Some(w) = r.trace().and_then(|t| t.recorded_waits(sc.horizon_ns()))
+        {
+            println!(
+                "{:<22} {:>3} {:<20} {:>10} {:>7.4} {:>9.2} {:>9.2} {:>9.2} {:>6} {:>8}",
+                "  as traced (its pool)",
+                "",
+                "",
+                w.granted + w.not_granted,
+                w.p_wait,
+                w.mean_ms,
+                w.p95_ms,
+                w.p99_ms,
+                "",
+                w.not_granted,
             );
         }
         if let Some((pw, w)) = mmc_theory(sc) {

@@ -30,7 +30,8 @@
 //! `postgres://postgres@127.0.0.1:5432/test`). With `POOLCAST_TRACE_DIR`
 //! set, a `TraceRecorder` writes every request and snapshot there
 //! (`requests-*.csv`, `snapshots-*.jsonl`), the files `poolcast train`
-//! takes. Errors (a bad `pool.toml`, a
+//! takes, and that a `replay` scenario sends through the simulator
+//! (`experiments/manifests/replay.toml`). Errors (a bad `pool.toml`, a
 //! database that does not answer) are printed and end the program with
 //! status 2; failed queries are counted by kind, not unwrapped.
 use std::collections::BTreeMap;

@@ -39,7 +39,8 @@ use crate::rng::{SimRng, StreamKey};
 use crate::scenario::Scenario;
 use crate::statement_cache::StatementCaches;
 use crate::summary::{Summary, WAIT_QUANTILE_LEVELS};
-use crate::workload::{ArrivalProcess, MixSampler, ServiceSampler, ms_to_ns};
+use crate::workload::demand::Demand;
+use crate::workload::{ServiceSampler, ms_to_ns};
 
 /// Where the engine sends telemetry.
 pub trait TelemetrySink {
@@ -130,15 +131,11 @@ pub struct Engine<'a, S: TelemetrySink> {
     breaker: MultiBreaker,
     policy: Box<dyn ScalingPolicy>,
     rec: IntervalRecorder,
-    arrivals: ArrivalProcess,
-    mix: MixSampler,
+    demand: Demand,
     create_time: ServiceSampler,
     failures: Failures,
     inject: bool,
     db: DatabaseConfig,
-    rng_arrivals: SimRng,
-    rng_classes: SimRng,
-    rng_service: SimRng,
     rng_failures: SimRng,
     rng_create: SimRng,
     reqs: Vec<Req>,
@@ -166,8 +163,6 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
     pub fn new(sc: &'a Scenario, seed: u64, replication: u32, sink: &'a mut S) -> Self {
         let key = StreamKey::new(seed, sc.name.clone(), replication);
         let horizon = sc.horizon_ns();
-        let arrivals =
-            ArrivalProcess::new(crate::foresight::run_rate(sc, seed, replication), horizon);
         let pool = PoolCore::new(sc.pool.core_config(), 0).unwrap_or_else(|e| {
             // Scenario::validate checks the same bounds; reaching this is a bug.
             panic!(
@@ -183,15 +178,11 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
             breaker: MultiBreaker::new(&sc.breaker),
             policy: sc.pool.policy_config().build(),
             rec: IntervalRecorder::new(0),
-            arrivals,
-            mix: MixSampler::new(&sc.mix()),
+            demand: Demand::new(sc, seed, replication),
             create_time: sc.pool.create_time.sampler(),
             inject: !failures.is_none(),
             failures,
             db: sc.database.clone(),
-            rng_arrivals: key.stream("arrivals"),
-            rng_classes: key.stream("classes"),
-            rng_service: key.stream("service"),
             rng_failures: key.stream("failures"),
             rng_create: key.stream("create"),
             reqs: Vec::with_capacity(1024),
@@ -222,7 +213,7 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
     pub fn run(mut self) -> Result<Summary, S::Error> {
         let started = std::time::Instant::now();
         self.drain_actions(0);
-        if let Some(t) = self.arrivals.next_arrival(0, &mut self.rng_arrivals) {
+        if let Some(t) = self.demand.next_arrival(0) {
             self.q.push_side(t, Ev::Arrival);
         }
         self.q.push(self.interval.min(self.horizon), Ev::Tick);
@@ -275,13 +266,15 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
     }
 
     fn on_arrival(&mut self, now: Nanos) {
-        if let Some(t) = self.arrivals.next_arrival(now, &mut self.rng_arrivals) {
+        if let Some(t) = self.demand.next_arrival(now) {
             self.q.push_side(t, Ev::Arrival);
         }
         self.counters.arrivals += 1;
-        let (class, idx) = self.mix.sample(&mut self.rng_classes);
-        let pattern = self.mix.sample_pattern(idx, &mut self.rng_classes);
-        let hold = self.mix.sample_hold(idx, &mut self.rng_service);
+        let crate::workload::demand::Drawn {
+            class,
+            pattern,
+            hold,
+        } = self.demand.draw();
         let (u_fail, u_frac) = if self.inject {
             (
                 self.rng_failures.random::<f64>(),

@@ -2,9 +2,10 @@
 //! if every request were served the moment it arrived.
 //!
 //! A request draws its class, pattern and hold time at arrival from its own
-//! streams, so offered traffic does not depend on the pool. This pre-pass
-//! replays exactly the engine's draws (same streams, same order) without a
-//! pool, and sweeps the holds into a per-interval peak. Holds are the base
+//! streams (or takes them from the replayed trace), so offered traffic does
+//! not depend on the pool. This pre-pass makes exactly the engine's draws
+//! ([`Demand`]: same streams, same order) without a pool, and sweeps the
+//! holds into a per-interval peak. Holds are the base
 //! service times: contention and degradation stretch holds only once a
 //! pool serves them, so they are not part of "demand".
 
@@ -16,7 +17,8 @@ use poolcast::core::policy::Foresight;
 
 use crate::rng::StreamKey;
 use crate::scenario::Scenario;
-use crate::workload::{ArrivalProcess, MixSampler, RateFn};
+use crate::workload::RateFn;
+use crate::workload::demand::Demand;
 
 /// The arrival-rate function of replication `replication` of `sc` under
 /// `seed`: the engine's own draws, so it is the rate the run's arrivals
@@ -36,20 +38,15 @@ pub struct DemandProfile {
 impl DemandProfile {
     /// Replays the arrivals of `sc` replication `replication` under `seed`.
     pub fn compute(sc: &Scenario, seed: u64, replication: u32) -> Self {
-        let key = StreamKey::new(seed, sc.name.clone(), replication);
         let horizon = sc.horizon_ns();
         let interval = sc.interval_ns().max(1);
-        let mut arrivals = ArrivalProcess::new(run_rate(sc, seed, replication), horizon);
-        let mix = MixSampler::new(&sc.mix());
-        let mut rng_arrivals = key.stream("arrivals");
-        let mut rng_classes = key.stream("classes");
-        let mut rng_service = key.stream("service");
+        let mut demand = Demand::new(sc, seed, replication);
         let buckets = horizon.div_ceil(interval) as usize + 1;
         let mut peaks = vec![0u32; buckets];
         let mut ends: BinaryHeap<Reverse<Nanos>> = BinaryHeap::new();
         let mut bucket = 0usize;
         let mut now = 0;
-        while let Some(t) = arrivals.next_arrival(now, &mut rng_arrivals) {
+        while let Some(t) = demand.next_arrival(now) {
             if t > horizon {
                 break;
             }
@@ -67,9 +64,7 @@ impl DemandProfile {
             while ends.peek().is_some_and(|&Reverse(e)| e <= t) {
                 ends.pop();
             }
-            let (_, idx) = mix.sample(&mut rng_classes);
-            let _pattern = mix.sample_pattern(idx, &mut rng_classes);
-            let hold = mix.sample_hold(idx, &mut rng_service);
+            let hold = demand.draw().hold;
             ends.push(Reverse(t + hold.hold_ns));
             peaks[b] = peaks[b].max(ends.len() as u32);
         }

@@ -31,7 +31,9 @@ use crate::config_error::check::{non_negative, positive};
 use crate::config_error::{ConfigError, join};
 use crate::database::DatabaseConfig;
 use crate::failures::FailureConfig;
-use crate::workload::{ClassMix, ClassSpec, LoadConfig, ServiceDist, ms_to_ns, secs_to_ns};
+use crate::workload::{
+    ClassMix, ClassSpec, LoadConfig, ReplayConfig, ServiceDist, ms_to_ns, secs_to_ns,
+};
 
 /// How the pool checks a connection before a grant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -294,10 +296,16 @@ pub struct Scenario {
     /// Write one `RequestRecord` per request too.
     #[serde(default)]
     pub record_requests: bool,
-    /// Arrival rate and its patterns.
+    /// Arrival rate and its patterns (unused when `replay` is set).
+    #[serde(default)]
     pub load: LoadConfig,
-    /// Query classes and their shares.
+    /// Query classes and their shares (unused when `replay` is set).
+    #[serde(default)]
     pub classes: Vec<ClassSpec>,
+    /// Replay a recorded trace instead of drawing requests from `load` and
+    /// `classes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<ReplayConfig>,
     /// The pool.
     #[serde(default)]
     pub pool: PoolSpec,
@@ -377,6 +385,35 @@ impl Scenario {
         self
     }
 
+    /// Reads the trace of a replay scenario (a relative `replay.trace` is
+    /// relative to `base`, the scenario file's directory); does nothing
+    /// for a synthetic one. `path` is this scenario's path in its file.
+    ///
+    /// # Errors
+    /// `path.replay.trace` with what could not be read, as
+    /// [`ReplayConfig::load`].
+    pub fn load_replay(&mut self, base: &Path, path: &str) -> Result<(), ConfigError> {
+        match &mut self.replay {
+            Some(r) => {
+                r.resolve_paths(base);
+                r.load(&join(path, "replay"))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Requests offered over the whole run: the replayed trace's within
+    /// `duration_s`, or `base_rate × duration_s` (patterns aside).
+    pub fn offered_requests(&self) -> f64 {
+        match self.replay.as_ref().and_then(|r| r.trace()) {
+            Some(t) => {
+                let h = self.horizon_ns();
+                t.requests().partition_point(|q| q.at <= h) as f64
+            }
+            None => self.load.base_rate * self.duration_s,
+        }
+    }
+
     /// Checks every field; `path` is this scenario's path in its file.
     ///
     /// # Errors
@@ -407,16 +444,61 @@ impl Scenario {
                 "must not exceed duration_s",
             ));
         }
-        self.load.validate(&join(path, "load"))?;
-        self.mix().validate(path)?;
+        let mut warnings = Vec::new();
+        match &self.replay {
+            Some(r) => {
+                let at = join(path, "replay");
+                r.validate(&at)?;
+                let info = r.loaded.as_ref().ok_or_else(|| {
+                    ConfigError::new(
+                        join(&at, "trace"),
+                        "not loaded: load scenarios with ScenarioFile::load or call Scenario::load_replay",
+                    )
+                })?;
+                // One interval of slack: a trace recorded for 500 s has its
+                // last arrival just before 500 s.
+                let covered = info.last_arrival_ns.saturating_add(self.interval_ns());
+                if self.horizon_ns() > covered {
+                    return Err(ConfigError::new(
+                        join(path, "duration_s"),
+                        format!(
+                            "{} s is longer than the replayed trace: its last arrival is at {:.3} s \
+                             (after start_s = {} s, at speed {}); expected at most {:.3}",
+                            self.duration_s,
+                            info.last_arrival_ns as f64 / NANOS_PER_SEC as f64,
+                            r.start_s,
+                            r.speed,
+                            covered as f64 / NANOS_PER_SEC as f64
+                        ),
+                    ));
+                }
+                if !self.classes.is_empty() || self.load != LoadConfig::default() {
+                    warnings.push(Warning {
+                        path: join(path, "replay"),
+                        message: "`load` and `classes` are ignored: the replayed trace gives \
+                                  the arrivals, classes and holds"
+                            .into(),
+                    });
+                }
+            }
+            None => {
+                self.load.validate(&join(path, "load"))?;
+                self.mix().validate(path)?;
+                if self.load.base_rate == 0.0 {
+                    warnings.push(Warning {
+                        path: join(path, "load.base_rate"),
+                        message: "0 (or no `load` table): no request arrives".into(),
+                    });
+                }
+            }
+        }
         self.pool.validate(&join(path, "pool"))?;
         self.database.validate(&join(path, "database"))?;
         self.failures.validate(&join(path, "failures"))?;
         self.breaker
             .validate()
             .map_err(|e| ConfigError::new(join(path, &e.path), e.message))?;
-        let mut warnings = Vec::new();
-        if self.pool.is_fixed() {
+        if self.pool.is_fixed() && self.replay.is_none() {
             let mix = self.mix();
             let hold_s = mix.mean_hold_ns() / NANOS_PER_SEC as f64;
             let offered = self.load.base_rate * hold_s;
@@ -470,6 +552,16 @@ impl ScenarioFile {
     /// # Errors
     /// A message naming `origin`, the field's path and what was expected.
     pub fn parse(text: &str, origin: &str) -> Result<ScenarioFile, ConfigError> {
+        Self::parse_in(text, origin, Path::new(""))
+    }
+
+    /// [`ScenarioFile::parse`], with relative trace paths of replay
+    /// scenarios taken relative to `base` (the file's directory) and their
+    /// traces read.
+    ///
+    /// # Errors
+    /// As [`ScenarioFile::parse`], and a trace that cannot be read.
+    pub fn parse_in(text: &str, origin: &str, base: &Path) -> Result<ScenarioFile, ConfigError> {
         let doc: toml::Table = toml::from_str(text)
             .map_err(|e| ConfigError::new(origin, format!("not valid TOML: {e}")))?;
         let mut seed = None;
@@ -522,7 +614,7 @@ impl ScenarioFile {
             let path = format!("scenario[{i}]");
             let mut merged = defaults.clone();
             merge(&mut merged, v);
-            let sc: Scenario = serde_path_to_error::deserialize(merged).map_err(|e| {
+            let mut sc: Scenario = serde_path_to_error::deserialize(merged).map_err(|e| {
                 let field = e.path().to_string();
                 let field = field.trim_matches('.');
                 let at = if field.is_empty() {
@@ -532,6 +624,8 @@ impl ScenarioFile {
                 };
                 ConfigError::new(format!("{origin}: {at}"), e.into_inner().to_string())
             })?;
+            sc.load_replay(base, &path)
+                .map_err(|e| ConfigError::new(format!("{origin}: {}", e.path), e.message))?;
             warnings.extend(
                 sc.validate(&path)
                     .map_err(|e| ConfigError::new(format!("{origin}: {}", e.path), e.message))?
@@ -564,9 +658,10 @@ impl ScenarioFile {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::new(&origin, format!("cannot read: {e}")))?;
-        let mut file = Self::parse(&text, &origin)?;
-        // A predictive policy's artifact path is relative to this file.
+        // A replayed trace's path and a predictive policy's artifact path
+        // are relative to this file.
         let base = path.parent().unwrap_or(Path::new("."));
+        let mut file = Self::parse_in(&text, &origin, base)?;
         for sc in &mut file.scenarios {
             if let Some(p) = &mut sc.pool.policy {
                 p.resolve_paths(base);

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::service::{ServiceDist, ServiceSampler};
 use super::{check, indexed};
 use crate::config_error::{ConfigError, join};
-use crate::rng::SimRng;
+use crate::rng::{SimRng, splitmix64};
 
 fn default_statements() -> u32 {
     1
@@ -168,13 +168,6 @@ pub fn pattern_hash(class: QueryClass, rank: u32) -> u64 {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     splitmix64(h ^ splitmix64(u64::from(rank)))
-}
-
-fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Pattern counts up to this use an alias table; larger ones use

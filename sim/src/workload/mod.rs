@@ -8,7 +8,10 @@
 //! - [`service`]: service-time distributions ([`ServiceDist`]) compiled once
 //!   into a [`ServiceSampler`];
 //! - [`classes`]: the query-class mix ([`ClassMix`]) and its compiled
-//!   [`MixSampler`] (class, hold time, statement pattern).
+//!   [`MixSampler`] (class, hold time, statement pattern);
+//! - [`replay`]: a recorded trace as the workload ([`ReplayConfig`]);
+//! - [`demand`]: the requests of one run, synthetic or replayed
+//!   ([`demand::Demand`]), which the engine and the oracle both draw.
 //!
 //! Configuration types are plain serde structs that read from TOML
 //! (`kind = "..."` selects an enum variant), use seconds for times in load
@@ -17,7 +20,9 @@
 
 pub mod arrivals;
 pub mod classes;
+pub mod demand;
 pub mod rate;
+pub mod replay;
 pub mod service;
 #[cfg(test)]
 mod tests;
@@ -25,6 +30,7 @@ mod tests;
 pub use arrivals::{ArrivalProcess, DEFAULT_BLOCK_NS};
 pub use classes::{ClassMix, ClassSpec, HoldSample, MixSampler, pattern_hash};
 pub use rate::{LoadConfig, Pattern, RateFn};
+pub use replay::{RecordedWaits, ReplayConfig, ReplayTrace, TraceInfo};
 pub use service::{ServiceDist, ServiceSampler};
 
 use crate::config_error::join;

@@ -45,6 +45,13 @@ pub struct LoadConfig {
     pub patterns: Vec<Pattern>,
 }
 
+/// No load (`base_rate` 0): what a scenario without a `load` table has.
+impl Default for LoadConfig {
+    fn default() -> Self {
+        LoadConfig::steady(0.0)
+    }
+}
+
 impl LoadConfig {
     /// A steady load of `base_rate` requests per second.
     pub fn steady(base_rate: f64) -> Self {

@@ -1,0 +1,254 @@
+//! Trace replay: a recorded trace as a scenario's workload.
+
+mod common;
+
+use poolcast::core::NANOS_PER_SEC;
+use poolcast::core::telemetry::REQUEST_CSV_HEADER as RECORDER_HEADER;
+use poolcast::core::telemetry::{Outcome, QueryClass};
+use poolcast_sim::ScenarioFile;
+use poolcast_sim::output::{run_dir, run_file};
+
+const POOL: &str = "pool = { min_size = 6, max_size = 6, health_check_ms = 0.0 }";
+
+/// A recorded run, replayed through the same pool, is the same run: every
+/// request waits as long and holds as long, and every snapshot matches,
+/// up to where the recording ends.
+#[test]
+fn replaying_a_recorded_run_through_the_same_pool_reproduces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorded = format!(
+        r#"
+seed = 5
+[[scenario]]
+name = "recorded"
+duration_s = 300
+record_requests = true
+load = {{ base_rate = 100.0, patterns = [{{ kind = "spike", start_s = 100, duration_s = 60, multiplier = 1.4 }}] }}
+classes = [
+  {{ class = "read", share = 0.7, service = {{ kind = "exponential", mean_ms = 40.0 }}, patterns = 20 }},
+  {{ class = "write", share = 0.3, service = {{ kind = "lognormal", mean_ms = 60.0, cv = 1.0 }} }},
+]
+{POOL}
+"#
+    );
+    let file = ScenarioFile::parse(&recorded, "recorded.toml").unwrap();
+    run_file(&file, dir.path()).unwrap();
+    let trace = run_dir(dir.path(), "recorded", 0).join("requests.parquet");
+    let (a, a_sink) = common::run(&file.scenarios[0], 5, 0);
+
+    // The recording misses only the requests still in flight at 300 s, so
+    // up to 290 s the replay has every request the recorded run had.
+    let replay = format!(
+        r#"
+seed = 99
+[[scenario]]
+name = "replayed"
+duration_s = 290
+record_requests = true
+replay = {{ trace = "{}" }}
+{POOL}
+"#,
+        trace.display()
+    );
+    let file = ScenarioFile::parse(&replay, "replay.toml").unwrap();
+    assert!(file.warnings.is_empty(), "{:?}", file.warnings);
+    let (b, b_sink) = common::run(&file.scenarios[0], 99, 0);
+    assert!(b.conserves());
+
+    let end = 290 * NANOS_PER_SEC;
+    let mut want: Vec<_> = a_sink
+        .requests
+        .iter()
+        .filter(|r| r.arrival_ns + r.acquire_wait_ns + r.hold_ns <= end)
+        .copied()
+        .collect();
+    let mut got = b_sink.requests.clone();
+    want.sort_by_key(|r| (r.arrival_ns, r.pattern_hash));
+    got.sort_by_key(|r| (r.arrival_ns, r.pattern_hash));
+    assert!(want.len() > 25_000, "{} requests", want.len());
+    assert!(
+        want.iter().any(|r| r.acquire_wait_ns > 0),
+        "the spike makes requests wait, so waits are compared too"
+    );
+    assert_eq!(got.len(), want.len());
+    assert_eq!(got, want);
+    let n = b_sink.snapshots.len() - 1;
+    assert_eq!(b_sink.snapshots[..n], a_sink.snapshots[..n]);
+    assert!(a.requests > b.requests);
+}
+
+fn write_recorder_file(path: &std::path::Path, rows: &[&str]) {
+    let mut text = format!("{RECORDER_HEADER}\n");
+    for r in rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn replay_toml(trace: &std::path::Path, extra: &str, duration_s: f64) -> String {
+    format!(
+        r#"
+seed = 1
+[[scenario]]
+name = "replay"
+duration_s = {duration_s}
+interval_s = 1
+record_requests = true
+replay = {{ trace = "{}" {extra} }}
+pool = {{ min_size = 2, max_size = 2, health_check_ms = 0.0 }}
+"#,
+        trace.display()
+    )
+}
+
+/// A recorder directory replays its files in order, skips `start_s`,
+/// compresses time by `speed`, and gives a request that timed out in
+/// production a hold of its class.
+#[test]
+fn a_recorder_directory_replays_with_start_and_speed() {
+    let dir = tempfile::tempdir().unwrap();
+    write_recorder_file(
+        &dir.path().join("requests-000001.csv"),
+        &[
+            "500000000,read,11,0,10000000,ok,",
+            "3000000000,write,12,0,20000000,ok,",
+            // Recorded at its end: a long request arriving earlier.
+            "1000000000,read,13,0,30000000,error,query",
+        ],
+    );
+    write_recorder_file(
+        &dir.path().join("requests-000002.csv"),
+        &[
+            "5000000000,write,14,30000000000,0,acquire_timeout,timeout",
+            "7000000000,api,15,0,40000000,ok,",
+        ],
+    );
+    std::fs::write(dir.path().join("snapshots-000001.jsonl"), "").unwrap();
+    let toml = replay_toml(dir.path(), ", start_s = 1.0, speed = 2.0", 3.5);
+    let file = ScenarioFile::parse(&toml, "r.toml").unwrap();
+    let info = file.scenarios[0].replay.as_ref().unwrap().loaded.clone();
+    let info = info.expect("loaded at parse");
+    assert_eq!(info.requests, 4, "the one before start_s is skipped");
+    assert_eq!(info.holds_filled, 1);
+    assert_eq!(info.last_arrival_ns, 3 * NANOS_PER_SEC);
+    let (s, sink) = common::run(&file.scenarios[0], 1, 0);
+    assert_eq!(s.requests, 4);
+    let mut got = sink.requests.clone();
+    got.sort_by_key(|r| r.arrival_ns);
+    let at: Vec<_> = got.iter().map(|r| r.arrival_ns).collect();
+    assert_eq!(at, [0, NANOS_PER_SEC, 2 * NANOS_PER_SEC, 3 * NANOS_PER_SEC]);
+    let pat: Vec<_> = got.iter().map(|r| r.pattern_hash).collect();
+    assert_eq!(pat, [13, 12, 14, 15]);
+    // The query error is not replayed (no failures are injected here), its
+    // hold is; the timed-out write holds the other write's 20 ms.
+    assert!(got.iter().all(|r| r.outcome == Outcome::Ok), "{got:?}");
+    let holds: Vec<_> = got.iter().map(|r| r.hold_ns / 1_000_000).collect();
+    assert_eq!(holds, [30, 20, 20, 40]);
+    assert_eq!(got[3].class, QueryClass::Api);
+}
+
+/// Oracle scaling reads the replayed demand.
+#[test]
+fn the_oracle_scales_to_replayed_demand() {
+    let dir = tempfile::tempdir().unwrap();
+    // 10 s quiet, then 20 s where 8 requests of 1 s arrive every second.
+    let mut rows = Vec::new();
+    for s in 10..30u64 {
+        for k in 0..8u64 {
+            rows.push(format!(
+                "{},read,{k},0,1000000000,ok,",
+                s * NANOS_PER_SEC + k * 1000
+            ));
+        }
+    }
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    let p = dir.path().join("requests-000001.csv");
+    write_recorder_file(&p, &rows);
+    let toml = format!(
+        r#"
+seed = 1
+[[scenario]]
+name = "oracle"
+duration_s = 30
+replay = {{ trace = "{}" }}
+pool = {{ min_size = 1, max_size = 20, initial_size = 1, health_check_ms = 0.0, policy = {{ kind = "oracle", lead = 2 }} }}
+"#,
+        p.display()
+    );
+    let file = ScenarioFile::parse(&toml, "o.toml").unwrap();
+    let (s, sink) = common::run(&file.scenarios[0], 1, 0);
+    let quiet = sink.snapshots[5].size;
+    let busy = sink.snapshots[20].size;
+    assert!(
+        quiet <= 2 && busy >= 8,
+        "size {quiet} when quiet, {busy} when busy"
+    );
+    assert!(s.scale_events > 0);
+}
+
+#[test]
+fn bad_replays_name_the_field_and_what_was_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = |toml: &str| ScenarioFile::parse(toml, "r.toml").unwrap_err().to_string();
+
+    let e = err(&replay_toml(&dir.path().join("nope"), "", 1.0));
+    assert!(
+        e.contains("r.toml: scenario[0].replay.trace") && e.contains("nope"),
+        "{e}"
+    );
+
+    let e = err(&replay_toml(dir.path(), "", 1.0));
+    assert!(e.contains("no requests-*.csv"), "{e}");
+
+    let p = dir.path().join("requests-000001.csv");
+    write_recorder_file(
+        &p,
+        &["1000000000,read,1,0,5,ok,", "2000000000,raed,1,0,5,ok,"],
+    );
+    let e = err(&replay_toml(&p, "", 1.0));
+    assert!(
+        e.contains("scenario[0].replay.trace") && e.contains("requests-000001.csv:3"),
+        "{e}"
+    );
+
+    write_recorder_file(
+        &p,
+        &["1000000000,read,1,0,5,ok,", "2000000000,read,1,0,5,ok,"],
+    );
+    let e = err(&replay_toml(&p, "", 10.0));
+    assert!(
+        e.contains("scenario[0].duration_s") && e.contains("last arrival is at 2.000 s"),
+        "{e}"
+    );
+    let e = err(&replay_toml(&p, ", speed = 0.0", 1.0));
+    assert!(e.contains("scenario[0].replay.speed"), "{e}");
+    let e = err(&replay_toml(&p, ", sped = 2.0", 1.0));
+    assert!(e.contains("sped"), "{e}");
+    let e = err(&replay_toml(&p, ", start_s = 5.0", 1.0));
+    assert!(e.contains("after start_s"), "{e}");
+
+    // Relative to the scenario file's directory when loaded from a file.
+    let sub = dir.path().join("m");
+    std::fs::create_dir(&sub).unwrap();
+    let f = sub.join("replay.toml");
+    std::fs::write(
+        &f,
+        replay_toml(std::path::Path::new("../requests-000001.csv"), "", 2.0),
+    )
+    .unwrap();
+    let file = ScenarioFile::load(&f).unwrap();
+    assert_eq!(file.scenarios[0].offered_requests(), 2.0);
+
+    // A synthetic scenario without a load is warned about.
+    let file = ScenarioFile::parse(
+        "seed = 1\n[[scenario]]\nname = \"x\"\nduration_s = 1\nclasses = [{ class = \"read\", share = 1.0, service = { kind = \"exponential\", mean_ms = 5.0 } }]\n",
+        "x.toml",
+    )
+    .unwrap();
+    assert!(
+        file.warnings[0].path.ends_with("load.base_rate"),
+        "{:?}",
+        file.warnings
+    );
+}
