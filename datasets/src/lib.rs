@@ -36,6 +36,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod pglog;
 pub mod reader;
 pub mod schema;
 pub mod table;
@@ -43,6 +44,7 @@ pub mod trace;
 pub mod writer;
 
 pub use error::{DatasetError, Result};
+pub use pglog::{PgLog, read_pg_csvlogs};
 pub use reader::{
     RecordReader, SnapshotReader, read_key_value_metadata, read_records, read_snapshots,
 };

@@ -252,3 +252,53 @@ fn bad_replays_name_the_field_and_what_was_expected() {
         file.warnings
     );
 }
+
+/// A directory of PostgreSQL csvlogs replays as one log: statements by
+/// their durations, a transaction as one request.
+#[test]
+fn a_postgresql_csvlog_directory_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = |time: &str, session: &str, msg: &str| {
+        format!(
+            "2026-12-03 {time} UTC,\"app\",\"shop\",77,\"10.0.0.5:4000\",{session},1,\"SELECT\",2026-12-03 09:00:00 UTC,3/1,0,LOG,00000,\"{msg}\",,,,,,,,,\"web\",\"client backend\",,0\n"
+        )
+    };
+    // Rotated: the second file continues the first.
+    std::fs::write(
+        dir.path().join("postgresql-2026-12-03_100000.csv"),
+        line(
+            "10:00:00.010",
+            "a",
+            "duration: 10.000 ms  statement: SELECT 1",
+        ) + &line("10:00:01.000", "b", "duration: 1.000 ms  statement: BEGIN"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("postgresql-2026-12-03_100002.csv"),
+        line(
+            "10:00:02.500",
+            "b",
+            "duration: 500.000 ms  statement: UPDATE t SET x = 1",
+        ) + &line("10:00:02.600", "b", "duration: 1.000 ms  statement: COMMIT")
+            + &line(
+                "10:00:03.020",
+                "a",
+                "duration: 20.000 ms  statement: SELECT 2",
+            ),
+    )
+    .unwrap();
+    let file = ScenarioFile::parse(&replay_toml(dir.path(), "", 3.5), "r.toml").unwrap();
+    let (s, sink) = common::run(&file.scenarios[0], 1, 0);
+    assert_eq!(s.requests, 3);
+    let mut got = sink.requests.clone();
+    got.sort_by_key(|r| r.arrival_ns);
+    let at_ms: Vec<_> = got.iter().map(|r| r.arrival_ns / 1_000_000).collect();
+    assert_eq!(at_ms, [0, 999, 3000]);
+    let classes: Vec<_> = got.iter().map(|r| r.class).collect();
+    assert_eq!(
+        classes,
+        [QueryClass::Read, QueryClass::Transaction, QueryClass::Read]
+    );
+    // BEGIN started at 00.999, COMMIT ended at 02.600.
+    assert_eq!(got[1].hold_ns / 1_000_000, 1601);
+}

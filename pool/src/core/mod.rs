@@ -13,6 +13,7 @@ pub mod model;
 pub mod policy;
 pub mod pool;
 pub mod settings;
+pub mod sqlstate;
 pub mod telemetry;
 
 /// Time in integer nanoseconds since an epoch chosen by the driver (the

@@ -6,36 +6,7 @@ use std::future::Future;
 pub use crate::core::settings::RecycleMode;
 use crate::core::telemetry::ErrorCategory;
 
-/// What an error means for the pool and its circuit breakers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ErrorClass {
-    /// The failure category (connection, timeout, query, transaction,
-    /// security).
-    pub category: ErrorCategory,
-    /// A client error (syntax, constraint violation, bad input): reported
-    /// in the telemetry but not counted by the breakers unless
-    /// `controller.breaker_counts_client_errors` is set. The database is
-    /// healthy; the request was wrong.
-    pub client: bool,
-}
-
-impl ErrorClass {
-    /// A fault of the database or the network: counts for the breakers.
-    pub fn fault(category: ErrorCategory) -> Self {
-        ErrorClass {
-            category,
-            client: false,
-        }
-    }
-
-    /// A client error: reported, not counted by the breakers by default.
-    pub fn client(category: ErrorCategory) -> Self {
-        ErrorClass {
-            category,
-            client: true,
-        }
-    }
-}
+pub use crate::core::sqlstate::ErrorClass;
 
 /// Creates, checks and classifies connections for a [`Pool`](super::Pool).
 ///

@@ -61,32 +61,7 @@ impl PgError {
     }
 }
 
-/// What a SQLSTATE means for the pool's breakers:
-///
-/// | class | category | trips breakers |
-/// |---|---|---|
-/// | `08` connection exception, `53` insufficient resources, `57P01..03` shutdown | connection | yes |
-/// | `57014` statement timeout, `55P03` lock timeout, `25P03` idle-in-transaction timeout | timeout | yes |
-/// | `40` transaction rollback (`40001` serialization, `40P01` deadlock) | transaction | yes |
-/// | `28` invalid authorization, `42501` insufficient privilege | security | yes |
-/// | `22` data, `23` constraint, `42` syntax/access, `2B`, `2F`, `44` | query | no (client error) |
-/// | `25` invalid transaction state | transaction | no (client error) |
-/// | anything else (`XX` internal, `58` system, ...) | query | yes |
-pub fn classify_sqlstate(code: &str) -> ErrorClass {
-    use ErrorCategory::{Connection, Query, Security, Timeout, Transaction};
-    let class = code.get(..2).unwrap_or("");
-    match (class, code) {
-        (_, "57014" | "55P03" | "25P03") => ErrorClass::fault(Timeout),
-        (_, "57P01" | "57P02" | "57P03") => ErrorClass::fault(Connection),
-        (_, "42501") => ErrorClass::fault(Security),
-        ("08" | "53", _) => ErrorClass::fault(Connection),
-        ("40", _) => ErrorClass::fault(Transaction),
-        ("28", _) => ErrorClass::fault(Security),
-        ("22" | "23" | "42" | "2B" | "2F" | "44", _) => ErrorClass::client(Query),
-        ("25", _) => ErrorClass::client(Transaction),
-        _ => ErrorClass::fault(Query),
-    }
-}
+pub use crate::core::sqlstate::classify_sqlstate;
 
 /// Classifies any [`PgError`]: server errors by SQLSTATE, everything else
 /// (closed socket, refused connection, I/O) as a connection fault.

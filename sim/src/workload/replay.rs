@@ -12,7 +12,9 @@
 //!
 //! The trace is a runtime-pool recorder directory (its `requests-*.csv`
 //! files, in name order, which is the order they were written), one such
-//! file, or a simulator `requests.parquet` (`record_requests = true`).
+//! file, a PostgreSQL csvlog or a directory of them (read as one log by
+//! `poolcast_datasets::pglog`, which says how the server must log), or a
+//! simulator `requests.parquet` (`record_requests = true`).
 //! Each recorded request arrives at its recorded time (minus `start_s`,
 //! divided by `speed`) with its recorded class and statement pattern, and
 //! holds its connection for its recorded hold. What the modeled pool and
@@ -46,8 +48,9 @@ fn one() -> f64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayConfig {
-    /// A recorder directory, a recorder `requests-*.csv` file or a
-    /// simulator `requests.parquet`; relative to the scenario file.
+    /// A recorder directory or one of its `requests-*.csv` files, a
+    /// PostgreSQL csvlog or a directory of them, or a simulator
+    /// `requests.parquet`; relative to the scenario file.
     pub trace: PathBuf,
     /// Time compression: 2 replays the trace's arrivals at twice their rate
     /// over half the time, holds unchanged (> 0, default 1).
@@ -118,6 +121,9 @@ pub struct RecordedWaits {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplayTrace {
     requests: Vec<ReplayRequest>,
+    /// Whether the trace measured acquire waits (a pool's recorder or the
+    /// simulator did; a server log did not).
+    waits_known: bool,
 }
 
 impl ReplayTrace {
@@ -127,8 +133,12 @@ impl ReplayTrace {
     }
 
     /// The waits the trace recorded for the requests replayed up to
-    /// `until_ns` (replay time), or `None` when none was granted.
+    /// `until_ns` (replay time), or `None` when none was granted or the
+    /// trace does not know waits (a server log).
     pub fn recorded_waits(&self, until_ns: Nanos) -> Option<RecordedWaits> {
+        if !self.waits_known {
+            return None;
+        }
         let n = self.requests.partition_point(|r| r.at <= until_ns);
         let mut waits: Vec<Nanos> = self.requests[..n]
             .iter()
@@ -219,7 +229,11 @@ impl ReplayTrace {
             last_arrival_ns: requests.last().map_or(0, |r| r.at),
             fingerprint: format!("{:016x}", hash.finish()),
         };
-        Ok((ReplayTrace { requests }, info))
+        let trace = ReplayTrace {
+            requests,
+            waits_known: true,
+        };
+        Ok((trace, info))
     }
 }
 
@@ -275,10 +289,12 @@ impl ReplayConfig {
         }
         self.validate(path)?;
         let at = join(path, "trace");
-        let records = read_trace(&self.trace).map_err(|m| ConfigError::new(&at, m))?;
-        let (trace, info) =
+        let (records, waits_known) =
+            read_trace(&self.trace).map_err(|m| ConfigError::new(&at, m))?;
+        let (mut trace, info) =
             ReplayTrace::from_records(records, secs_to_ns(self.start_s), self.speed)
                 .map_err(|m| ConfigError::new(&at, format!("{}: {m}", self.trace.display())))?;
+        trace.waits_known = waits_known;
         self.loaded = Some(info);
         self.trace_data = Some(Arc::new(trace));
         Ok(())
@@ -291,35 +307,58 @@ fn held(r: &RequestRecord) -> bool {
     r.hold_ns > 0 && !matches!(r.outcome, Outcome::AcquireTimeout | Outcome::Rejected(_))
 }
 
-/// The files of a trace: a recorder directory's `requests-*.csv` in name
-/// order, or the one file given.
-fn read_trace(trace: &Path) -> Result<Vec<RequestRecord>, String> {
-    let read_one = |p: &Path| -> Result<Vec<RequestRecord>, String> {
-        let r = if p.extension().is_some_and(|e| e == "parquet") {
-            poolcast_datasets::read_records(p)
-        } else {
-            poolcast_datasets::read_recorder_requests(p)
-        };
-        r.map_err(|e| e.to_string())
+/// Whether `p` starts with the recorder's request header (else a `.csv`
+/// is taken for a PostgreSQL csvlog).
+fn is_recorder_csv(p: &Path) -> Result<bool, String> {
+    use std::io::BufRead;
+    let f = std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    let mut first = String::new();
+    std::io::BufReader::new(f)
+        .read_line(&mut first)
+        .map_err(|e| format!("{}: {e}", p.display()))?;
+    Ok(first.trim_end() == poolcast_datasets::trace::RECORDER_HEADER)
+}
+
+/// The requests of a trace: a recorder directory's `requests-*.csv` in
+/// name order, a directory of PostgreSQL csvlogs (`*.csv`, read as one
+/// log), or the one file given (recorder CSV, csvlog or simulator
+/// Parquet), and whether it measured acquire waits (a server log does
+/// not).
+fn read_trace(trace: &Path) -> Result<(Vec<RequestRecord>, bool), String> {
+    let csvlog = |files: &[PathBuf]| {
+        poolcast_datasets::read_pg_csvlogs(files)
+            .map(|log| (log.records, false))
+            .map_err(|e| e.to_string())
     };
     let meta = std::fs::metadata(trace).map_err(|e| format!("{}: {e}", trace.display()))?;
     if !meta.is_dir() {
-        return read_one(trace);
+        let r = if trace.extension().is_some_and(|e| e == "parquet") {
+            poolcast_datasets::read_records(trace)
+        } else if is_recorder_csv(trace)? {
+            poolcast_datasets::read_recorder_requests(trace)
+        } else {
+            return csvlog(&[trace.to_path_buf()]);
+        };
+        return r.map(|r| (r, true)).map_err(|e| e.to_string());
     }
     let files = recorder_files(trace, "requests-", ".csv")?;
     if files.is_empty() {
+        let logs = recorder_files(trace, "", ".csv")?;
+        if !logs.is_empty() {
+            return csvlog(&logs);
+        }
         return Err(format!(
-            "{}: no requests-*.csv in this directory (expected a trace recorder's directory, \
-             a requests-*.csv file or a requests.parquet)",
+            "{}: no requests-*.csv or *.csv in this directory (expected a trace recorder's \
+             directory, a directory of PostgreSQL csvlogs, one such file, or a requests.parquet)",
             trace.display()
         ));
     }
     check_one_run(trace)?;
     let mut out = Vec::new();
     for f in &files {
-        out.extend(read_one(f)?);
+        out.extend(poolcast_datasets::read_recorder_requests(f).map_err(|e| e.to_string())?);
     }
-    Ok(out)
+    Ok((out, true))
 }
 
 /// The files of `dir` named `<prefix>…<suffix>`, in name order (the

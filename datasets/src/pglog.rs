@@ -1,0 +1,776 @@
+//! Reads PostgreSQL's own server log in CSV form (`log_destination =
+//! 'csvlog'`) into [`RequestRecord`]s, so that a service that does not run
+//! the runtime pool can still have its traffic replayed and studied.
+//!
+//! The server must log every statement with its duration, in either of the
+//! two usual ways:
+//!
+//! - `log_min_duration_statement = 0`: one line per statement,
+//!   `duration: 0.210 ms  statement: SELECT ...` (simple protocol) or
+//!   `duration: 0.050 ms  execute <unnamed>: SELECT ...` (extended protocol,
+//!   whose `parse` and `bind` durations are added to the `execute`'s);
+//! - `log_statement = 'all'` with `log_duration = on`: `statement: ...` when
+//!   a statement starts, then `duration: 0.210 ms` when it ends.
+//!
+//! Each record is one request, as a pool would have seen it:
+//!
+//! - arrival: the line's `log_time` minus the duration (so times are good
+//!   to the log's millisecond), relative to the first arrival of the log,
+//!   rounded down to a whole second;
+//! - hold: the statement's duration on the server. A pool's client holds
+//!   its connection longer (round trips, client work between checkout and
+//!   return), so these holds are lower bounds, and for short statements
+//!   far below what a pool sees: on this project's machine the same 10 s
+//!   of prepared `SELECT`s held 0.012 ms each in the server's log and
+//!   0.31 ms checked out of the runtime pool, 25× longer (README, "Replay
+//!   a production trace");
+//! - `BEGIN` … `COMMIT`/`ROLLBACK` in one session is one `transaction`
+//!   request that holds its connection from the start of `BEGIN` to the
+//!   end of the last statement, with the pattern of its first statement;
+//! - other statements by their first keyword: `SELECT`, `WITH`, `SHOW`,
+//!   `VALUES`, `TABLE` are `read`; `INSERT`, `UPDATE`, `DELETE`, `MERGE`,
+//!   `COPY` are `write`; everything else (`SET`, DDL, `CALL`, ...) is `api`.
+//!   The log cannot tell an analytics query from a read;
+//! - pattern: [`poolcast::core::affinity::pattern_hash`] of the statement,
+//!   the same fingerprint the runtime pool's statement affinity uses;
+//! - an `ERROR` line ends the session's current statement as an error of
+//!   the category its SQLSTATE maps to
+//!   ([`poolcast::core::sqlstate::classify_sqlstate`]), inside a
+//!   transaction it marks the transaction failed;
+//! - acquire wait: 0. The server does not know how long a client waited for
+//!   a connection.
+//!
+//! Lines of other kinds (connections, checkpoints, autovacuum, warnings)
+//! are counted and skipped. `log_time` is read as written and its time zone
+//! ignored: log in UTC (`log_timezone = 'UTC'`) so a daylight-saving change
+//! does not move time by an hour mid-log.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use poolcast::core::affinity::pattern_hash;
+use poolcast::core::sqlstate::classify_sqlstate;
+use poolcast::core::telemetry::{ErrorCategory, Outcome, QueryClass};
+use poolcast::core::{NANOS_PER_SEC, Nanos, RequestRecord};
+
+use crate::error::{DatasetError, Result};
+
+/// Columns of a csvlog line that the reader uses (0-based). Their
+/// positions are the same from PostgreSQL 9.0 to 17; 13 and later append
+/// `backend_type`, 14 and later `leader_pid` and `query_id`.
+const LOG_TIME: usize = 0;
+const SESSION_ID: usize = 5;
+const SEVERITY: usize = 11;
+const SQLSTATE: usize = 12;
+const MESSAGE: usize = 13;
+const QUERY: usize = 19;
+/// Fields of a csvlog line in PostgreSQL 12 and earlier; later versions
+/// have more.
+const MIN_FIELDS: usize = 23;
+
+/// What a csvlog read gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PgLog {
+    /// One per statement (or transaction), arrival times from `origin`.
+    pub records: Vec<RequestRecord>,
+    /// The log time that is time 0 (the first arrival, rounded down to a
+    /// whole second), as written in the log without its zone.
+    pub origin: String,
+    /// Lines that were not statements (connections, checkpoints, ...).
+    pub skipped: u64,
+    /// Statements or transactions still open when the log ends, dropped.
+    pub unfinished: u64,
+}
+
+/// The statement a session is running: logged at its start
+/// (`log_statement`), or the `parse`/`bind` phases of an `execute`.
+#[derive(Debug, Default)]
+struct Session {
+    /// Start and text of a statement logged when it started.
+    started: Option<(i64, String)>,
+    /// Summed durations (ns) of the `parse`/`bind` phases of the next
+    /// `execute`.
+    phases_ns: Option<i64>,
+    /// An open transaction: start, first statement's pattern, failure.
+    txn: Option<Txn>,
+}
+
+#[derive(Debug)]
+struct Txn {
+    start: i64,
+    pattern: u64,
+    error: Option<ErrorCategory>,
+}
+
+/// Reads csvlog files as one log (rotated files of one server, in the order
+/// given); arrival times share one origin.
+///
+/// # Errors
+/// [`DatasetError::Io`] when a file cannot be read; [`DatasetError::Line`]
+/// naming the file, line and field for a line that is not csvlog (too few
+/// fields, a `log_time` or duration that does not parse); a log with no
+/// statement in it.
+pub fn read_pg_csvlogs(paths: &[PathBuf]) -> Result<PgLog> {
+    // Times in ns from the Unix epoch (of the zone-less log time) until the
+    // origin is known; signed so a log from before 1970 still reads.
+    let mut raw: Vec<(i64, RequestRecord)> = Vec::new();
+    // Sessions carry over from one file to the next: a rotation can fall
+    // inside a transaction.
+    let mut sessions: HashMap<String, Session> = HashMap::new();
+    let mut skipped = 0u64;
+    for path in paths {
+        skipped += read_one(path, &mut sessions, &mut raw)?;
+    }
+    let unfinished = sessions
+        .values()
+        .map(|s| u64::from(s.started.is_some()) + u64::from(s.txn.is_some()))
+        .sum();
+    let Some(first) = raw.iter().map(|(t, _)| *t).min() else {
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(DatasetError::Line {
+            path: paths.first().cloned().unwrap_or_default(),
+            line: 1,
+            message: format!(
+                "no statement with a duration in {} (expected a csvlog written with \
+                 log_min_duration_statement = 0, or log_statement = 'all' and log_duration = on)",
+                names.join(", ")
+            ),
+        });
+    };
+    let origin = first.div_euclid(NANOS_PER_SEC as i64) * NANOS_PER_SEC as i64;
+    let records = raw
+        .into_iter()
+        .map(|(t, r)| RequestRecord {
+            arrival_ns: (t - origin) as Nanos,
+            ..r
+        })
+        .collect();
+    Ok(PgLog {
+        records,
+        origin: format_time(origin),
+        skipped,
+        unfinished,
+    })
+}
+
+fn line_err(path: &Path, line: u64, message: impl Into<String>) -> DatasetError {
+    DatasetError::Line {
+        path: path.to_path_buf(),
+        line,
+        message: message.into(),
+    }
+}
+
+/// Reads one file into `out` (arrivals in epoch ns), continuing
+/// `sessions`; returns the lines skipped.
+fn read_one(
+    path: &Path,
+    sessions: &mut HashMap<String, Session>,
+    out: &mut Vec<(i64, RequestRecord)>,
+) -> Result<u64> {
+    let file = std::fs::File::open(path).map_err(|source| DatasetError::Io {
+        path: path.to_path_buf(),
+        action: "open for reading",
+        source,
+    })?;
+    // A library rather than splitting lines: csvlog quotes fields that
+    // hold commas, quotes and newlines (a multi-line statement is one
+    // record over several lines).
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(std::io::BufReader::new(file));
+    let mut skipped = 0u64;
+    let mut rec = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let line = e.position().map_or(0, csv::Position::line);
+                return Err(line_err(path, line, format!("not a csvlog line: {e}")));
+            }
+        }
+        // Where the record starts: a multi-line statement spans lines.
+        let line = rec.position().map_or(0, csv::Position::line);
+        if rec.len() < MIN_FIELDS {
+            return Err(line_err(
+                path,
+                line,
+                format!(
+                    "expected at least {MIN_FIELDS} comma-separated csvlog fields \
+                     (log_destination = 'csvlog'), found {}",
+                    rec.len()
+                ),
+            ));
+        }
+        let t = parse_time(&rec[LOG_TIME]).ok_or_else(|| {
+            line_err(
+                path,
+                line,
+                format!(
+                    "field `log_time`: expected `YYYY-MM-DD HH:MM:SS[.fff] ZONE`, found {:?}",
+                    &rec[LOG_TIME]
+                ),
+            )
+        })?;
+        let session = sessions.entry(rec[SESSION_ID].to_string()).or_default();
+        let severity = &rec[SEVERITY];
+        if severity == "ERROR" {
+            let class = classify_sqlstate(&rec[SQLSTATE]);
+            let outcome = Outcome::Error(class.category);
+            match session.started.take() {
+                Some((start, sql)) => finish(session, start, t, &sql, outcome, out),
+                None => finish(session, t, t, &rec[QUERY], outcome, out),
+            }
+            session.phases_ns = None;
+            continue;
+        }
+        if severity != "LOG" {
+            skipped += 1;
+            continue;
+        }
+        let msg = &rec[MESSAGE];
+        if let Some(rest) = msg.strip_prefix("duration: ") {
+            let (ms, after) = rest.split_once(" ms").ok_or_else(|| {
+                line_err(
+                    path,
+                    line,
+                    format!("field `message`: expected `duration: <ms> ms`, found {msg:?}"),
+                )
+            })?;
+            let ms: f64 = ms
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+                .ok_or_else(|| {
+                    line_err(
+                        path,
+                        line,
+                        format!("field `message`: expected a duration in ms, found {ms:?}"),
+                    )
+                })?;
+            let start = t - (ms * 1e6).round() as i64;
+            let after = after.trim_start();
+            if after.is_empty() {
+                // log_duration: the statement was logged when it started.
+                match session.started.take() {
+                    Some((_, sql)) => finish(session, start, t, &sql, Outcome::Ok, out),
+                    None => skipped += 1,
+                }
+            } else if let Some(sql) = after.strip_prefix("statement: ") {
+                finish(session, start, t, sql, Outcome::Ok, out);
+            } else if let Some((phase, sql)) = protocol_phase(after) {
+                // The server's own time on the statement: its phases'
+                // durations summed, not the span between their log lines,
+                // whose times are only good to the millisecond.
+                let d = t - start;
+                if phase == "execute" {
+                    let busy = session.phases_ns.take().unwrap_or(0) + d;
+                    finish(session, t - busy, t, sql, Outcome::Ok, out);
+                } else {
+                    session.phases_ns = Some(session.phases_ns.unwrap_or(0) + d);
+                }
+            } else {
+                skipped += 1;
+            }
+        } else if let Some(sql) = msg.strip_prefix("statement: ") {
+            session.started = Some((t, sql.to_string()));
+        } else if let Some(("execute", sql)) = protocol_phase(msg) {
+            session.started = Some((t, sql.to_string()));
+        } else {
+            skipped += 1;
+        }
+    }
+    Ok(skipped)
+}
+
+/// `parse <name>: sql`, `bind <name>: sql` or `execute <name>: sql`.
+fn protocol_phase(s: &str) -> Option<(&str, &str)> {
+    let (phase, rest) = s.split_once(' ')?;
+    if !matches!(phase, "parse" | "bind" | "execute") {
+        return None;
+    }
+    let (_, sql) = rest.split_once(": ")?;
+    Some((phase, sql))
+}
+
+/// The first keyword of `sql`, upper-cased (after spaces, parentheses and
+/// comments).
+fn first_keyword(sql: &str) -> String {
+    let mut s = sql.trim_start();
+    loop {
+        if let Some(r) = s.strip_prefix("--") {
+            s = r.split_once('\n').map_or("", |(_, r)| r).trim_start();
+        } else if let Some(r) = s.strip_prefix("/*") {
+            s = r.split_once("*/").map_or("", |(_, r)| r).trim_start();
+        } else if let Some(r) = s.strip_prefix('(') {
+            s = r.trim_start();
+        } else {
+            break;
+        }
+    }
+    s.chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_uppercase()
+}
+
+fn class_of(keyword: &str) -> QueryClass {
+    match keyword {
+        "SELECT" | "WITH" | "SHOW" | "VALUES" | "TABLE" => QueryClass::Read,
+        "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "COPY" => QueryClass::Write,
+        _ => QueryClass::Api,
+    }
+}
+
+/// A statement of `session` ran from `start` to `end`: one request, or a
+/// step of the session's transaction.
+fn finish(
+    session: &mut Session,
+    start: i64,
+    end: i64,
+    sql: &str,
+    outcome: Outcome,
+    out: &mut Vec<(i64, RequestRecord)>,
+) {
+    let kw = first_keyword(sql);
+    let error = outcome.category();
+    let ends_txn = match kw.as_str() {
+        "COMMIT" | "END" | "ABORT" => true,
+        // ROLLBACK TO SAVEPOINT keeps the transaction open.
+        "ROLLBACK" => !sql.to_ascii_uppercase().contains(" TO "),
+        _ => false,
+    };
+    if matches!(kw.as_str(), "BEGIN" | "START") && error.is_none() {
+        session.txn = Some(Txn {
+            start,
+            pattern: 0,
+            error: None,
+        });
+        return;
+    }
+    if let Some(txn) = &mut session.txn {
+        if txn.pattern == 0 && !ends_txn {
+            txn.pattern = pattern_hash(sql);
+        }
+        if txn.error.is_none() {
+            txn.error = error;
+        }
+        if ends_txn {
+            let txn = session.txn.take().expect("matched above");
+            out.push((
+                txn.start,
+                RequestRecord {
+                    arrival_ns: 0,
+                    class: QueryClass::Transaction,
+                    pattern_hash: txn.pattern,
+                    acquire_wait_ns: 0,
+                    hold_ns: (end - txn.start).max(0) as Nanos,
+                    outcome: txn.error.map_or(Outcome::Ok, Outcome::Error),
+                },
+            ));
+        }
+        return;
+    }
+    out.push((
+        start,
+        RequestRecord {
+            arrival_ns: 0,
+            class: class_of(&kw),
+            pattern_hash: pattern_hash(sql),
+            acquire_wait_ns: 0,
+            hold_ns: (end - start).max(0) as Nanos,
+            outcome,
+        },
+    ));
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.fff] ZONE` to ns from 1970-01-01 00:00:00 of the
+/// same (ignored) zone.
+fn parse_time(s: &str) -> Option<i64> {
+    let mut parts = s.split(' ');
+    let (date, time) = (parts.next()?, parts.next()?);
+    let mut d = date.split('-');
+    let (y, m, day): (i64, u32, u32) = (
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+    );
+    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
+    let mut h = hms.split(':');
+    let (hh, mm, ss): (i64, i64, i64) = (
+        h.next()?.parse().ok()?,
+        h.next()?.parse().ok()?,
+        h.next()?.parse().ok()?,
+    );
+    if h.next().is_some() || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    let mut frac_ns = 0i64;
+    if !frac.is_empty() {
+        if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        frac_ns = frac.parse::<i64>().ok()? * 10i64.pow(9 - frac.len() as u32);
+    }
+    let secs = days_from_civil(y, m, day) * 86_400 + hh * 3600 + mm * 60 + ss;
+    Some(secs * NANOS_PER_SEC as i64 + frac_ns)
+}
+
+/// Days from 1970-01-01 to `y-m-d` (proleptic Gregorian; Howard
+/// Hinnant's `days_from_civil`). Hand-written: eight lines, where a date
+/// crate would be this crate's only use of one.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (i64::from(m) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The inverse of [`parse_time`] for whole seconds, for [`PgLog::origin`].
+fn format_time(ns: i64) -> String {
+    let secs = ns.div_euclid(NANOS_PER_SEC as i64);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // civil_from_days (Howard Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A csvlog line of PostgreSQL 15 (26 fields).
+    fn line(
+        time: &str,
+        session: &str,
+        severity: &str,
+        state: &str,
+        msg: &str,
+        query: &str,
+    ) -> String {
+        let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        format!(
+            "{time},\"postgres\",\"test\",4242,\"127.0.0.1:5000\",{session},1,\"SELECT\",2026-12-03 10:00:00 UTC,3/1,0,{severity},{state},{},,,,,,{},,,\"app\",\"client backend\",,0\n",
+            q(msg),
+            if query.is_empty() {
+                String::new()
+            } else {
+                q(query)
+            }
+        )
+    }
+
+    fn read(text: &str) -> Result<PgLog> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("postgresql.csv");
+        std::fs::write(&p, text).unwrap();
+        read_pg_csvlogs(&[p])
+    }
+
+    #[test]
+    fn statements_transactions_and_errors_become_requests() {
+        let mut log = String::new();
+        // A read over the simple protocol, 2 ms, ending at 10:00:01.005.
+        log += &line(
+            "2026-12-03 10:00:01.005 UTC",
+            "s1",
+            "LOG",
+            "00000",
+            "duration: 2.000 ms  statement: SELECT * FROM t WHERE id = 5",
+            "",
+        );
+        // Not a statement.
+        log += &line(
+            "2026-12-03 10:00:01.100 UTC",
+            "s9",
+            "LOG",
+            "00000",
+            "connection received: host=127.0.0.1 port=5000",
+            "",
+        );
+        // Extended protocol: parse and bind fold into the execute.
+        log += &line(
+            "2026-12-03 10:00:02.001 UTC",
+            "s2",
+            "LOG",
+            "00000",
+            "duration: 1.000 ms  parse <unnamed>: INSERT INTO t VALUES ($1)",
+            "",
+        );
+        log += &line(
+            "2026-12-03 10:00:02.002 UTC",
+            "s2",
+            "LOG",
+            "00000",
+            "duration: 0.500 ms  bind <unnamed>: INSERT INTO t VALUES ($1)",
+            "",
+        );
+        log += &line(
+            "2026-12-03 10:00:02.010 UTC",
+            "s2",
+            "LOG",
+            "00000",
+            "duration: 3.000 ms  execute <unnamed>: INSERT INTO t VALUES ($1)",
+            "",
+        );
+        // A transaction over three statements, committed.
+        log += &line(
+            "2026-12-03 10:00:03.000 UTC",
+            "s3",
+            "LOG",
+            "00000",
+            "duration: 0.100 ms  statement: BEGIN",
+            "",
+        );
+        log += &line(
+            "2026-12-03 10:00:03.020 UTC",
+            "s3",
+            "LOG",
+            "00000",
+            "duration: 5.000 ms  statement: UPDATE t SET x = 1 WHERE id = 7",
+            "",
+        );
+        log += &line(
+            "2026-12-03 10:00:03.050 UTC",
+            "s3",
+            "LOG",
+            "00000",
+            "duration: 0.200 ms  statement: COMMIT",
+            "",
+        );
+        // log_statement + log_duration, then a deadlock in a transaction.
+        log += &line(
+            "2026-12-03 10:00:04.000 UTC",
+            "s4",
+            "LOG",
+            "00000",
+            "statement: BEGIN",
+            "",
+        );
+        log += &line(
+            "2026-12-03 10:00:04.001 UTC",
+            "s4",
+            "LOG",
+            "00000",
+            "duration: 0.100 ms",
+            "",
+        );
+        log += &line(
+            "2026-12-03 10:00:04.010 UTC",
+            "s4",
+            "LOG",
+            "00000",
+            "statement: UPDATE t SET x = 2",
+            "",
+        );
+        log += &line(
+            "2026-12-03 10:00:04.900 UTC",
+            "s4",
+            "ERROR",
+            "40P01",
+            "deadlock detected",
+            "UPDATE t SET x = 2",
+        );
+        log += &line(
+            "2026-12-03 10:00:04.950 UTC",
+            "s4",
+            "LOG",
+            "00000",
+            "statement: ROLLBACK",
+            "",
+        );
+        log += &line(
+            "2026-12-03 10:00:04.951 UTC",
+            "s4",
+            "LOG",
+            "00000",
+            "duration: 0.300 ms",
+            "",
+        );
+        // A syntax error outside a transaction, a multi-line statement.
+        log += &line(
+            "2026-12-03 10:00:05.000 UTC",
+            "s5",
+            "ERROR",
+            "42601",
+            "syntax error at or near \"SELEC\"",
+            "SELEC 1",
+        );
+        log += &line(
+            "2026-12-03 10:00:06.000 UTC",
+            "s5",
+            "LOG",
+            "00000",
+            "duration: 1.000 ms  statement: -- report\nSELECT count(*)\n  FROM t",
+            "",
+        );
+        // Still running at the end of the log.
+        log += &line(
+            "2026-12-03 10:00:07.000 UTC",
+            "s6",
+            "LOG",
+            "00000",
+            "statement: SELECT pg_sleep(60)",
+            "",
+        );
+        let g = read(&log).unwrap();
+        assert_eq!(g.origin, "2026-12-03 10:00:01");
+        assert_eq!((g.skipped, g.unfinished), (1, 1));
+        let r = &g.records;
+        assert_eq!(r.len(), 6, "{r:#?}");
+        let ms = |ns: Nanos| ns as f64 / 1e6;
+        assert_eq!(
+            (r[0].class, ms(r[0].arrival_ns), ms(r[0].hold_ns)),
+            (QueryClass::Read, 3.0, 2.0)
+        );
+        assert_eq!(
+            r[0].pattern_hash,
+            pattern_hash("SELECT * FROM t WHERE id = 9")
+        );
+        // Parse, bind and execute: 1 + 0.5 + 3 ms of server time, ending at 02.010.
+        assert_eq!(
+            (r[1].class, ms(r[1].arrival_ns), ms(r[1].hold_ns)),
+            (QueryClass::Write, 1005.5, 4.5)
+        );
+        assert_eq!(r[2].class, QueryClass::Transaction);
+        assert!(
+            (ms(r[2].hold_ns) - 50.1).abs() < 1e-9,
+            "{}",
+            ms(r[2].hold_ns)
+        );
+        assert_eq!(
+            r[2].pattern_hash,
+            pattern_hash("UPDATE t SET x = 3 WHERE id = 1")
+        );
+        assert_eq!(r[2].outcome, Outcome::Ok);
+        assert_eq!(r[3].class, QueryClass::Transaction);
+        assert_eq!(r[3].outcome, Outcome::Error(ErrorCategory::Transaction));
+        // log_duration: BEGIN's start is its duration line's time minus 0.1 ms.
+        assert!(
+            (ms(r[3].arrival_ns) - 3000.9).abs() < 1e-9,
+            "{}",
+            ms(r[3].arrival_ns)
+        );
+        assert_eq!(r[4].outcome, Outcome::Error(ErrorCategory::Query));
+        assert_eq!(r[4].hold_ns, 0);
+        assert_eq!(
+            r[5].class,
+            QueryClass::Read,
+            "comments and newlines before SELECT"
+        );
+    }
+
+    /// The first 120 lines of a real PostgreSQL 15.20 csvlog
+    /// (`log_min_duration_statement = 0`): the server starting, psql
+    /// running statements, a transaction, a syntax error, a failed
+    /// transaction and a multi-line query, then the runtime pool's
+    /// `pg_service` example (prepared statements: bind + execute).
+    #[test]
+    fn reads_a_real_postgresql_15_csvlog() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/pg15-csvlog.csv");
+        let g = read_pg_csvlogs(&[p]).unwrap();
+        assert_eq!(g.origin, "2026-12-03 15:56:06");
+        let r = &g.records;
+        let count = |f: &dyn Fn(&RequestRecord) -> bool| r.iter().filter(|x| f(x)).count();
+        let txns: Vec<_> = r
+            .iter()
+            .filter(|x| x.class == QueryClass::Transaction)
+            .collect();
+        assert_eq!(txns.len(), 2, "{r:#?}");
+        assert_eq!(txns[0].outcome, Outcome::Ok);
+        assert!(txns[0].hold_ns >= 50_000_000, "holds across pg_sleep(0.05)");
+        // The duplicate key (23505) fails its transaction as a query error.
+        assert_eq!(txns[1].outcome, Outcome::Error(ErrorCategory::Query));
+        assert_eq!(
+            count(&|x| x.outcome == Outcome::Error(ErrorCategory::Query)),
+            2,
+            "the syntax error and the failed transaction"
+        );
+        assert_eq!(count(&|x| x.class == QueryClass::Write), 1);
+        let prepared = pattern_hash("SELECT $1::int + 1");
+        let reads = count(&|x| x.class == QueryClass::Read && x.pattern_hash == prepared);
+        assert!(reads > 30, "{reads} executes of the prepared statement");
+        assert!(
+            r.iter()
+                .filter(|x| x.outcome == Outcome::Ok)
+                .all(|x| x.hold_ns > 0)
+        );
+        assert!(g.skipped >= 6, "server start-up lines: {}", g.skipped);
+    }
+
+    #[test]
+    fn bad_lines_name_the_line_and_field() {
+        let good = line(
+            "2026-12-03 10:00:01.005 UTC",
+            "s1",
+            "LOG",
+            "00000",
+            "duration: 2.000 ms  statement: SELECT 1",
+            "",
+        );
+        let e = read(&format!("{good}a,b,c\n")).unwrap_err().to_string();
+        assert!(
+            e.contains("postgresql.csv:2") && e.contains("at least 23"),
+            "{e}"
+        );
+        let bad_time = good.replace("2026-12-03 10:00:01.005 UTC", "yesterday");
+        let e = read(&format!("{good}{bad_time}")).unwrap_err().to_string();
+        assert!(e.contains(":2") && e.contains("log_time"), "{e}");
+        let bad_ms = good.replace("2.000 ms", "two ms");
+        let e = read(&bad_ms).unwrap_err().to_string();
+        assert!(e.contains(":1") && e.contains("duration"), "{e}");
+        let quiet = line(
+            "2026-12-03 10:00:01.005 UTC",
+            "s1",
+            "LOG",
+            "00000",
+            "checkpoint starting: time",
+            "",
+        );
+        let e = read(&quiet).unwrap_err().to_string();
+        assert!(e.contains("log_min_duration_statement = 0"), "{e}");
+    }
+
+    #[test]
+    fn times_convert_both_ways() {
+        assert_eq!(parse_time("1970-01-01 00:00:00 UTC"), Some(0));
+        assert_eq!(
+            parse_time("2000-03-01 00:00:00.5 UTC"),
+            Some(951_868_800_500_000_000)
+        );
+        assert_eq!(format_time(951_868_800_500_000_000), "2000-03-01 00:00:00");
+        assert_eq!(
+            format_time(parse_time("2026-12-03 23:59:59 CET").unwrap()),
+            "2026-12-03 23:59:59"
+        );
+        for bad in [
+            "2026-13-01 00:00:00 UTC",
+            "2026-12-03",
+            "2026-12-03 24:00:00 UTC",
+            "2026-12-03 10:00:00.1234567890 UTC",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
+}
