@@ -40,10 +40,15 @@
 //! - acquire wait: 0. The server does not know how long a client waited for
 //!   a connection.
 //!
-//! Lines of other kinds (connections, checkpoints, autovacuum, warnings)
-//! are counted and skipped. `log_time` is read as written and its time zone
-//! ignored: log in UTC (`log_timezone = 'UTC'`) so a daylight-saving change
-//! does not move time by an hour mid-log.
+//! Lines of other kinds (connections, checkpoints, warnings, processes
+//! other than client backends) are counted and skipped. `log_time` is read
+//! as written and its time zone ignored: log in UTC (`log_timezone =
+//! 'UTC'`) so a daylight-saving change does not move time by an hour
+//! mid-log. Messages must be in English (`lc_messages = 'C'`): a
+//! translated `duration:` is not recognised. Rotated files are read in the
+//! order given (a directory's in name order, which is time order for the
+//! default `postgresql-%Y-%m-%d_%H%M%S.csv`, not for `postgresql-%a.csv`);
+//! a session's statement or transaction may span two files.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -64,6 +69,11 @@ const SEVERITY: usize = 11;
 const SQLSTATE: usize = 12;
 const MESSAGE: usize = 13;
 const QUERY: usize = 19;
+/// `backend_type`, from PostgreSQL 13 on.
+const BACKEND_TYPE: usize = 23;
+/// The longest statement duration read (a year, in ms): keeps every
+/// time well inside i64 nanoseconds.
+const MAX_DURATION_MS: f64 = 365.0 * 86_400e3;
 /// Fields of a csvlog line in PostgreSQL 12 and earlier; later versions
 /// have more.
 const MIN_FIELDS: usize = 23;
@@ -214,16 +224,28 @@ fn read_one(
                 ),
             )
         })?;
+        // PostgreSQL 13+ names the process: only client backends run a
+        // pool's statements (not autovacuum, walwriter, ...).
+        if rec
+            .get(BACKEND_TYPE)
+            .is_some_and(|b| !b.is_empty() && b != "client backend")
+        {
+            skipped += 1;
+            continue;
+        }
         let session = sessions.entry(rec[SESSION_ID].to_string()).or_default();
         let severity = &rec[SEVERITY];
         if severity == "ERROR" {
             let class = classify_sqlstate(&rec[SQLSTATE]);
             let outcome = Outcome::Error(class.category);
+            session.phases_ns = None;
             match session.started.take() {
                 Some((start, sql)) => finish(session, start, t, &sql, outcome, out),
+                // No statement is known to have failed (a cancelled
+                // background task, an error logged without its query).
+                None if rec[QUERY].trim().is_empty() => skipped += 1,
                 None => finish(session, t, t, &rec[QUERY], outcome, out),
             }
-            session.phases_ns = None;
             continue;
         }
         if severity != "LOG" {
@@ -239,15 +261,12 @@ fn read_one(
                     format!("field `message`: expected `duration: <ms> ms`, found {msg:?}"),
                 )
             })?;
-            let ms: f64 = ms
-                .parse()
-                .ok()
-                .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+            let ms: f64 = ms.parse().ok().filter(|v: &f64| v.is_finite() && (0.0..=MAX_DURATION_MS).contains(v))
                 .ok_or_else(|| {
                     line_err(
                         path,
                         line,
-                        format!("field `message`: expected a duration in ms, found {ms:?}"),
+                        format!("field `message`: expected a duration in ms, at most a year, found {ms:?}"),
                     )
                 })?;
             let start = t - (ms * 1e6).round() as i64;
@@ -324,6 +343,35 @@ fn class_of(keyword: &str) -> QueryClass {
     }
 }
 
+/// The statements of a simple query (`BEGIN; UPDATE ...; COMMIT` is
+/// logged as one), split at semicolons; a semicolon inside a string
+/// literal splits it too, which only matters when it hides a `COMMIT`.
+fn statements(sql: &str) -> Vec<&str> {
+    let v: Vec<&str> = sql
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if v.is_empty() { vec![sql] } else { v }
+}
+
+fn starts_txn(kw: &str) -> bool {
+    matches!(kw, "BEGIN" | "START")
+}
+
+fn ends_txn(kw: &str, stmt: &str) -> bool {
+    let up = stmt.to_ascii_uppercase();
+    match kw {
+        // COMMIT PREPARED ends a two-phase transaction, not this session's.
+        "COMMIT" | "END" | "ABORT" => !up.contains("PREPARED"),
+        // ROLLBACK TO SAVEPOINT keeps the transaction open.
+        "ROLLBACK" => !up.contains(" TO ") && !up.contains("PREPARED"),
+        // PREPARE TRANSACTION ends this session's part of it.
+        "PREPARE" => up.contains("TRANSACTION"),
+        _ => false,
+    }
+}
+
 /// A statement of `session` ran from `start` to `end`: one request, or a
 /// step of the session's transaction.
 fn finish(
@@ -334,42 +382,61 @@ fn finish(
     outcome: Outcome,
     out: &mut Vec<(i64, RequestRecord)>,
 ) {
-    let kw = first_keyword(sql);
+    let parts = statements(sql);
+    let first = first_keyword(parts[0]);
+    let last = parts[parts.len() - 1];
+    let ends = ends_txn(&first_keyword(last), last);
     let error = outcome.category();
-    let ends_txn = match kw.as_str() {
-        "COMMIT" | "END" | "ABORT" => true,
-        // ROLLBACK TO SAVEPOINT keeps the transaction open.
-        "ROLLBACK" => !sql.to_ascii_uppercase().contains(" TO "),
-        _ => false,
-    };
-    if matches!(kw.as_str(), "BEGIN" | "START") && error.is_none() {
-        session.txn = Some(Txn {
+    // The first statement that neither begins nor ends a transaction gives
+    // the transaction its pattern.
+    let body = parts
+        .iter()
+        .find(|p| {
+            let kw = first_keyword(p);
+            !starts_txn(&kw) && !ends_txn(&kw, p)
+        })
+        .copied();
+    let transaction = |start: i64, pattern: u64, error: Option<ErrorCategory>| {
+        (
             start,
-            pattern: 0,
-            error: None,
-        });
-        return;
-    }
+            RequestRecord {
+                arrival_ns: 0,
+                class: QueryClass::Transaction,
+                pattern_hash: pattern,
+                acquire_wait_ns: 0,
+                hold_ns: (end - start).max(0) as Nanos,
+                outcome: error.map_or(Outcome::Ok, Outcome::Error),
+            },
+        )
+    };
     if let Some(txn) = &mut session.txn {
-        if txn.pattern == 0 && !ends_txn {
-            txn.pattern = pattern_hash(sql);
+        // A BEGIN inside a transaction is a no-op (PostgreSQL warns).
+        if txn.pattern == 0
+            && let Some(b) = body
+        {
+            txn.pattern = pattern_hash(b);
         }
         if txn.error.is_none() {
             txn.error = error;
         }
-        if ends_txn {
+        if ends {
             let txn = session.txn.take().expect("matched above");
-            out.push((
-                txn.start,
-                RequestRecord {
-                    arrival_ns: 0,
-                    class: QueryClass::Transaction,
-                    pattern_hash: txn.pattern,
-                    acquire_wait_ns: 0,
-                    hold_ns: (end - txn.start).max(0) as Nanos,
-                    outcome: txn.error.map_or(Outcome::Ok, Outcome::Error),
-                },
-            ));
+            out.push(transaction(txn.start, txn.pattern, txn.error));
+        }
+        return;
+    }
+    if starts_txn(&first) {
+        let pattern = body.map_or(0, pattern_hash);
+        if ends || error.is_some() {
+            // The whole transaction in one simple query, or a BEGIN that
+            // failed: one request.
+            out.push(transaction(start, pattern, error));
+        } else {
+            session.txn = Some(Txn {
+                start,
+                pattern,
+                error: None,
+            });
         }
         return;
     }
@@ -377,7 +444,7 @@ fn finish(
         start,
         RequestRecord {
             arrival_ns: 0,
-            class: class_of(&kw),
+            class: class_of(&first),
             pattern_hash: pattern_hash(sql),
             acquire_wait_ns: 0,
             hold_ns: (end - start).max(0) as Nanos,
@@ -397,7 +464,12 @@ fn parse_time(s: &str) -> Option<i64> {
         d.next()?.parse().ok()?,
         d.next()?.parse().ok()?,
     );
-    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+    // Years whose nanoseconds fit an i64 (to 2262).
+    if d.next().is_some()
+        || !(1..=12).contains(&m)
+        || !(1..=31).contains(&day)
+        || !(1678..=2261).contains(&y)
+    {
         return None;
     }
     let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
@@ -634,12 +706,75 @@ mod tests {
             "statement: SELECT pg_sleep(60)",
             "",
         );
+        // A whole transaction in one simple query.
+        log += &line(
+            "2026-12-03 10:00:08.000 UTC",
+            "s7",
+            "LOG",
+            "00000",
+            "duration: 4.000 ms  statement: BEGIN; UPDATE t SET x = 3; COMMIT;",
+            "",
+        );
+        // A BEGIN inside a transaction keeps the first start.
+        log += &line(
+            "2026-12-03 10:00:09.000 UTC",
+            "s8",
+            "LOG",
+            "00000",
+            "duration: 1.000 ms  statement: BEGIN",
+            "",
+        );
+        log += &line(
+            "2026-12-03 10:00:09.100 UTC",
+            "s8",
+            "LOG",
+            "00000",
+            "duration: 1.000 ms  statement: BEGIN",
+            "",
+        );
+        log += &line(
+            "2026-12-03 10:00:09.200 UTC",
+            "s8",
+            "LOG",
+            "00000",
+            "duration: 1.000 ms  statement: SELECT 1; COMMIT",
+            "",
+        );
+        // An error of no client statement, and autovacuum's own line.
+        log += &line(
+            "2026-12-03 10:00:09.300 UTC",
+            "s9",
+            "ERROR",
+            "57014",
+            "canceling autovacuum task",
+            "",
+        );
+        log += &line(
+            "2026-12-03 10:00:09.400 UTC",
+            "s9",
+            "LOG",
+            "00000",
+            "duration: 1.000 ms  statement: VACUUM t",
+            "",
+        )
+        .replace("client backend", "autovacuum worker");
         let g = read(&log).unwrap();
         assert_eq!(g.origin, "2026-12-03 10:00:01");
-        assert_eq!((g.skipped, g.unfinished), (1, 1));
+        assert_eq!((g.skipped, g.unfinished), (3, 1));
         let r = &g.records;
-        assert_eq!(r.len(), 6, "{r:#?}");
+        assert_eq!(r.len(), 8, "{r:#?}");
         let ms = |ns: Nanos| ns as f64 / 1e6;
+        assert_eq!(
+            (r[6].class, ms(r[6].hold_ns)),
+            (QueryClass::Transaction, 4.0)
+        );
+        assert_eq!(r[6].pattern_hash, pattern_hash("UPDATE t SET x = 1"));
+        assert_eq!(r[7].class, QueryClass::Transaction);
+        assert!(
+            (ms(r[7].hold_ns) - 201.0).abs() < 1e-9,
+            "{}",
+            ms(r[7].hold_ns)
+        );
         assert_eq!(
             (r[0].class, ms(r[0].arrival_ns), ms(r[0].hold_ns)),
             (QueryClass::Read, 3.0, 2.0)
@@ -740,6 +875,11 @@ mod tests {
         let bad_ms = good.replace("2.000 ms", "two ms");
         let e = read(&bad_ms).unwrap_err().to_string();
         assert!(e.contains(":1") && e.contains("duration"), "{e}");
+        let far = good.replace("2.000 ms", "99999999999999.000 ms");
+        let e = read(&far).unwrap_err().to_string();
+        assert!(e.contains("at most a year"), "{e}");
+        let future = good.replace("2026-12-03 10:00:01.005", "9999-12-03 10:00:01.005");
+        assert!(read(&future).unwrap_err().to_string().contains("log_time"));
         let quiet = line(
             "2026-12-03 10:00:01.005 UTC",
             "s1",

@@ -652,6 +652,55 @@ impl Manifest {
                 ));
             }
         }
+        // A replayed trace has an end: an evaluation or tuning length set
+        // here must not run a replay scenario past it (Scenario::validate
+        // checks only the scenario's own duration_s).
+        for (path, d, list) in [
+            (
+                "evaluation.duration_s",
+                body.evaluation.duration_s,
+                &eval_scenarios,
+            ),
+            (
+                "tuning.duration_s",
+                body.tuning.as_ref().and_then(|t| t.duration_s),
+                &tuning_scenarios,
+            ),
+        ] {
+            let Some(d) = d else { continue };
+            for name in list {
+                let Some(sc) = scenarios.iter().find(|s| &s.name == name) else {
+                    continue;
+                };
+                if let Some(info) = sc.replay.as_ref().and_then(|r| r.loaded.as_ref()) {
+                    let covered = info.last_arrival_ns as f64 / 1e9 + sc.interval_s;
+                    if d > covered {
+                        return Err(e(
+                            path,
+                            format!(
+                                "{d} s is longer than scenario {name:?}'s replayed trace \
+                                 (last arrival at {:.3} s); expected at most {covered:.3}",
+                                info.last_arrival_ns as f64 / 1e9
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        for name in &eval_scenarios {
+            if data_names.contains(name)
+                && scenarios
+                    .iter()
+                    .any(|s| &s.name == name && s.replay.is_some())
+            {
+                warnings.push(format!(
+                    "{origin}: evaluation.scenarios: {name:?} replays a trace and is also a data \
+                     scenario: every replication of a replay offers the same traffic, so the \
+                     evaluation runs on the traffic the model was trained on (hold out another \
+                     part of the trace with start_s instead)"
+                ));
+            }
+        }
         if body.evaluation.replications < 2 {
             return Err(e(
                 "evaluation.replications",
@@ -891,6 +940,19 @@ replay = { trace = "traces" }
         // trace changes the run's hash and step keys.
         let resolved = serde_json::to_string(&m.resolved()).unwrap();
         assert!(resolved.contains(&info.fingerprint), "{resolved}");
+        // Evaluated on its own training traffic: said.
+        assert!(
+            m.warnings.iter().any(|w| w.contains("replays a trace")),
+            "{:?}",
+            m.warnings
+        );
+        // An evaluation longer than the trace is refused.
+        std::fs::write(&path, format!("{text}\n[evaluation]\nduration_s = 900\n")).unwrap();
+        let e = format!("{:#}", Manifest::load(&path).unwrap_err());
+        assert!(
+            e.contains("evaluation.duration_s") && e.contains("replayed trace"),
+            "{e}"
+        );
 
         std::fs::remove_file(traces.join("requests-000001.csv")).unwrap();
         let e = format!("{:#}", Manifest::load(&path).unwrap_err());

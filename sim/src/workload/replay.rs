@@ -173,6 +173,19 @@ impl ReplayTrace {
         start_ns: Nanos,
         speed: f64,
     ) -> Result<(ReplayTrace, TraceInfo), String> {
+        // A year: beyond it a time is not a trace's, and sums of times
+        // could overflow the engine's clock.
+        const YEAR_NS: Nanos = 365 * 86_400 * 1_000_000_000;
+        if let Some(r) = records
+            .iter()
+            .find(|r| r.arrival_ns > 100 * YEAR_NS || r.hold_ns > YEAR_NS)
+        {
+            return Err(format!(
+                "a request arriving at {} ns holds for {} ns: expected arrivals within \
+                 100 years and holds within a year of the trace's start",
+                r.arrival_ns, r.hold_ns
+            ));
+        }
         records.retain(|r| r.arrival_ns >= start_ns);
         // Stable: requests arriving together keep the trace's order.
         records.sort_by_key(|r| r.arrival_ns);
@@ -272,7 +285,8 @@ impl ReplayConfig {
         if self.trace.as_os_str().is_empty() {
             return Err(ConfigError::new(
                 join(path, "trace"),
-                "expected the path of a recorder directory, a requests-*.csv file or a requests.parquet",
+                "expected the path of a recorder directory or requests-*.csv file, a PostgreSQL csvlog \
+                 or a directory of them, or a requests.parquet",
             ));
         }
         Ok(())
@@ -416,7 +430,7 @@ mod tests {
         RequestRecord {
             arrival_ns,
             class,
-            pattern_hash: arrival_ns * 7,
+            pattern_hash: arrival_ns.wrapping_mul(7),
             acquire_wait_ns: 0,
             hold_ns,
             outcome,
@@ -478,6 +492,24 @@ mod tests {
         assert_eq!((w.p95_ms, w.p99_ms), (5.0, 9.0));
         let w = t.recorded_waits(899).unwrap();
         assert_eq!((w.granted, w.p_wait), (90, 0.0));
+    }
+
+    #[test]
+    fn absurd_times_are_refused_not_overflowed() {
+        let e = ReplayTrace::from_records(
+            vec![rec(1, QueryClass::Read, u64::MAX, Outcome::Ok)],
+            0,
+            1.0,
+        )
+        .unwrap_err();
+        assert!(e.contains("within a year"), "{e}");
+        let e = ReplayTrace::from_records(
+            vec![rec(u64::MAX, QueryClass::Read, 5, Outcome::Ok)],
+            0,
+            1.0,
+        )
+        .unwrap_err();
+        assert!(e.contains("100 years"), "{e}");
     }
 
     #[test]
