@@ -122,6 +122,11 @@ impl SimJob {
                 .and_then(|a| a.file_name())
                 .map(Into::into);
         }
+        // A replayed trace enters by its content (`replay.loaded`'s
+        // fingerprint), not by the path it was read from.
+        if let Some(r) = &mut sc.replay {
+            r.trace = std::path::PathBuf::new();
+        }
         Key::new("sim")
             .with(self.phase)
             .with(&self.policy)
@@ -230,6 +235,39 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replay_key_follows_the_trace_content_not_its_path() {
+        let header = poolcast::core::telemetry::REQUEST_CSV_HEADER;
+        let key_of = |dir: &Path, hold: u64| {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(
+                dir.join("requests-000001.csv"),
+                format!("{header}\n0,read,1,0,{hold},ok,\n1000000000,read,1,0,{hold},ok,\n"),
+            )
+            .unwrap();
+            let text = format!(
+                "seed = 1\n[[scenario]]\nname = \"r\"\nduration_s = 1\nreplay = {{ trace = \"{}\" }}\n",
+                dir.display()
+            );
+            let f = poolcast_sim::ScenarioFile::parse(&text, "r.toml").unwrap();
+            SimJob {
+                phase: "data",
+                policy: "static".into(),
+                scenario: f.scenarios[0].clone(),
+                seed: 1,
+                replication: 0,
+                dir: PathBuf::from("x"),
+                telemetry: true,
+                extra_key: String::new(),
+            }
+            .key()
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let a = key_of(&tmp.path().join("a"), 5_000);
+        assert_eq!(a, key_of(&tmp.path().join("b"), 5_000), "moved: same key");
+        assert_ne!(a, key_of(&tmp.path().join("c"), 6_000), "changed: new key");
+    }
 
     #[test]
     fn series_buckets_average_and_keep_the_last_time() {

@@ -624,8 +624,19 @@ impl ScenarioFile {
                 };
                 ConfigError::new(format!("{origin}: {at}"), e.into_inner().to_string())
             })?;
-            sc.load_replay(base, &path)
-                .map_err(|e| ConfigError::new(format!("{origin}: {}", e.path), e.message))?;
+            if let Some(r) = &mut sc.replay {
+                r.resolve_paths(base);
+                // Scenarios replaying one trace share one copy of it.
+                let shared = scenarios
+                    .iter()
+                    .filter_map(|s: &Scenario| s.replay.as_ref())
+                    .any(|other| r.share_from(other));
+                if !shared {
+                    r.load(&join(&path, "replay")).map_err(|e| {
+                        ConfigError::new(format!("{origin}: {}", e.path), e.message)
+                    })?;
+                }
+            }
             warnings.extend(
                 sc.validate(&path)
                     .map_err(|e| ConfigError::new(format!("{origin}: {}", e.path), e.message))?

@@ -52,6 +52,17 @@ replay = {{ trace = "{}" }}
     );
     let file = ScenarioFile::parse(&replay, "replay.toml").unwrap();
     assert!(file.warnings.is_empty(), "{:?}", file.warnings);
+    // Two scenarios replaying one trace share one copy of it.
+    let twice = ScenarioFile::parse(
+        &format!(
+            "{replay}\n[[scenario]]\nname = \"again\"\nduration_s = 100\nreplay = {{ trace = \"{}\" }}\n",
+            trace.display()
+        ),
+        "twice.toml",
+    )
+    .unwrap();
+    let copy = |i: usize| twice.scenarios[i].replay.as_ref().unwrap().trace().unwrap();
+    assert!(std::sync::Arc::ptr_eq(copy(0), copy(1)));
     let (b, b_sink) = common::run(&file.scenarios[0], 99, 0);
     assert!(b.conserves());
 

@@ -292,6 +292,22 @@ impl ReplayConfig {
         Ok(())
     }
 
+    /// Takes `other`'s loaded trace when `other` replays the same file from
+    /// the same `start_s` at the same `speed`, so scenarios that replay one
+    /// trace share one copy; returns whether it did.
+    pub fn share_from(&mut self, other: &ReplayConfig) -> bool {
+        let same = other.trace_data.is_some()
+            && self.trace_data.is_none()
+            && self.trace == other.trace
+            && self.start_s.to_bits() == other.start_s.to_bits()
+            && self.speed.to_bits() == other.speed.to_bits();
+        if same {
+            self.loaded.clone_from(&other.loaded);
+            self.trace_data.clone_from(&other.trace_data);
+        }
+        same
+    }
+
     /// Reads the trace (once; later calls keep the first read).
     ///
     /// # Errors
