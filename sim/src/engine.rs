@@ -323,7 +323,9 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
             }
         };
         self.in_flight += 1;
-        if self.affinity {
+        // Pattern 0: no statement known (a replayed checkout without SQL,
+        // as the runtime's plain `get()` records it): no routing.
+        if self.affinity && pattern != 0 {
             let caches = &self.caches;
             self.pool
                 .acquire_preferring(now, u64::from(slot), |c| caches.holds(c, pattern));
@@ -402,7 +404,8 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
                 .check_failed(now, u64::from(slot), conn, r.arrival);
             return;
         }
-        let hit = self.caches.lookup(conn, r.pattern);
+        // No statement known, nothing to find prepared or to prepare.
+        let hit = r.pattern == 0 || self.caches.lookup(conn, r.pattern);
         let mut hold = r.hold;
         let mut outcome = Outcome::Ok;
         if dead {

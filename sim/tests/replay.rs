@@ -313,3 +313,21 @@ fn a_postgresql_csvlog_directory_replays() {
     // BEGIN started at 00.999, COMMIT ended at 02.600.
     assert_eq!(got[1].hold_ns / 1_000_000, 1601);
 }
+
+/// A checkout recorded without a statement (pattern 0, the runtime's plain
+/// `get()`) neither finds nor prepares one: no cache hits, no misses.
+#[test]
+fn requests_without_a_statement_leave_the_statement_caches_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<String> = (0..200u64)
+        .map(|i| format!("{},read,0,0,5000000,ok,", i * 10_000_000))
+        .collect();
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    let p = dir.path().join("requests-000001.csv");
+    write_recorder_file(&p, &rows);
+    let file = ScenarioFile::parse(&replay_toml(&p, "", 2.0), "r.toml").unwrap();
+    let (s, _) = common::run(&file.scenarios[0], 1, 0);
+    assert!(s.requests > 150);
+    assert_eq!((s.statement_cache_hits, s.statement_cache_misses), (0, 0));
+    assert_eq!(s.cache_hit_rate, None);
+}
