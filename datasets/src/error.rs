@@ -178,6 +178,15 @@ impl DatasetError {
         }
     }
 
+    /// A [`DatasetError::Line`] for line `line` of `path`.
+    pub(crate) fn line(path: &Path, line: u64, message: impl Into<String>) -> Self {
+        DatasetError::Line {
+            path: path.to_path_buf(),
+            line,
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn parquet(
         path: &Path,
         action: &'static str,

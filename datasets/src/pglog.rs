@@ -137,15 +137,15 @@ pub fn read_pg_csvlogs(paths: &[PathBuf]) -> Result<PgLog> {
         .sum();
     let Some(first) = raw.iter().map(|(t, _)| *t).min() else {
         let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        return Err(DatasetError::Line {
-            path: paths.first().cloned().unwrap_or_default(),
-            line: 1,
-            message: format!(
+        return Err(DatasetError::line(
+            &paths.first().cloned().unwrap_or_default(),
+            1,
+            format!(
                 "no statement with a duration in {} (expected a csvlog written with \
                  log_min_duration_statement = 0, or log_statement = 'all' and log_duration = on)",
                 names.join(", ")
             ),
-        });
+        ));
     };
     let origin = first.div_euclid(NANOS_PER_SEC as i64) * NANOS_PER_SEC as i64;
     let records = raw
@@ -163,14 +163,6 @@ pub fn read_pg_csvlogs(paths: &[PathBuf]) -> Result<PgLog> {
     })
 }
 
-fn line_err(path: &Path, line: u64, message: impl Into<String>) -> DatasetError {
-    DatasetError::Line {
-        path: path.to_path_buf(),
-        line,
-        message: message.into(),
-    }
-}
-
 /// Reads one file into `out` (arrivals in epoch ns), continuing
 /// `sessions`; returns the lines skipped.
 fn read_one(
@@ -178,11 +170,8 @@ fn read_one(
     sessions: &mut HashMap<String, Session>,
     out: &mut Vec<(i64, RequestRecord)>,
 ) -> Result<u64> {
-    let file = std::fs::File::open(path).map_err(|source| DatasetError::Io {
-        path: path.to_path_buf(),
-        action: "open for reading",
-        source,
-    })?;
+    let file =
+        std::fs::File::open(path).map_err(|e| DatasetError::io(path, "open for reading", e))?;
     // A library rather than splitting lines: csvlog quotes fields that
     // hold commas, quotes and newlines (a multi-line statement is one
     // record over several lines).
@@ -198,13 +187,17 @@ fn read_one(
             Ok(false) => break,
             Err(e) => {
                 let line = e.position().map_or(0, csv::Position::line);
-                return Err(line_err(path, line, format!("not a csvlog line: {e}")));
+                return Err(DatasetError::line(
+                    path,
+                    line,
+                    format!("not a csvlog line: {e}"),
+                ));
             }
         }
         // Where the record starts: a multi-line statement spans lines.
         let line = rec.position().map_or(0, csv::Position::line);
         if rec.len() < MIN_FIELDS {
-            return Err(line_err(
+            return Err(DatasetError::line(
                 path,
                 line,
                 format!(
@@ -215,7 +208,7 @@ fn read_one(
             ));
         }
         let t = parse_time(&rec[LOG_TIME]).ok_or_else(|| {
-            line_err(
+            DatasetError::line(
                 path,
                 line,
                 format!(
@@ -255,7 +248,7 @@ fn read_one(
         let msg = &rec[MESSAGE];
         if let Some(rest) = msg.strip_prefix("duration: ") {
             let (ms, after) = rest.split_once(" ms").ok_or_else(|| {
-                line_err(
+                DatasetError::line(
                     path,
                     line,
                     format!("field `message`: expected `duration: <ms> ms`, found {msg:?}"),
@@ -263,7 +256,7 @@ fn read_one(
             })?;
             let ms: f64 = ms.parse().ok().filter(|v: &f64| v.is_finite() && (0.0..=MAX_DURATION_MS).contains(v))
                 .ok_or_else(|| {
-                    line_err(
+                    DatasetError::line(
                         path,
                         line,
                         format!("field `message`: expected a duration in ms, at most a year, found {ms:?}"),

@@ -22,19 +22,7 @@ pub use poolcast::core::telemetry::REQUEST_CSV_HEADER as RECORDER_HEADER;
 fn open(path: &Path) -> Result<BufReader<std::fs::File>> {
     std::fs::File::open(path)
         .map(BufReader::new)
-        .map_err(|source| DatasetError::Io {
-            path: path.to_path_buf(),
-            action: "open for reading",
-            source,
-        })
-}
-
-fn line_err(path: &Path, line: u64, message: impl Into<String>) -> DatasetError {
-    DatasetError::Line {
-        path: path.to_path_buf(),
-        line,
-        message: message.into(),
-    }
+        .map_err(|e| DatasetError::io(path, "open for reading", e))
 }
 
 /// Calls `f(n, line)` on every line of `path` (one-based `n`, the line
@@ -54,11 +42,7 @@ fn for_each_line(path: &Path, mut f: impl FnMut(u64, &str) -> Result<()>) -> Res
         buf.clear();
         let read = reader
             .read_line(&mut buf)
-            .map_err(|source| DatasetError::Io {
-                path: path.to_path_buf(),
-                action: "read",
-                source,
-            })?;
+            .map_err(|e| DatasetError::io(path, "read", e))?;
         if read == 0 {
             return Ok(());
         }
@@ -67,7 +51,7 @@ fn for_each_line(path: &Path, mut f: impl FnMut(u64, &str) -> Result<()>) -> Res
         match f(n, buf.trim_end_matches(['\n', '\r'])) {
             Ok(()) => {}
             Err(DatasetError::Line { message, .. }) if !terminated => {
-                return Err(line_err(
+                return Err(DatasetError::line(
                     path,
                     n,
                     format!(
@@ -99,7 +83,7 @@ pub fn read_recorder_requests(path: impl AsRef<Path>) -> Result<Vec<RequestRecor
     for_each_line(path, |n, line| {
         if n == 1 {
             if line.trim_end() != RECORDER_HEADER {
-                return Err(line_err(
+                return Err(DatasetError::line(
                     path,
                     n,
                     format!("expected the header `{RECORDER_HEADER}`"),
@@ -112,7 +96,7 @@ pub fn read_recorder_requests(path: impl AsRef<Path>) -> Result<Vec<RequestRecor
         }
         let f: Vec<&str> = line.split(',').collect();
         if f.len() != 7 {
-            return Err(line_err(
+            return Err(DatasetError::line(
                 path,
                 n,
                 format!("expected 7 comma-separated fields, found {}", f.len()),
@@ -120,7 +104,7 @@ pub fn read_recorder_requests(path: impl AsRef<Path>) -> Result<Vec<RequestRecor
         }
         let num = |k: usize, name: &str| {
             f[k].parse::<u64>().map_err(|_| {
-                line_err(
+                DatasetError::line(
                     path,
                     n,
                     format!(
@@ -131,14 +115,14 @@ pub fn read_recorder_requests(path: impl AsRef<Path>) -> Result<Vec<RequestRecor
             })
         };
         let class = class_from_name(f[1]).ok_or_else(|| {
-            line_err(
+            DatasetError::line(
                 path,
                 n,
                 format!("field `class`: unknown query class {:?}", f[1]),
             )
         })?;
         let code = outcome_code_from_name(f[5]).ok_or_else(|| {
-            line_err(
+            DatasetError::line(
                 path,
                 n,
                 format!("field `outcome`: unknown outcome {:?}", f[5]),
@@ -148,7 +132,7 @@ pub fn read_recorder_requests(path: impl AsRef<Path>) -> Result<Vec<RequestRecor
             None
         } else {
             Some(category_from_name(f[6]).ok_or_else(|| {
-                line_err(
+                DatasetError::line(
                     path,
                     n,
                     format!("field `category`: unknown category {:?}", f[6]),
@@ -156,7 +140,7 @@ pub fn read_recorder_requests(path: impl AsRef<Path>) -> Result<Vec<RequestRecor
             })?)
         };
         let outcome = Outcome::from_parts(code, category).ok_or_else(|| {
-            line_err(
+            DatasetError::line(
                 path,
                 n,
                 format!(
@@ -193,7 +177,7 @@ pub fn read_recorder_snapshots(path: impl AsRef<Path>) -> Result<Vec<Snapshot>> 
             return Ok(());
         }
         let s: Snapshot = serde_json::from_str(line)
-            .map_err(|e| line_err(path, n, format!("expected a JSON snapshot: {e}")))?;
+            .map_err(|e| DatasetError::line(path, n, format!("expected a JSON snapshot: {e}")))?;
         out.push(s);
         Ok(())
     })?;
