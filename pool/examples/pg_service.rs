@@ -79,7 +79,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let recorder = match std::env::var_os("POOLCAST_TRACE_DIR") {
         Some(dir) => {
             let dir = std::path::PathBuf::from(dir);
-            let rec = TraceRecorder::start(RecorderConfig::new(&dir))
+            // The default keeps the newest 10 files of 1M rows; an hour of
+            // this load is ~16M requests, and a trace that lost its first
+            // files cannot be replayed from time 0, so keep 100.
+            let config = RecorderConfig {
+                max_files: 100,
+                ..RecorderConfig::new(&dir)
+            };
+            let rec = TraceRecorder::start(config)
                 .map_err(|e| format!("POOLCAST_TRACE_DIR {}: {e}", dir.display()))?;
             builder = builder.trace(rec.clone());
             Some(rec)

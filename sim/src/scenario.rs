@@ -528,10 +528,14 @@ pub struct ScenarioFile {
     pub warnings: Vec<Warning>,
 }
 
-/// Merges `over` into `base`, table by table.
+/// Merges `over` into `base`, table by table. A table whose `kind` differs
+/// from the one under it (a distribution or a policy of another variant)
+/// replaces it whole: the old variant's fields mean nothing to the new one.
 fn merge(base: &mut toml::Value, over: toml::Value) {
     match (base, over) {
-        (toml::Value::Table(b), toml::Value::Table(o)) => {
+        (toml::Value::Table(b), toml::Value::Table(o))
+            if o.get("kind").is_none_or(|k| b.get("kind").is_none_or(|bk| bk == k)) =>
+        {
             for (k, v) in o {
                 match b.get_mut(&k) {
                     Some(bv) if bv.is_table() && v.is_table() => merge(bv, v),

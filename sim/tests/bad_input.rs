@@ -523,3 +523,51 @@ pool = { min_size = 8, max_size = 8 }
     assert!(!run.join("summary.json").exists());
     assert!(!dir.path().join("summary.json").exists());
 }
+
+#[test]
+fn a_scenario_table_of_another_kind_replaces_the_default_instead_of_merging() {
+    use poolcast_sim::workload::ServiceDist;
+    let file = |create: &str| {
+        format!(
+            r#"
+seed = 1
+[defaults.pool]
+min_size = 1
+max_size = 4
+create_time = {{ kind = "deterministic", ms = 3.0 }}
+[[scenario]]
+name = "a"
+duration_s = 10
+load = {{ base_rate = 10.0 }}
+classes = [{{ class = "read", share = 1.0, service = {{ kind = "exponential", mean_ms = 5.0 }} }}]
+pool = {{ create_time = {create} }}
+"#
+        )
+    };
+    // Another variant: the default's `ms` is not carried into it.
+    let f = ScenarioFile::parse(
+        &file(r#"{ kind = "lognormal", mean_ms = 150.0, cv = 0.6 }"#),
+        ORIGIN,
+    )
+    .expect("a lognormal over a deterministic default");
+    assert!(
+        matches!(f.scenarios[0].pool.create_time, ServiceDist::Lognormal { mean_ms, .. } if mean_ms == 150.0),
+        "{:?}",
+        f.scenarios[0].pool.create_time
+    );
+    // The same variant, or no kind: merged key by key as before.
+    let f = ScenarioFile::parse(&file(r#"{ ms = 5.0 }"#), ORIGIN).expect("merged");
+    assert!(
+        matches!(f.scenarios[0].pool.create_time, ServiceDist::Deterministic { ms } if ms == 5.0),
+        "{:?}",
+        f.scenarios[0].pool.create_time
+    );
+    // The rest of the default pool is still merged in.
+    assert_eq!(f.scenarios[0].pool.max_size, 4);
+    // A misspelt field of the new variant is still named.
+    assert_err(
+        &file(r#"{ kind = "lognormal", mean = 150.0, cv = 0.6 }"#),
+        "scenario[0].pool.create_time",
+        "mean",
+    );
+}
