@@ -832,9 +832,21 @@ impl Manifest {
     }
 
     /// SHA-256 of the resolved manifest: two manifests that differ only in
-    /// comments, order or spelled-out defaults hash the same.
+    /// comments, order or spelled-out defaults hash the same. A replayed
+    /// trace enters by its content (`replay.loaded`'s fingerprint), not by
+    /// its path, so the same manifest run from another directory, or a
+    /// moved trace, keeps its run id.
     pub fn hash(&self) -> String {
-        let json = serde_json::to_vec(&self.resolved()).expect("a manifest always serializes");
+        let mut value =
+            serde_json::to_value(self.resolved()).expect("a manifest always serializes");
+        if let Some(scenarios) = value.get_mut("scenarios").and_then(|s| s.as_array_mut()) {
+            for replay in scenarios.iter_mut().filter_map(|s| s.get_mut("replay")) {
+                if let Some(trace) = replay.get_mut("trace") {
+                    *trace = serde_json::Value::Null;
+                }
+            }
+        }
+        let json = serde_json::to_vec(&value).expect("a manifest always serializes");
         format!("{:x}", Sha256::digest(&json))
     }
 
@@ -940,6 +952,23 @@ replay = { trace = "traces" }
         // trace changes the run's hash and step keys.
         let resolved = serde_json::to_string(&m.resolved()).unwrap();
         assert!(resolved.contains(&info.fingerprint), "{resolved}");
+        // ... but not where it was read from: the same trace elsewhere keeps
+        // the run id, and another trace changes it.
+        let moved = dir.path().join("moved");
+        std::fs::create_dir(&moved).unwrap();
+        std::fs::copy(
+            traces.join("requests-000001.csv"),
+            moved.join("requests-000001.csv"),
+        )
+        .unwrap();
+        let moved_text = text.replace("\"traces\"", "\"moved\"");
+        let moved_path = dir.path().join("m2.toml");
+        std::fs::write(&moved_path, &moved_text).unwrap();
+        assert_eq!(Manifest::load(&moved_path).unwrap().hash(), m.hash());
+        let mut other = std::fs::read_to_string(moved.join("requests-000001.csv")).unwrap();
+        other.push_str("700000000000,write,7,0,20000000,ok,\n");
+        std::fs::write(moved.join("requests-000001.csv"), other).unwrap();
+        assert_ne!(Manifest::load(&moved_path).unwrap().hash(), m.hash());
         // Evaluated on its own training traffic: said.
         assert!(
             m.warnings.iter().any(|w| w.contains("replays a trace")),
