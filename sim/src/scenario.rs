@@ -534,7 +534,8 @@ pub struct ScenarioFile {
 fn merge(base: &mut toml::Value, over: toml::Value) {
     match (base, over) {
         (toml::Value::Table(b), toml::Value::Table(o))
-            if o.get("kind").is_none_or(|k| b.get("kind").is_none_or(|bk| bk == k)) =>
+            if o.get("kind")
+                .is_none_or(|k| b.get("kind").is_none_or(|bk| bk == k)) =>
         {
             for (k, v) in o {
                 match b.get_mut(&k) {
