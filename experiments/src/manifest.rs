@@ -837,16 +837,16 @@ impl Manifest {
     /// its path, so the same manifest run from another directory, or a
     /// moved trace, keeps its run id.
     pub fn hash(&self) -> String {
-        let mut value =
-            serde_json::to_value(self.resolved()).expect("a manifest always serializes");
-        if let Some(scenarios) = value.get_mut("scenarios").and_then(|s| s.as_array_mut()) {
-            for replay in scenarios.iter_mut().filter_map(|s| s.get_mut("replay")) {
-                if let Some(trace) = replay.get_mut("trace") {
-                    *trace = serde_json::Value::Null;
-                }
-            }
-        }
-        let json = serde_json::to_vec(&value).expect("a manifest always serializes");
+        let scenarios: Vec<Scenario> = self
+            .scenarios
+            .iter()
+            .map(Scenario::without_trace_path)
+            .collect();
+        let resolved = Resolved {
+            scenarios: &scenarios,
+            ..self.resolved()
+        };
+        let json = serde_json::to_vec(&resolved).expect("a manifest always serializes");
         format!("{:x}", Sha256::digest(&json))
     }
 

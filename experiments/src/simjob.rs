@@ -114,18 +114,13 @@ impl SimJob {
     pub fn key(&self) -> String {
         // The artifact enters the key by its hash (`extra_key`), not by
         // where the run directory happens to be.
-        let mut sc = self.scenario.clone();
+        let mut sc = self.scenario.without_trace_path();
         if let Some(PolicyConfig::Predictive(p)) = &mut sc.pool.policy {
             p.artifact = p
                 .artifact
                 .as_ref()
                 .and_then(|a| a.file_name())
                 .map(Into::into);
-        }
-        // A replayed trace enters by its content (`replay.loaded`'s
-        // fingerprint), not by the path it was read from.
-        if let Some(r) = &mut sc.replay {
-            r.trace = std::path::PathBuf::new();
         }
         Key::new("sim")
             .with(self.phase)

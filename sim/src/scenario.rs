@@ -338,6 +338,18 @@ pub struct Warning {
 }
 
 impl Scenario {
+    /// A copy without its replayed trace's path, for keys and hashes: a
+    /// trace enters those by its content (`replay.loaded`'s fingerprint),
+    /// so a moved trace, or the same file read from another directory,
+    /// keys the same.
+    pub fn without_trace_path(&self) -> Scenario {
+        let mut sc = self.clone();
+        if let Some(r) = &mut sc.replay {
+            r.trace = std::path::PathBuf::new();
+        }
+        sc
+    }
+
     /// The class mix.
     pub fn mix(&self) -> ClassMix {
         ClassMix {
