@@ -512,6 +512,28 @@ fn every_shipped_manifest_is_valid() {
         if !text.contains("[experiment]") {
             continue;
         }
+        // A manifest replaying a recorded trace is checked beside a stand-in
+        // trace at the same relative path: one request a second for an hour.
+        let staged = tempfile::tempdir().unwrap();
+        let p = if text.contains("replay = {") {
+            let at = staged.path().join("experiments/manifests");
+            std::fs::create_dir_all(&at).unwrap();
+            let copy = at.join(p.file_name().unwrap());
+            std::fs::write(&copy, &text).unwrap();
+            let mut csv = format!("{}\n", poolcast::core::telemetry::REQUEST_CSV_HEADER);
+            for s in 0..3600u64 {
+                csv.push_str(&format!("{},read,7,0,1000000,ok,\n", s * 1_000_000_000));
+            }
+            for trace in text.split("trace = \"").skip(1) {
+                let rel = trace.split('"').next().unwrap();
+                let dir = at.join(rel);
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(dir.join("requests-000001.csv"), &csv).unwrap();
+            }
+            copy
+        } else {
+            p
+        };
         let out = poolcast(&["run", p.to_str().unwrap(), "--check"]);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
