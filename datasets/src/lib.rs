@@ -53,7 +53,7 @@ pub use schema::{
     snapshot_schema,
 };
 pub use table::{FeatureTable, FeatureTableWriter, read_feature_table};
-pub use trace::{read_recorder_requests, read_recorder_snapshots};
+pub use trace::{RecorderRequests, read_recorder_requests, read_recorder_snapshots};
 pub use writer::{
     RecordWriter, SnapshotWriter, WriteOptions, WriteStats, temp_path, write_records,
     write_snapshots,

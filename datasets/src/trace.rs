@@ -25,6 +25,22 @@ fn open(path: &Path) -> Result<BufReader<std::fs::File>> {
         .map_err(|e| DatasetError::io(path, "open for reading", e))
 }
 
+/// The error for line `n` of `path` that `message` rejects when the file
+/// ends inside that line (it has no newline; `offset` is where it starts).
+fn cut_off(path: &Path, n: u64, offset: u64, message: &str) -> DatasetError {
+    DatasetError::line(
+        path,
+        n,
+        format!(
+            "the file ends inside this line ({message}), as when the recording \
+             process is killed mid-write; the {} line(s) before it are complete: \
+             `truncate -s {offset} {}` keeps just them",
+            n - 1,
+            path.display()
+        ),
+    )
+}
+
 /// Calls `f(n, line)` on every line of `path` (one-based `n`, the line
 /// without its line ending).
 ///
@@ -51,17 +67,7 @@ fn for_each_line(path: &Path, mut f: impl FnMut(u64, &str) -> Result<()>) -> Res
         match f(n, buf.trim_end_matches(['\n', '\r'])) {
             Ok(()) => {}
             Err(DatasetError::Line { message, .. }) if !terminated => {
-                return Err(DatasetError::line(
-                    path,
-                    n,
-                    format!(
-                        "the file ends inside this line ({message}), as when the recording \
-                         process is killed mid-write; the {} line(s) before it are complete: \
-                         `truncate -s {offset} {}` keeps just them",
-                        n - 1,
-                        path.display()
-                    ),
-                ));
+                return Err(cut_off(path, n, offset, &message));
             }
             Err(e) => return Err(e),
         }
@@ -78,88 +84,178 @@ fn for_each_line(path: &Path, mut f: impl FnMut(u64, &str) -> Result<()>) -> Res
 /// that the file ends inside its last line (a recorder killed mid-write)
 /// and how to keep the complete lines.
 pub fn read_recorder_requests(path: impl AsRef<Path>) -> Result<Vec<RequestRecord>> {
-    let path = path.as_ref();
-    let mut out = Vec::new();
-    for_each_line(path, |n, line| {
-        if n == 1 {
-            if line.trim_end() != RECORDER_HEADER {
-                return Err(DatasetError::line(
-                    path,
-                    n,
-                    format!("expected the header `{RECORDER_HEADER}`"),
-                ));
+    RecorderRequests::open(path)?.collect()
+}
+
+/// The requests of a recorder `requests-*.csv` file, read one line at a
+/// time, so a trace of any length is read in the memory of one line
+/// (`read_recorder_requests` collects them). Errors are those of
+/// [`read_recorder_requests`]; after one, the iterator ends.
+#[derive(Debug)]
+pub struct RecorderRequests {
+    path: std::path::PathBuf,
+    reader: BufReader<std::fs::File>,
+    buf: String,
+    /// Lines read.
+    n: u64,
+    /// Where the line being read starts.
+    offset: u64,
+    done: bool,
+}
+
+impl RecorderRequests {
+    /// Opens `path`.
+    ///
+    /// # Errors
+    /// [`DatasetError::Io`] when it cannot be opened.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        Ok(RecorderRequests {
+            path: path.to_path_buf(),
+            reader: open(path)?,
+            buf: String::new(),
+            n: 0,
+            offset: 0,
+            done: false,
+        })
+    }
+
+    /// The file being read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn read_next(&mut self) -> Result<Option<RequestRecord>> {
+        loop {
+            self.buf.clear();
+            let read = self
+                .reader
+                .read_line(&mut self.buf)
+                .map_err(|e| DatasetError::io(&self.path, "read", e))?;
+            if read == 0 {
+                return Ok(None);
             }
-            return Ok(());
+            self.n += 1;
+            let terminated = self.buf.ends_with('\n');
+            let line = self.buf.trim_end_matches(['\n', '\r']);
+            match parse_request_line(&self.path, self.n, line) {
+                Ok(Some(r)) => {
+                    self.offset += read as u64;
+                    return Ok(Some(r));
+                }
+                Ok(None) => self.offset += read as u64,
+                Err(DatasetError::Line { message, .. }) if !terminated => {
+                    return Err(cut_off(&self.path, self.n, self.offset, &message));
+                }
+                Err(e) => return Err(e),
+            }
         }
-        if line.trim().is_empty() {
-            return Ok(());
+    }
+}
+
+impl Iterator for RecorderRequests {
+    type Item = Result<RequestRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
         }
-        let f: Vec<&str> = line.split(',').collect();
-        if f.len() != 7 {
+        let r = self.read_next().transpose();
+        if !matches!(r, Some(Ok(_))) {
+            self.done = true;
+        }
+        r
+    }
+}
+
+/// Line `n` of a recorder request file: the header (checked), a blank
+/// line, or a request.
+fn parse_request_line(path: &Path, n: u64, line: &str) -> Result<Option<RequestRecord>> {
+    if n == 1 {
+        if line.trim_end() != RECORDER_HEADER {
             return Err(DatasetError::line(
                 path,
                 n,
-                format!("expected 7 comma-separated fields, found {}", f.len()),
+                format!("expected the header `{RECORDER_HEADER}`"),
             ));
         }
-        let num = |k: usize, name: &str| {
-            f[k].parse::<u64>().map_err(|_| {
-                DatasetError::line(
-                    path,
-                    n,
-                    format!(
-                        "field `{name}`: expected an unsigned integer, found {:?}",
-                        f[k]
-                    ),
-                )
-            })
-        };
-        let class = class_from_name(f[1]).ok_or_else(|| {
-            DatasetError::line(
-                path,
-                n,
-                format!("field `class`: unknown query class {:?}", f[1]),
-            )
-        })?;
-        let code = outcome_code_from_name(f[5]).ok_or_else(|| {
-            DatasetError::line(
-                path,
-                n,
-                format!("field `outcome`: unknown outcome {:?}", f[5]),
-            )
-        })?;
-        let category = if f[6].is_empty() {
-            None
-        } else {
-            Some(category_from_name(f[6]).ok_or_else(|| {
-                DatasetError::line(
-                    path,
-                    n,
-                    format!("field `category`: unknown category {:?}", f[6]),
-                )
-            })?)
-        };
-        let outcome = Outcome::from_parts(code, category).ok_or_else(|| {
+        return Ok(None);
+    }
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    // Into an array rather than a Vec: a streamed replay parses every
+    // line on every pass, and this keeps the parse free of allocation.
+    let mut f = [""; 7];
+    let mut found = 0usize;
+    for (k, field) in line.split(',').enumerate() {
+        if let Some(slot) = f.get_mut(k) {
+            *slot = field;
+        }
+        found = k + 1;
+    }
+    if found != 7 {
+        return Err(DatasetError::line(
+            path,
+            n,
+            format!("expected 7 comma-separated fields, found {found}"),
+        ));
+    }
+    let num = |k: usize, name: &str| {
+        f[k].parse::<u64>().map_err(|_| {
             DatasetError::line(
                 path,
                 n,
                 format!(
-                    "outcome {:?} with category {:?} is not a valid combination",
-                    f[5], f[6]
+                    "field `{name}`: expected an unsigned integer, found {:?}",
+                    f[k]
                 ),
             )
-        })?;
-        out.push(RequestRecord {
-            arrival_ns: num(0, "arrival_ns")?,
-            class,
-            pattern_hash: num(2, "pattern_hash")?,
-            acquire_wait_ns: num(3, "acquire_wait_ns")?,
-            hold_ns: num(4, "hold_ns")?,
-            outcome,
-        });
-        Ok(())
+        })
+    };
+    let class = class_from_name(f[1]).ok_or_else(|| {
+        DatasetError::line(
+            path,
+            n,
+            format!("field `class`: unknown query class {:?}", f[1]),
+        )
     })?;
-    Ok(out)
+    let code = outcome_code_from_name(f[5]).ok_or_else(|| {
+        DatasetError::line(
+            path,
+            n,
+            format!("field `outcome`: unknown outcome {:?}", f[5]),
+        )
+    })?;
+    let category = if f[6].is_empty() {
+        None
+    } else {
+        Some(category_from_name(f[6]).ok_or_else(|| {
+            DatasetError::line(
+                path,
+                n,
+                format!("field `category`: unknown category {:?}", f[6]),
+            )
+        })?)
+    };
+    let outcome = Outcome::from_parts(code, category).ok_or_else(|| {
+        DatasetError::line(
+            path,
+            n,
+            format!(
+                "outcome {:?} with category {:?} is not a valid combination",
+                f[5], f[6]
+            ),
+        )
+    })?;
+    Ok(Some(RequestRecord {
+        arrival_ns: num(0, "arrival_ns")?,
+        class,
+        pattern_hash: num(2, "pattern_hash")?,
+        acquire_wait_ns: num(3, "acquire_wait_ns")?,
+        hold_ns: num(4, "hold_ns")?,
+        outcome,
+    }))
 }
 
 /// Reads a recorder `snapshots-*.jsonl` file (one JSON snapshot per line).

@@ -185,6 +185,13 @@ impl SimJob {
         let mut summary = Engine::new(sc, self.seed, self.replication, &mut sink)
             .run()
             .with_context(|| format!("simulating {}", self.dir.display()))?;
+        if let Some(e) = sc.replay_error() {
+            anyhow::bail!(
+                "simulating {}: scenario {}: its replayed trace: {e}",
+                self.dir.display(),
+                sc.name
+            );
+        }
         let wall_s = t0.elapsed().as_secs_f64();
         if let Some(w) = sink.snapshots.take() {
             w.finish()?;

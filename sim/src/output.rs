@@ -39,6 +39,14 @@ pub enum OutputError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A replayed trace could not be read again during the run.
+    #[error("scenario {scenario}: its replayed trace: {message}")]
+    Replay {
+        /// The scenario.
+        scenario: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// Writes snapshots (and request records) of one run to Parquet.
@@ -120,6 +128,15 @@ pub fn run_one(
         requests,
     };
     let summary = Engine::new(sc, seed, replication, &mut sink).run()?;
+    // A streamed trace that could not be read to its end replayed only
+    // part of it: the run's files are not written (the writers, dropped
+    // unfinished, delete them).
+    if let Some(message) = sc.replay_error() {
+        return Err(OutputError::Replay {
+            scenario: sc.name.clone(),
+            message,
+        });
+    }
     let ParquetSink {
         snapshots,
         requests,

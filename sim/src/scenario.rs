@@ -405,23 +405,31 @@ impl Scenario {
     /// `path.replay.trace` with what could not be read, as
     /// [`ReplayConfig::load`].
     pub fn load_replay(&mut self, base: &Path, path: &str) -> Result<(), ConfigError> {
+        let horizon = self.horizon_ns();
         match &mut self.replay {
             Some(r) => {
                 r.resolve_paths(base);
-                r.load(&join(path, "replay"))
+                r.load(&join(path, "replay"), horizon)
             }
             None => Ok(()),
         }
     }
 
+    /// Why a pass over the scenario's streamed trace ended early, if one
+    /// did: a run that drew from it replayed only part of the trace and
+    /// must not be reported.
+    pub fn replay_error(&self) -> Option<String> {
+        self.replay
+            .as_ref()
+            .and_then(|r| r.trace())
+            .and_then(|t| t.stream_error())
+    }
+
     /// Requests offered over the whole run: the replayed trace's within
     /// `duration_s`, or `base_rate × duration_s` (patterns aside).
     pub fn offered_requests(&self) -> f64 {
-        match self.replay.as_ref().and_then(|r| r.trace()) {
-            Some(t) => {
-                let h = self.horizon_ns();
-                t.requests().partition_point(|q| q.at <= h) as f64
-            }
+        match &self.replay {
+            Some(r) => r.offered() as f64,
             None => self.load.base_rate * self.duration_s,
         }
     }
@@ -641,15 +649,16 @@ impl ScenarioFile {
                 };
                 ConfigError::new(format!("{origin}: {at}"), e.into_inner().to_string())
             })?;
+            let horizon = sc.horizon_ns();
             if let Some(r) = &mut sc.replay {
                 r.resolve_paths(base);
                 // Scenarios replaying one trace share one copy of it.
                 let shared = scenarios
                     .iter()
                     .filter_map(|s: &Scenario| s.replay.as_ref())
-                    .any(|other| r.share_from(other));
+                    .any(|other| r.share_from(other, horizon));
                 if !shared {
-                    r.load(&join(&path, "replay")).map_err(|e| {
+                    r.load(&join(&path, "replay"), horizon).map_err(|e| {
                         ConfigError::new(format!("{origin}: {}", e.path), e.message)
                     })?;
                 }

@@ -331,3 +331,79 @@ fn requests_without_a_statement_leave_the_statement_caches_alone() {
     assert_eq!((s.statement_cache_hits, s.statement_cache_misses), (0, 0));
     assert_eq!(s.cache_hit_rate, None);
 }
+
+/// A trace too long for the replay's `memory_mb` is read from its files
+/// on every pass instead of held, and replays exactly as the one held in
+/// memory: the same requests, waits, snapshots and oracle look-ahead.
+#[test]
+fn a_streamed_replay_is_the_replay_held_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    // 60 s of a service, written as a recorder writes: at completion,
+    // into files of 2,000 rows.
+    let mut rows: Vec<(u64, String)> = Vec::new();
+    let mut at = 0u64;
+    let mut i = 0u64;
+    while at < 60 * NANOS_PER_SEC {
+        i += 1;
+        let h = i.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17);
+        // ~200 requests a second, more in the middle 20 s.
+        let gap = if (20..40).contains(&(at / NANOS_PER_SEC)) {
+            2_500_000
+        } else {
+            5_000_000
+        };
+        at += h % (2 * gap);
+        let hold = 1_000_000 + h % 40_000_000;
+        let class = ["read", "write", "analytics", "api"][(h >> 50) as usize % 4];
+        let (hold, outcome) = if h.is_multiple_of(17) {
+            (0, "acquire_timeout,timeout")
+        } else {
+            (hold, "ok,")
+        };
+        rows.push((
+            at + hold,
+            format!("{at},{class},{},0,{hold},{outcome}", h >> 56),
+        ));
+    }
+    rows.sort_by_key(|r| r.0);
+    for (k, chunk) in rows.chunks(2_000).enumerate() {
+        let lines: Vec<&str> = chunk.iter().map(|r| r.1.as_str()).collect();
+        write_recorder_file(
+            &dir.path().join(format!("requests-{:06}.csv", k + 1)),
+            &lines,
+        );
+    }
+    let toml = |memory: &str| {
+        format!(
+            r#"
+seed = 3
+[[scenario]]
+name = "replay"
+duration_s = 50
+interval_s = 1
+record_requests = true
+replay = {{ trace = "{}", start_s = 5.0 {memory} }}
+pool = {{ min_size = 1, max_size = 12, health_check_ms = 0.0, policy = {{ kind = "oracle", lead = 2 }} }}
+"#,
+            dir.path().display()
+        )
+    };
+    let held = ScenarioFile::parse(&toml(""), "m.toml").unwrap();
+    let streamed = ScenarioFile::parse(&toml(", memory_mb = 0"), "s.toml").unwrap();
+    let (h, s) = (&held.scenarios[0], &streamed.scenarios[0]);
+    let trace = |sc: &poolcast_sim::Scenario| sc.replay.as_ref().unwrap().trace().unwrap().clone();
+    assert!(trace(h).in_memory() && !trace(s).in_memory());
+    assert!(rows.len() > 10_000, "{} rows", rows.len());
+    assert_eq!(h.offered_requests(), s.offered_requests());
+    assert_eq!(
+        h.replay.as_ref().unwrap().loaded,
+        s.replay.as_ref().unwrap().loaded
+    );
+    let (a, a_sink) = common::run(h, 3, 0);
+    let (b, b_sink) = common::run(s, 3, 0);
+    assert!(a.scale_events > 0, "the oracle follows the busy 20 s");
+    assert_eq!(a.requests, b.requests);
+    assert_eq!(a_sink.requests, b_sink.requests);
+    assert_eq!(a_sink.snapshots, b_sink.snapshots);
+    assert!(s.replay_error().is_none());
+}

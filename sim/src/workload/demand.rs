@@ -2,12 +2,12 @@
 //! engine and the oracle's pre-pass ([`crate::foresight`]) both draw from
 //! it, so they see the same requests.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
 
 use poolcast::core::Nanos;
 use poolcast::core::telemetry::QueryClass;
 
-use super::replay::ReplayTrace;
+use super::replay::{ReplayRequest, ReplayStream};
 use super::{ArrivalProcess, HoldSample, MixSampler};
 use crate::foresight::run_rate;
 use crate::rng::{SimRng, StreamKey};
@@ -35,11 +35,12 @@ enum Source {
     },
     /// The requests of a trace, in order.
     Replay {
-        trace: Arc<ReplayTrace>,
-        /// Next arrival to schedule.
-        scheduled: usize,
-        /// Next request to draw.
-        drawn: usize,
+        stream: ReplayStream,
+        /// Requests scheduled and not yet drawn (the engine schedules one
+        /// arrival ahead).
+        scheduled: VecDeque<ReplayRequest>,
+        /// The last request drawn.
+        last: Option<ReplayRequest>,
     },
 }
 
@@ -63,14 +64,17 @@ impl Demand {
     pub fn new(sc: &Scenario, seed: u64, replication: u32) -> Demand {
         let source = match &sc.replay {
             Some(r) => Source::Replay {
-                trace: Arc::clone(r.trace().unwrap_or_else(|| {
-                    panic!(
-                        "scenario {} replays a trace that was not loaded (validate it first)",
-                        sc.name
-                    )
-                })),
-                scheduled: 0,
-                drawn: 0,
+                stream: r
+                    .trace()
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "scenario {} replays a trace that was not loaded (validate it first)",
+                            sc.name
+                        )
+                    })
+                    .stream(),
+                scheduled: VecDeque::new(),
+                last: None,
             },
             None => {
                 let key = StreamKey::new(seed, sc.name.clone(), replication);
@@ -96,11 +100,11 @@ impl Demand {
                 ..
             } => arrivals.next_arrival(now, rng_arrivals),
             Source::Replay {
-                trace, scheduled, ..
+                stream, scheduled, ..
             } => {
-                let t = trace.requests().get(*scheduled)?.at;
-                *scheduled += 1;
-                Some(t)
+                let r = stream.next()?;
+                scheduled.push_back(r);
+                Some(r.at)
             }
         }
     }
@@ -124,12 +128,16 @@ impl Demand {
                     hold,
                 }
             }
-            Source::Replay { trace, drawn, .. } => {
+            Source::Replay {
+                scheduled, last, ..
+            } => {
                 // More draws than arrivals is a bug of the caller; the
                 // last request stands in rather than panicking mid-run.
-                let reqs = trace.requests();
-                let r = reqs[(*drawn).min(reqs.len() - 1)];
-                *drawn += 1;
+                let r = scheduled
+                    .pop_front()
+                    .or(*last)
+                    .expect("a replayed request is drawn after its arrival");
+                *last = Some(r);
                 Drawn {
                     class: r.class,
                     pattern: r.pattern,

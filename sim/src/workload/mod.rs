@@ -26,11 +26,12 @@ pub mod replay;
 pub mod service;
 #[cfg(test)]
 mod tests;
+mod trace_stream;
 
 pub use arrivals::{ArrivalProcess, DEFAULT_BLOCK_NS};
 pub use classes::{ClassMix, ClassSpec, HoldSample, MixSampler, pattern_hash};
 pub use rate::{LoadConfig, Pattern, RateFn};
-pub use replay::{RecordedWaits, ReplayConfig, ReplayTrace, TraceInfo};
+pub use replay::{RecordedWaits, ReplayConfig, ReplayStream, ReplayTrace, TraceInfo};
 pub use service::{ServiceDist, ServiceSampler};
 
 use crate::config_error::join;

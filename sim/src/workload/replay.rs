@@ -23,25 +23,37 @@
 //!
 //! A request that held no connection in the trace (it timed out waiting,
 //! or a breaker refused it) was still demand. It gets the hold of a
-//! recorded request of the same class that did hold one, picked by a fixed
-//! hash of its position, so a replay is the same in every run and every
-//! replication.
+//! recorded request of the same class that did hold one (from a uniform
+//! sample of at most 65,536), picked by a fixed hash of its position, so a
+//! replay is the same in every run and every replication.
+//!
+//! A trace whose requests fit `memory_mb` is held in memory; a longer one
+//! is read again from its files for every pass
+//! (`trace_stream`), with the same requests in the same order.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use poolcast::core::telemetry::{Outcome, QueryClass};
+use poolcast::core::telemetry::QueryClass;
 use poolcast::core::{Nanos, RequestRecord};
 use serde::{Deserialize, Serialize};
 
 use super::secs_to_ns;
+use super::trace_stream::{Plan, Sorter, Source, Survey, Timing};
 use crate::config_error::check::{non_negative, positive};
 use crate::config_error::{ConfigError, join};
-use crate::rng::{Fnv64, splitmix64};
 
 fn one() -> f64 {
     1.0
 }
+
+fn default_memory_mb() -> u64 {
+    DEFAULT_MEMORY_MB
+}
+
+/// `memory_mb` when a replay does not set it: 2 GiB, about 54 million
+/// requests.
+pub const DEFAULT_MEMORY_MB: u64 = 2048;
 
 /// Where a scenario's requests come from when it replays a trace
 /// (`replay` in a scenario). It replaces `load` and `classes`.
@@ -59,12 +71,23 @@ pub struct ReplayConfig {
     /// Seconds of the trace skipped at its start (>= 0, default 0).
     #[serde(default)]
     pub start_s: f64,
+    /// The most memory, in MiB, the replayed requests may take (40 bytes
+    /// each); a longer trace is read again from its files on every pass
+    /// instead (every replication, and the oracle's look-ahead), in memory
+    /// that does not grow with its length. 0 always streams. The results
+    /// are the same either way, so it is not part of a run's identity.
+    #[serde(default = "default_memory_mb", skip_serializing)]
+    pub memory_mb: u64,
     /// What the loaded trace holds, for the run's records and step keys:
     /// set by [`ReplayConfig::load`], never read from a file.
     #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
     pub loaded: Option<TraceInfo>,
     #[serde(skip)]
     trace_data: Option<Arc<ReplayTrace>>,
+    /// Requests arriving within the scenario's duration, set with
+    /// `trace_data`.
+    #[serde(skip)]
+    offered: u64,
 }
 
 /// What a loaded trace holds.
@@ -77,8 +100,9 @@ pub struct TraceInfo {
     pub holds_filled: u64,
     /// The last replayed arrival, ns after replay time 0.
     pub last_arrival_ns: Nanos,
-    /// FNV-1a (64-bit, hex) of the replayed requests' times, classes,
-    /// patterns and holds: equal traces, equal fingerprints.
+    /// FNV-1a (64-bit, hex) of the replayed records' times, classes,
+    /// patterns and holds, in the order the trace has them, and of
+    /// `start_s` and `speed`: equal traces, equal fingerprints.
     pub fingerprint: String,
 }
 
@@ -117,136 +141,222 @@ pub struct RecordedWaits {
     pub p99_ms: f64,
 }
 
-/// A loaded trace, in arrival order.
-#[derive(Debug, Clone, PartialEq)]
+/// A loaded trace: its requests in arrival order, held in memory when
+/// they fit the replay's `memory_mb`, else read again from the trace's
+/// files on every pass ([`ReplayTrace::stream`]), in memory bounded by how
+/// far the files are out of arrival order, not by their length.
 pub struct ReplayTrace {
-    requests: Vec<ReplayRequest>,
+    plan: Arc<Plan>,
+    memory: Option<Vec<ReplayRequest>>,
     /// Whether the trace measured acquire waits (a pool's recorder or the
     /// simulator did; a server log did not).
     waits_known: bool,
+    /// The first error of a pass that read the files again.
+    error: Arc<Mutex<Option<String>>>,
 }
 
+impl std::fmt::Debug for ReplayTrace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplayTrace")
+            .field("source", &self.plan.source)
+            .field("requests", &self.plan.survey.count)
+            .field("in_memory", &self.memory.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for ReplayTrace {
+    fn eq(&self, o: &Self) -> bool {
+        self.plan.source == o.plan.source
+            && self.plan.timing == o.plan.timing
+            && self.plan.survey == o.plan.survey
+    }
+}
+
+/// The bytes one replayed request takes in memory.
+pub const REQUEST_BYTES: u64 = std::mem::size_of::<ReplayRequest>() as u64;
+
 impl ReplayTrace {
-    /// The requests, in arrival order (ties in the trace's order).
-    pub fn requests(&self) -> &[ReplayRequest] {
-        &self.requests
+    /// Reads `source` once to survey it, and again into memory when its
+    /// requests take at most `memory_bytes`.
+    fn open(
+        source: Source,
+        timing: Timing,
+        horizon_ns: Nanos,
+        memory_bytes: u64,
+    ) -> Result<(ReplayTrace, TraceInfo), String> {
+        let (survey, kept) = Survey::take(&source, &timing, horizon_ns, memory_bytes)?;
+        let memory = kept.map(|k| survey.sorted_in_memory(&timing, k));
+        let info = TraceInfo {
+            requests: survey.count,
+            holds_filled: survey.filled,
+            last_arrival_ns: survey.last_at,
+            fingerprint: format!("{:016x}", survey.fingerprint),
+        };
+        let trace = ReplayTrace {
+            plan: Arc::new(Plan {
+                source,
+                timing,
+                survey,
+            }),
+            memory,
+            waits_known: true,
+            error: Arc::default(),
+        };
+        Ok((trace, info))
+    }
+
+    /// Builds the replay of `records` (in the order they were written),
+    /// in memory: keeps those arriving at or after `start_ns`, shifts them
+    /// to start at 0, divides their times by `speed` and fills the holds of
+    /// requests that held no connection.
+    ///
+    /// # Errors
+    /// A message when a time is beyond a trace's, no record is left, or
+    /// none held a connection.
+    pub fn from_records(
+        records: Vec<RequestRecord>,
+        start_ns: Nanos,
+        speed: f64,
+    ) -> Result<(Arc<ReplayTrace>, TraceInfo), String> {
+        Self::from_records_within(records, start_ns, speed, u64::MAX)
+    }
+
+    /// [`ReplayTrace::from_records`], in memory only if the requests take
+    /// at most `memory_bytes` (else each pass reads `records` again, as a
+    /// streamed trace reads its files).
+    ///
+    /// # Errors
+    /// As [`ReplayTrace::from_records`].
+    pub fn from_records_within(
+        records: Vec<RequestRecord>,
+        start_ns: Nanos,
+        speed: f64,
+        memory_bytes: u64,
+    ) -> Result<(Arc<ReplayTrace>, TraceInfo), String> {
+        let timing = Timing { start_ns, speed };
+        let (t, info) = Self::open(
+            Source::Records(Arc::new(records)),
+            timing,
+            Nanos::MAX,
+            memory_bytes,
+        )?;
+        Ok((Arc::new(t), info))
+    }
+
+    /// Requests replayed.
+    pub fn len(&self) -> u64 {
+        self.plan.survey.count
+    }
+
+    /// Whether no request is replayed (never, for a loaded trace).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the requests are held in memory (else every pass reads the
+    /// trace's files again).
+    pub fn in_memory(&self) -> bool {
+        self.memory.is_some()
+    }
+
+    /// The requests in arrival order (ties in the trace's order).
+    pub fn stream(self: &Arc<Self>) -> ReplayStream {
+        ReplayStream(match &self.memory {
+            Some(_) => Inner::Memory {
+                trace: Arc::clone(self),
+                pos: 0,
+            },
+            None => Inner::Files(Box::new(Sorter::new(
+                Arc::clone(&self.plan),
+                Arc::clone(&self.error),
+            ))),
+        })
+    }
+
+    /// Why a pass that read the trace's files again ended early (a file
+    /// could not be read, or it changed since the trace was loaded); a
+    /// run that drew from such a pass replayed only part of the trace.
+    pub fn stream_error(&self) -> Option<String> {
+        self.error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Requests arriving by `until_ns` (replay time).
+    pub fn count_until(self: &Arc<Self>, until_ns: Nanos) -> u64 {
+        match &self.memory {
+            Some(m) => m.partition_point(|r| r.at <= until_ns) as u64,
+            None => self.stream().take_while(|r| r.at <= until_ns).count() as u64,
+        }
     }
 
     /// The waits the trace recorded for the requests replayed up to
     /// `until_ns` (replay time), or `None` when none was granted or the
-    /// trace does not know waits (a server log).
-    pub fn recorded_waits(&self, until_ns: Nanos) -> Option<RecordedWaits> {
+    /// trace does not know waits (a server log). Quantiles are nearest
+    /// rank to within 0.8% (a log-linear histogram, so that a trace of any
+    /// length is summed in fixed memory).
+    pub fn recorded_waits(self: &Arc<Self>, until_ns: Nanos) -> Option<RecordedWaits> {
         if !self.waits_known {
             return None;
         }
-        let n = self.requests.partition_point(|r| r.at <= until_ns);
-        let mut waits: Vec<Nanos> = self.requests[..n]
-            .iter()
-            .filter(|r| r.granted)
-            .map(|r| r.recorded_wait_ns)
-            .collect();
-        if waits.is_empty() {
-            return None;
-        }
-        waits.sort_unstable();
-        let len = waits.len();
-        let ms = |ns: Nanos| ns as f64 / 1e6;
-        let rank = |p: f64| waits[((p * len as f64).ceil() as usize).clamp(1, len) - 1];
-        Some(RecordedWaits {
-            granted: len as u64,
-            not_granted: (n - len) as u64,
-            p_wait: waits.iter().filter(|&&w| w > 0).count() as f64 / len as f64,
-            mean_ms: waits.iter().map(|&w| w as f64).sum::<f64>() / len as f64 / 1e6,
-            p95_ms: ms(rank(0.95)),
-            p99_ms: ms(rank(0.99)),
-        })
-    }
-
-    /// Builds the replay of `records` (any order): keeps those arriving at
-    /// or after `start_ns`, shifts them to start at 0, divides their times
-    /// by `speed` and fills the holds of requests that held no connection.
-    ///
-    /// # Errors
-    /// A message when no record is left, or none held a connection.
-    pub fn from_records(
-        mut records: Vec<RequestRecord>,
-        start_ns: Nanos,
-        speed: f64,
-    ) -> Result<(ReplayTrace, TraceInfo), String> {
-        // A year: beyond it a time is not a trace's, and sums of times
-        // could overflow the engine's clock.
-        const YEAR_NS: Nanos = 365 * 86_400 * 1_000_000_000;
-        if let Some(r) = records
-            .iter()
-            .find(|r| r.arrival_ns > 100 * YEAR_NS || r.hold_ns > YEAR_NS)
-        {
-            return Err(format!(
-                "a request arriving at {} ns holds for {} ns: expected arrivals within \
-                 100 years and holds within a year of the trace's start",
-                r.arrival_ns, r.hold_ns
-            ));
-        }
-        records.retain(|r| r.arrival_ns >= start_ns);
-        // Stable: requests arriving together keep the trace's order.
-        records.sort_by_key(|r| r.arrival_ns);
-        if records.is_empty() {
-            return Err("no request arrives after start_s".into());
-        }
-        let mut holds: [Vec<Nanos>; QueryClass::COUNT] = Default::default();
-        for r in &records {
-            if held(r) {
-                holds[r.class.index()].push(r.hold_ns);
+        let mut waits = poolcast::core::histogram::Histogram::new();
+        let (mut not_granted, mut waited) = (0u64, 0u64);
+        for r in self.stream().take_while(|r| r.at <= until_ns) {
+            if r.granted {
+                waits.record(r.recorded_wait_ns);
+                waited += u64::from(r.recorded_wait_ns > 0);
+            } else {
+                not_granted += 1;
             }
         }
-        let any: Vec<Nanos> = holds.iter().flatten().copied().collect();
-        if any.is_empty() {
-            return Err(
-                "no request in the trace held a connection, so there is no hold time to replay"
-                    .into(),
-            );
+        let len = waits.count();
+        if len == 0 {
+            return None;
         }
-        let mut filled = 0u64;
-        let mut hash = Fnv64::new();
-        let requests: Vec<ReplayRequest> = records
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let granted = held(r);
-                let hold_ns = if granted {
-                    r.hold_ns
-                } else {
-                    filled += 1;
-                    let pool = &holds[r.class.index()];
-                    let pool = if pool.is_empty() { &any } else { pool };
-                    pool[(splitmix64(i as u64) % pool.len() as u64) as usize]
-                };
-                let at = ((r.arrival_ns - start_ns) as f64 / speed).round() as Nanos;
-                let req = ReplayRequest {
-                    at,
-                    class: r.class,
-                    pattern: r.pattern_hash,
-                    hold_ns,
-                    recorded_wait_ns: r.acquire_wait_ns,
-                    granted,
-                };
-                hash.write_u64(req.at);
-                hash.write_u64(req.class.index() as u64);
-                hash.write_u64(req.pattern);
-                hash.write_u64(req.hold_ns);
-                req
-            })
-            .collect();
-        let info = TraceInfo {
-            requests: requests.len() as u64,
-            holds_filled: filled,
-            last_arrival_ns: requests.last().map_or(0, |r| r.at),
-            fingerprint: format!("{:016x}", hash.finish()),
-        };
-        let trace = ReplayTrace {
-            requests,
-            waits_known: true,
-        };
-        Ok((trace, info))
+        let ms = |q: f64| waits.quantile(q).unwrap_or(0.0) / 1e6;
+        Some(RecordedWaits {
+            granted: len,
+            not_granted,
+            p_wait: waited as f64 / len as f64,
+            mean_ms: waits.mean().unwrap_or(0.0) / 1e6,
+            p95_ms: ms(0.95),
+            p99_ms: ms(0.99),
+        })
+    }
+}
+
+/// The requests of a [`ReplayTrace`] in arrival order.
+pub struct ReplayStream(Inner);
+
+impl ReplayStream {
+    /// The most requests this stream has held at once to put them in
+    /// arrival order (0 for a trace in memory): what a streamed replay
+    /// costs in memory, at [`REQUEST_BYTES`] and a little more each.
+    pub fn peak_held(&self) -> usize {
+        match &self.0 {
+            Inner::Memory { .. } => 0,
+            Inner::Files(s) => s.peak,
+        }
+    }
+}
+
+enum Inner {
+    Memory { trace: Arc<ReplayTrace>, pos: usize },
+    Files(Box<Sorter>),
+}
+
+impl Iterator for ReplayStream {
+    type Item = ReplayRequest;
+
+    #[inline]
+    fn next(&mut self) -> Option<ReplayRequest> {
+        match &mut self.0 {
+            Inner::Memory { trace, pos } => {
+                let r = *trace.memory.as_ref()?.get(*pos)?;
+                *pos += 1;
+                Some(r)
+            }
+            Inner::Files(s) => s.next(),
+        }
     }
 }
 
@@ -257,8 +367,10 @@ impl ReplayConfig {
             trace: trace.into(),
             speed: 1.0,
             start_s: 0.0,
+            memory_mb: DEFAULT_MEMORY_MB,
             loaded: None,
             trace_data: None,
+            offered: 0,
         }
     }
 
@@ -292,49 +404,69 @@ impl ReplayConfig {
         Ok(())
     }
 
+    /// Requests arriving within the scenario's duration (0 before
+    /// [`ReplayConfig::load`]).
+    pub fn offered(&self) -> u64 {
+        self.offered
+    }
+
     /// Takes `other`'s loaded trace when `other` replays the same file from
     /// the same `start_s` at the same `speed`, so scenarios that replay one
-    /// trace share one copy; returns whether it did.
-    pub fn share_from(&mut self, other: &ReplayConfig) -> bool {
-        let same = other.trace_data.is_some()
-            && self.trace_data.is_none()
+    /// trace share one copy; returns whether it did. A streamed trace is
+    /// shared only by scenarios of the same duration (`horizon_ns`), which
+    /// need no pass of their own to count the requests they are offered.
+    pub fn share_from(&mut self, other: &ReplayConfig, horizon_ns: Nanos) -> bool {
+        let Some(t) = &other.trace_data else {
+            return false;
+        };
+        let same = self.trace_data.is_none()
             && self.trace == other.trace
             && self.start_s.to_bits() == other.start_s.to_bits()
-            && self.speed.to_bits() == other.speed.to_bits();
+            && self.speed.to_bits() == other.speed.to_bits()
+            && (t.in_memory() || t.plan.survey.horizon_ns == horizon_ns);
         if same {
             self.loaded.clone_from(&other.loaded);
-            self.trace_data.clone_from(&other.trace_data);
+            self.offered = if t.plan.survey.horizon_ns == horizon_ns {
+                t.plan.survey.within_horizon
+            } else {
+                t.count_until(horizon_ns)
+            };
+            self.trace_data = Some(Arc::clone(t));
         }
         same
     }
 
-    /// Reads the trace (once; later calls keep the first read).
+    /// Reads the trace (once; later calls keep the first read);
+    /// `horizon_ns` is the scenario's duration.
     ///
     /// # Errors
     /// `path.trace` with what could not be read (the file and line for a
     /// bad record), or why the trace has nothing to replay.
-    pub fn load(&mut self, path: &str) -> Result<(), ConfigError> {
+    pub fn load(&mut self, path: &str, horizon_ns: Nanos) -> Result<(), ConfigError> {
         if self.trace_data.is_some() {
             return Ok(());
         }
         self.validate(path)?;
         let at = join(path, "trace");
-        let (records, waits_known) =
-            read_trace(&self.trace).map_err(|m| ConfigError::new(&at, m))?;
-        let (mut trace, info) =
-            ReplayTrace::from_records(records, secs_to_ns(self.start_s), self.speed)
-                .map_err(|m| ConfigError::new(&at, format!("{}: {m}", self.trace.display())))?;
+        let (source, waits_known) =
+            trace_source(&self.trace).map_err(|m| ConfigError::new(&at, m))?;
+        let timing = Timing {
+            start_ns: secs_to_ns(self.start_s),
+            speed: self.speed,
+        };
+        let (mut trace, info) = ReplayTrace::open(
+            source,
+            timing,
+            horizon_ns,
+            self.memory_mb.saturating_mul(1 << 20),
+        )
+        .map_err(|m| ConfigError::new(&at, format!("{}: {m}", self.trace.display())))?;
         trace.waits_known = waits_known;
+        self.offered = trace.plan.survey.within_horizon;
         self.loaded = Some(info);
         self.trace_data = Some(Arc::new(trace));
         Ok(())
     }
-}
-
-/// Whether `r` held a connection in the trace: it was granted one (not
-/// timed out or refused) and its hold was measured.
-fn held(r: &RequestRecord) -> bool {
-    r.hold_ns > 0 && !matches!(r.outcome, Outcome::AcquireTimeout | Outcome::Rejected(_))
 }
 
 /// Whether `p` starts with the recorder's request header (else a `.csv`
@@ -349,33 +481,27 @@ fn is_recorder_csv(p: &Path) -> Result<bool, String> {
     Ok(first.trim_end() == poolcast_datasets::trace::RECORDER_HEADER)
 }
 
-/// The requests of a trace: a recorder directory's `requests-*.csv` in
-/// name order, a directory of PostgreSQL csvlogs (`*.csv`, read as one
-/// log), or the one file given (recorder CSV, csvlog or simulator
-/// Parquet), and whether it measured acquire waits (a server log does
-/// not).
-fn read_trace(trace: &Path) -> Result<(Vec<RequestRecord>, bool), String> {
-    let csvlog = |files: &[PathBuf]| {
-        poolcast_datasets::read_pg_csvlogs(files)
-            .map(|log| (log.records, false))
-            .map_err(|e| e.to_string())
-    };
+/// Where the requests of a trace are: a recorder directory's
+/// `requests-*.csv` in name order, a directory of PostgreSQL csvlogs
+/// (`*.csv`, read as one log), or the one file given (recorder CSV,
+/// csvlog or simulator Parquet), and whether it measured acquire waits (a
+/// server log does not).
+fn trace_source(trace: &Path) -> Result<(Source, bool), String> {
     let meta = std::fs::metadata(trace).map_err(|e| format!("{}: {e}", trace.display()))?;
     if !meta.is_dir() {
-        let r = if trace.extension().is_some_and(|e| e == "parquet") {
-            poolcast_datasets::read_records(trace)
+        return Ok(if trace.extension().is_some_and(|e| e == "parquet") {
+            (Source::Parquet(trace.to_path_buf()), true)
         } else if is_recorder_csv(trace)? {
-            poolcast_datasets::read_recorder_requests(trace)
+            (Source::Recorder(vec![trace.to_path_buf()]), true)
         } else {
-            return csvlog(&[trace.to_path_buf()]);
-        };
-        return r.map(|r| (r, true)).map_err(|e| e.to_string());
+            (Source::Csvlog(vec![trace.to_path_buf()]), false)
+        });
     }
     let files = recorder_files(trace, "requests-", ".csv")?;
     if files.is_empty() {
         let logs = recorder_files(trace, "", ".csv")?;
         if !logs.is_empty() {
-            return csvlog(&logs);
+            return Ok((Source::Csvlog(logs), false));
         }
         return Err(format!(
             "{}: no requests-*.csv or *.csv in this directory (expected a trace recorder's \
@@ -384,11 +510,7 @@ fn read_trace(trace: &Path) -> Result<(Vec<RequestRecord>, bool), String> {
         ));
     }
     check_one_run(trace)?;
-    let mut out = Vec::new();
-    for f in &files {
-        out.extend(poolcast_datasets::read_recorder_requests(f).map_err(|e| e.to_string())?);
-    }
-    Ok((out, true))
+    Ok((Source::Recorder(files), true))
 }
 
 /// The files of `dir` named `<prefix>…<suffix>`, in name order (the
@@ -435,7 +557,8 @@ fn check_one_run(dir: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use poolcast::core::telemetry::ErrorCategory;
+    use crate::rng::splitmix64;
+    use poolcast::core::telemetry::{ErrorCategory, Outcome};
 
     fn rec(
         arrival_ns: Nanos,
@@ -468,7 +591,7 @@ mod tests {
             rec(4_000, QueryClass::Api, 0, Outcome::Rejected(None)),
         ];
         let (t, info) = ReplayTrace::from_records(records, 2_000, 2.0).unwrap();
-        let r = t.requests();
+        let r: Vec<_> = t.stream().collect();
         assert_eq!(
             r.iter().map(|q| q.at).collect::<Vec<_>>(),
             [0, 500, 1_000, 1_500]
@@ -504,8 +627,11 @@ mod tests {
         assert_eq!((w.granted, w.not_granted), (100, 1));
         assert!((w.p_wait - 0.10).abs() < 1e-12);
         assert!((w.mean_ms - 0.55).abs() < 1e-12, "{}", w.mean_ms);
-        // Nearest rank: the 95th of 100 sorted waits (90 zeros, then 1..=10 ms).
-        assert_eq!((w.p95_ms, w.p99_ms), (5.0, 9.0));
+        // Nearest rank: the 95th of 100 sorted waits (90 zeros, then 1..=10
+        // ms), to the histogram's 1/128.
+        for (got, want) in [(w.p95_ms, 5.0), (w.p99_ms, 9.0)] {
+            assert!((got - want).abs() <= want / 128.0, "{got} vs {want}");
+        }
         let w = t.recorded_waits(899).unwrap();
         assert_eq!((w.granted, w.p_wait), (90, 0.0));
     }
@@ -577,7 +703,7 @@ mod tests {
         )
         .unwrap();
         let mut c = ReplayConfig::new(dir.path());
-        c.load("r").unwrap();
+        c.load("r", Nanos::MAX).unwrap();
         // The service ran again into the same directory.
         std::fs::write(
             dir.path().join("snapshots-000002.jsonl"),
@@ -585,7 +711,7 @@ mod tests {
         )
         .unwrap();
         let mut c = ReplayConfig::new(dir.path());
-        let e = c.load("r").unwrap_err();
+        let e = c.load("r", Nanos::MAX).unwrap_err();
         assert!(
             e.message.contains("snapshots-000002.jsonl") && e.message.contains("more than one run"),
             "{e}"
@@ -596,11 +722,104 @@ mod tests {
     fn a_directory_without_request_files_names_what_it_expected() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = ReplayConfig::new(dir.path());
-        let e = c.load("scenario[0].replay").unwrap_err();
+        let e = c.load("scenario[0].replay", Nanos::MAX).unwrap_err();
         assert_eq!(e.path, "scenario[0].replay.trace");
         assert!(e.message.contains("no requests-*.csv"), "{e}");
         let mut c = ReplayConfig::new(dir.path().join("missing.csv"));
-        let e = c.load("r").unwrap_err();
+        let e = c.load("r", Nanos::MAX).unwrap_err();
         assert!(e.message.contains("missing.csv"), "{e}");
+    }
+
+    /// Requests of a recorder: arrivals at about `rate` per ms, holds up
+    /// to `max_hold`, some timed out, written in order of completion.
+    fn completion_ordered(n: u64, max_hold: Nanos, seed: u64) -> Vec<RequestRecord> {
+        let mut at = 0;
+        let mut v: Vec<RequestRecord> = (0..n)
+            .map(|i| {
+                let h = splitmix64(seed ^ i);
+                at += h % 2_000_000;
+                let class = QueryClass::ALL[(h >> 20) as usize % QueryClass::COUNT];
+                let (hold, outcome) = if h.is_multiple_of(13) {
+                    (0, Outcome::AcquireTimeout)
+                } else {
+                    (1 + (h >> 8) % max_hold, Outcome::Ok)
+                };
+                RequestRecord {
+                    arrival_ns: at,
+                    class,
+                    pattern_hash: h >> 40,
+                    acquire_wait_ns: (h >> 16) % 1_000,
+                    hold_ns: hold,
+                    outcome,
+                }
+            })
+            .collect();
+        v.sort_by_key(|r| r.arrival_ns + r.acquire_wait_ns + r.hold_ns);
+        v
+    }
+
+    #[test]
+    fn a_streamed_trace_replays_what_the_one_in_memory_does() {
+        // At 3e6× speed, requests a millisecond apart share a replay
+        // nanosecond: ties keep the order the files have them in.
+        for (seed, speed) in [(0, 1.0), (1, 1.5), (2, 3e6), (3, 0.5)] {
+            let records = completion_ordered(20_000, 50_000_000, seed);
+            let start = records.iter().map(|r| r.arrival_ns).min().unwrap() + 1_000_000_000;
+            let (mem, a) = ReplayTrace::from_records(records.clone(), start, speed).unwrap();
+            let (streamed, b) =
+                ReplayTrace::from_records_within(records.clone(), start, speed, 0).unwrap();
+            assert!(mem.in_memory() && !streamed.in_memory());
+            assert_eq!(a, b);
+            let want: Vec<_> = mem.stream().collect();
+            let mut s = streamed.stream();
+            let got: Vec<_> = s.by_ref().collect();
+            assert_eq!(got.len() as u64, a.requests);
+            assert!(got.windows(2).all(|w| w[0].at <= w[1].at));
+            if speed > 1e6 {
+                assert!(got.windows(2).any(|w| w[0].at == w[1].at));
+            }
+            assert_eq!(got, want);
+            assert!(streamed.stream_error().is_none());
+            // Out of order by at most a 50-ms hold, at ~1 request per ms:
+            // the stream holds tens of requests, not the trace.
+            assert!(
+                s.peak_held() > 0 && s.peak_held() < 200,
+                "held {}",
+                s.peak_held()
+            );
+            let until = want[want.len() / 2].at;
+            assert_eq!(mem.count_until(until), streamed.count_until(until));
+            assert_eq!(mem.recorded_waits(until), streamed.recorded_waits(until));
+        }
+    }
+
+    #[test]
+    fn a_trace_that_changes_under_a_streamed_replay_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let header = poolcast::core::telemetry::REQUEST_CSV_HEADER;
+        let f = dir.path().join("requests-000001.csv");
+        std::fs::write(
+            &f,
+            format!("{header}\n1000,read,1,0,5,ok,\n2000,read,1,0,5,ok,\n"),
+        )
+        .unwrap();
+        let mut c = ReplayConfig::new(dir.path());
+        c.memory_mb = 0;
+        c.load("r", Nanos::MAX).unwrap();
+        let t = Arc::clone(c.trace().unwrap());
+        assert!(!t.in_memory());
+        assert_eq!(t.stream().count(), 2);
+        assert!(t.stream_error().is_none());
+        std::fs::write(
+            &f,
+            format!("{header}\n1000,read,1,0,5,ok,\n2000,read,1,0,6,ok,\n"),
+        )
+        .unwrap();
+        let _ = t.stream().count();
+        let e = t.stream_error().expect("the change is seen");
+        assert!(e.contains("changed while it was replayed"), "{e}");
+        std::fs::remove_file(&f).unwrap();
+        let t2 = Arc::clone(c.trace().unwrap());
+        assert_eq!(t2.stream().count(), 0);
     }
 }

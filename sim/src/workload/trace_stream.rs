@@ -1,0 +1,413 @@
+//! Reading a recorded trace in arrival order without holding it: the
+//! files are read in the order they were written, once to survey them
+//! ([`Survey`]) and again for every pass over the requests
+//! ([`ReplayStream`]), which puts them in arrival order through a heap
+//! that holds only the requests still out of order.
+//!
+//! Why a window is enough: a recorder writes a request when it ends, so
+//! its files are in completion order, and a request can come after ones
+//! that arrived later by at most its own wait and hold. The survey
+//! measures the largest such lag, `window`: no request written after one
+//! that arrived at `a` arrives before `a − window`. The stream therefore
+//! lets a request out of the heap once a request arriving `window` after
+//! it has been read. Its output is the stable sort by arrival of the
+//! file order, the order an in-memory sort gives.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use poolcast::core::telemetry::{Outcome, QueryClass};
+use poolcast::core::{Nanos, RequestRecord};
+
+use crate::rng::{Fnv64, splitmix64};
+
+use super::replay::ReplayRequest;
+
+/// Where a trace's records come from, in the order they were written.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Source {
+    /// Records in memory.
+    Records(Arc<Vec<RequestRecord>>),
+    /// Recorder `requests-*.csv` files, in name order, read a line at a
+    /// time.
+    Recorder(Vec<PathBuf>),
+    /// A simulator `requests.parquet`, read a row group at a time.
+    Parquet(PathBuf),
+    /// PostgreSQL csvlogs, read whole on each pass: a statement's lines
+    /// are paired across the whole log.
+    Csvlog(Vec<PathBuf>),
+}
+
+/// Records in the order they were written; an `Err` ends them.
+type Records = Box<dyn Iterator<Item = Result<RequestRecord, String>> + Send>;
+
+impl Source {
+    fn open(&self) -> Records {
+        match self {
+            Source::Records(v) => {
+                let v = Arc::clone(v);
+                Box::new((0..v.len()).map(move |i| Ok(v[i])))
+            }
+            Source::Recorder(files) => {
+                Box::new(files.clone().into_iter().flat_map(|f| -> Records {
+                    match poolcast_datasets::RecorderRequests::open(&f) {
+                        Ok(r) => Box::new(r.map(|x| x.map_err(|e| e.to_string()))),
+                        Err(e) => Box::new(std::iter::once(Err(e.to_string()))),
+                    }
+                }))
+            }
+            Source::Parquet(p) => match poolcast_datasets::RecordReader::open(p) {
+                Ok(r) => Box::new(r.map(|x| x.map_err(|e| e.to_string()))),
+                Err(e) => Box::new(std::iter::once(Err(e.to_string()))),
+            },
+            Source::Csvlog(files) => match poolcast_datasets::read_pg_csvlogs(files) {
+                Ok(log) => Box::new(log.records.into_iter().map(Ok)),
+                Err(e) => Box::new(std::iter::once(Err(e.to_string()))),
+            },
+        }
+    }
+}
+
+/// Whether `r` held a connection in the trace: it was granted one (not
+/// timed out or refused) and its hold was measured.
+fn held(r: &RequestRecord) -> bool {
+    r.hold_ns > 0 && !matches!(r.outcome, Outcome::AcquireTimeout | Outcome::Rejected(_))
+}
+
+/// Recorded holds kept per class to fill in the holds of requests that
+/// held no connection: a uniform sample, so that its memory does not grow
+/// with the trace (at most 5 × 8 × 65,536 bytes).
+const HOLD_SAMPLE: usize = 1 << 16;
+
+/// Salt of the hash that picks a filled-in hold, apart from the one that
+/// samples the holds.
+const FILL_SALT: u64 = 0x6a09_e667_f3bc_c908;
+
+/// What one read of a trace's files found.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Survey {
+    /// Records arriving at or after the start.
+    pub count: u64,
+    /// Of those, records that held no connection.
+    pub filled: u64,
+    /// The largest lag of a record behind the latest arrival before it.
+    pub window_ns: Nanos,
+    /// The last arrival, replay time.
+    pub last_at: Nanos,
+    /// The horizon `within_horizon` counts to (replay time).
+    pub horizon_ns: Nanos,
+    /// Records arriving by `horizon_ns`.
+    pub within_horizon: u64,
+    /// Per class, a uniform sample of the recorded holds, in sample order.
+    holds: Vec<Vec<Nanos>>,
+    /// Every class's sample together, for a class that held none.
+    any: Vec<Nanos>,
+    /// FNV-1a of the records in file order (times, classes, patterns,
+    /// holds and whether they held a connection) and of start and speed.
+    pub fingerprint: u64,
+}
+
+/// How the records are placed on replay time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Timing {
+    /// Records arriving before this (trace time) are skipped.
+    pub start_ns: Nanos,
+    /// Replay time = (arrival − start) / speed.
+    pub speed: f64,
+}
+
+impl Timing {
+    fn at(&self, arrival_ns: Nanos) -> Nanos {
+        ((arrival_ns - self.start_ns) as f64 / self.speed).round() as Nanos
+    }
+}
+
+/// A kept record in the heap, ordered by replay time, then by file order.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    at: Nanos,
+    seq: u64,
+    record: RequestRecord,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Pending {
+    /// Reversed, so that `BinaryHeap` (a max-heap) pops the earliest.
+    fn cmp(&self, o: &Self) -> Ordering {
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+fn hash_record(h: &mut Fnv64, timing: &Timing, r: &RequestRecord) {
+    h.write_u64(timing.at(r.arrival_ns));
+    h.write_u64(r.class.index() as u64);
+    h.write_u64(r.pattern_hash);
+    h.write_u64(r.hold_ns);
+    h.write_u64(u64::from(held(r)));
+}
+
+/// A year: beyond it a time is not a trace's, and sums of times could
+/// overflow the engine's clock.
+const YEAR_NS: Nanos = 365 * 86_400 * 1_000_000_000;
+
+impl Survey {
+    /// Reads `source` once, keeping the records (arriving from the start,
+    /// in file order) if their replayed requests take at most
+    /// `keep_bytes`.
+    ///
+    /// # Errors
+    /// What could not be read; a time beyond a trace's; no record left
+    /// after the start, or none that held a connection.
+    pub fn take(
+        source: &Source,
+        timing: &Timing,
+        horizon_ns: Nanos,
+        keep_bytes: u64,
+    ) -> Result<(Survey, Option<Vec<RequestRecord>>), String> {
+        let mut kept = Some(Vec::new());
+        // Per class, a max-heap of (hash of position, hold): the sample is
+        // the records with the smallest hashes, uniform and the same
+        // whatever the order they are read in.
+        let mut samples: Vec<BinaryHeap<(u64, Nanos)>> =
+            (0..QueryClass::COUNT).map(|_| BinaryHeap::new()).collect();
+        let mut hash = Fnv64::new();
+        let (mut count, mut filled, mut window, mut latest, mut last_at, mut within) =
+            (0u64, 0u64, 0, 0, 0, 0u64);
+        for r in source.open() {
+            let r = r?;
+            if r.arrival_ns > 100 * YEAR_NS || r.hold_ns > YEAR_NS {
+                return Err(format!(
+                    "a request arriving at {} ns holds for {} ns: expected arrivals within \
+                     100 years and holds within a year of the trace's start",
+                    r.arrival_ns, r.hold_ns
+                ));
+            }
+            if r.arrival_ns < timing.start_ns {
+                continue;
+            }
+            let seq = count;
+            count += 1;
+            if count.saturating_mul(super::replay::REQUEST_BYTES) > keep_bytes {
+                kept = None;
+            }
+            if let Some(k) = &mut kept {
+                k.push(r);
+            }
+            latest = r.arrival_ns.max(latest);
+            window = window.max(latest - r.arrival_ns);
+            let at = timing.at(r.arrival_ns);
+            last_at = last_at.max(at);
+            within += u64::from(at <= horizon_ns);
+            hash_record(&mut hash, timing, &r);
+            if held(&r) {
+                let s = &mut samples[r.class.index()];
+                let key = splitmix64(seq);
+                if s.len() < HOLD_SAMPLE {
+                    s.push((key, r.hold_ns));
+                } else if s.peek().is_some_and(|&(k, _)| key < k) {
+                    s.pop();
+                    s.push((key, r.hold_ns));
+                }
+            } else {
+                filled += 1;
+            }
+        }
+        if count == 0 {
+            return Err("no request arrives after start_s".into());
+        }
+        hash.write_u64(timing.start_ns);
+        hash.write_u64(timing.speed.to_bits());
+        let holds: Vec<Vec<Nanos>> = samples
+            .into_iter()
+            .map(|s| s.into_sorted_vec().into_iter().map(|(_, h)| h).collect())
+            .collect();
+        let any: Vec<Nanos> = holds.iter().flatten().copied().collect();
+        if any.is_empty() {
+            return Err(
+                "no request in the trace held a connection, so there is no hold time to replay"
+                    .into(),
+            );
+        }
+        let survey = Survey {
+            count,
+            filled,
+            window_ns: window,
+            last_at,
+            horizon_ns,
+            within_horizon: within,
+            holds,
+            any,
+            fingerprint: hash.finish(),
+        };
+        Ok((survey, kept))
+    }
+
+    /// The replayed request of the record at file position `seq`: its hold
+    /// if it held a connection, else a sampled hold of its class (of any
+    /// class when its class held none), picked by a hash of `seq`.
+    fn request(&self, timing: &Timing, seq: u64, r: &RequestRecord) -> ReplayRequest {
+        let granted = held(r);
+        let hold_ns = if granted {
+            r.hold_ns
+        } else {
+            let pool = &self.holds[r.class.index()];
+            let pool = if pool.is_empty() { &self.any } else { pool };
+            pool[(splitmix64(seq ^ FILL_SALT) % pool.len() as u64) as usize]
+        };
+        ReplayRequest {
+            at: timing.at(r.arrival_ns),
+            class: r.class,
+            pattern: r.pattern_hash,
+            hold_ns,
+            recorded_wait_ns: r.acquire_wait_ns,
+            granted,
+        }
+    }
+
+    /// The replayed requests of `kept` (the survey's records, in file
+    /// order) in arrival order, sorted in memory: the order and requests
+    /// of a [`Sorter`] over the same records.
+    pub fn sorted_in_memory(
+        &self,
+        timing: &Timing,
+        kept: Vec<RequestRecord>,
+    ) -> Vec<ReplayRequest> {
+        let mut requests: Vec<ReplayRequest> = kept
+            .iter()
+            .enumerate()
+            .map(|(seq, r)| self.request(timing, seq as u64, r))
+            .collect();
+        drop(kept);
+        // Stable: ties keep file order, as the sorter's (time, position).
+        requests.sort_by_key(|r| r.at);
+        requests
+    }
+
+    fn check_same(&self, count: u64, mut hash: Fnv64, timing: &Timing) -> Result<(), String> {
+        hash.write_u64(timing.start_ns);
+        hash.write_u64(timing.speed.to_bits());
+        if count != self.count || hash.finish() != self.fingerprint {
+            return Err(format!(
+                "the trace changed while it was replayed ({count} requests read, {} when it \
+                 was first read): replay a copy that nothing writes to",
+                self.count
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a stream reads from.
+pub(crate) struct Plan {
+    pub source: Source,
+    pub timing: Timing,
+    pub survey: Survey,
+}
+
+/// The replayed requests of a trace in arrival order, read from its files
+/// as they are drawn: it holds the requests within the survey's window
+/// of the latest one read.
+///
+/// A read error ends the stream and is kept in `error`, for the caller to
+/// report once the run ends.
+pub(crate) struct Sorter {
+    plan: Arc<Plan>,
+    records: Records,
+    heap: BinaryHeap<Pending>,
+    /// The most requests the heap has held.
+    pub peak: usize,
+    seq: u64,
+    latest: Nanos,
+    hash: Fnv64,
+    done: bool,
+    error: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl Sorter {
+    pub fn new(plan: Arc<Plan>, error: Arc<std::sync::Mutex<Option<String>>>) -> Sorter {
+        let records = plan.source.open();
+        Sorter {
+            plan,
+            records,
+            heap: BinaryHeap::new(),
+            peak: 0,
+            seq: 0,
+            latest: 0,
+            hash: Fnv64::new(),
+            done: false,
+            error,
+        }
+    }
+
+    fn fail(&mut self, e: String) {
+        self.done = true;
+        self.heap.clear();
+        let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
+        slot.get_or_insert(e);
+    }
+}
+
+impl Iterator for Sorter {
+    type Item = ReplayRequest;
+
+    fn next(&mut self) -> Option<ReplayRequest> {
+        let window = self.plan.survey.window_ns;
+        let start = self.plan.timing.start_ns;
+        loop {
+            // No record still to come arrives before `latest − window`
+            // (nor before the start), so none is replayed before `ready`.
+            let ready = self
+                .plan
+                .timing
+                .at(self.latest.saturating_sub(window).max(start));
+            if let Some(top) = self.heap.peek()
+                && (self.done || top.at <= ready)
+            {
+                let p = self.heap.pop()?;
+                let timing = self.plan.timing;
+                return Some(self.plan.survey.request(&timing, p.seq, &p.record));
+            }
+            if self.done {
+                return None;
+            }
+            match self.records.next() {
+                None => {
+                    self.done = true;
+                    let hash = std::mem::replace(&mut self.hash, Fnv64::new());
+                    let timing = self.plan.timing;
+                    if let Err(e) = self.plan.survey.check_same(self.seq, hash, &timing) {
+                        self.fail(e);
+                    }
+                }
+                Some(Err(e)) => self.fail(e),
+                Some(Ok(r)) => {
+                    if r.arrival_ns < self.plan.timing.start_ns {
+                        continue;
+                    }
+                    let timing = self.plan.timing;
+                    hash_record(&mut self.hash, &timing, &r);
+                    self.latest = self.latest.max(r.arrival_ns);
+                    self.heap.push(Pending {
+                        at: timing.at(r.arrival_ns),
+                        seq: self.seq,
+                        record: r,
+                    });
+                    self.peak = self.peak.max(self.heap.len());
+                    self.seq += 1;
+                }
+            }
+        }
+    }
+}
