@@ -238,6 +238,14 @@ fn bad_replays_name_the_field_and_what_was_expected() {
     assert!(e.contains("sped"), "{e}");
     let e = err(&replay_toml(&p, ", start_s = 5.0", 1.0));
     assert!(e.contains("after start_s"), "{e}");
+    let e = err(&replay_toml(&p, ", memory_mb = -1", 1.0));
+    assert!(
+        e.contains("scenario[0].replay.memory_mb") && e.contains("u64"),
+        "{e}"
+    );
+    // Streamed, the same checks hold.
+    let file = ScenarioFile::parse(&replay_toml(&p, ", memory_mb = 0", 1.0), "r.toml").unwrap();
+    assert_eq!(file.scenarios[0].offered_requests(), 1.0);
 
     // Relative to the scenario file's directory when loaded from a file.
     let sub = dir.path().join("m");

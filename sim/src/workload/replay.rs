@@ -818,6 +818,20 @@ mod tests {
         let _ = t.stream().count();
         let e = t.stream_error().expect("the change is seen");
         assert!(e.contains("changed while it was replayed"), "{e}");
+        // A change that would send the replay back in time stops it there.
+        let mut c = ReplayConfig::new(dir.path());
+        c.memory_mb = 0;
+        c.load("r", Nanos::MAX).unwrap();
+        let t = Arc::clone(c.trace().unwrap());
+        std::fs::write(
+            &f,
+            format!("{header}\n9000,read,1,0,5,ok,\n1000,read,1,0,5,ok,\n"),
+        )
+        .unwrap();
+        let got: Vec<Nanos> = t.stream().map(|r| r.at).collect();
+        assert!(got.windows(2).all(|w| w[0] <= w[1]), "{got:?}");
+        let e = t.stream_error().expect("the change is seen");
+        assert!(e.contains("after a later one"), "{e}");
         std::fs::remove_file(&f).unwrap();
         let t2 = Arc::clone(c.trace().unwrap());
         assert_eq!(t2.stream().count(), 0);

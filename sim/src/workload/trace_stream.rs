@@ -396,6 +396,18 @@ impl Iterator for Sorter {
                     if r.arrival_ns < self.plan.timing.start_ns {
                         continue;
                     }
+                    if r.arrival_ns.saturating_add(window) < self.latest {
+                        // Later than the survey found possible: the files
+                        // changed, and replaying it would go back in time.
+                        self.fail(format!(
+                            "the trace changed while it was replayed (a request arriving at {} ns \
+                             comes {} ns after a later one, more than the {window} ns the trace \
+                             had when it was first read): replay a copy that nothing writes to",
+                            r.arrival_ns,
+                            self.latest - r.arrival_ns
+                        ));
+                        continue;
+                    }
                     let timing = self.plan.timing;
                     hash_record(&mut self.hash, &timing, &r);
                     self.latest = self.latest.max(r.arrival_ns);
