@@ -38,8 +38,8 @@ use poolcast::core::telemetry::QueryClass;
 use poolcast::core::{Nanos, RequestRecord};
 use serde::{Deserialize, Serialize};
 
-use super::secs_to_ns;
 use super::trace_stream::{Plan, Sorter, Source, Survey, Timing};
+use super::{ms_to_ns, secs_to_ns};
 use crate::config_error::check::{non_negative, positive};
 use crate::config_error::{ConfigError, join};
 
@@ -71,6 +71,12 @@ pub struct ReplayConfig {
     /// Seconds of the trace skipped at its start (>= 0, default 0).
     #[serde(default)]
     pub start_s: f64,
+    /// Milliseconds added to every replayed hold (>= 0, default 0): for a
+    /// PostgreSQL csvlog, whose durations are the server's, what a
+    /// client's checkout adds to them (round trips, the client's own
+    /// work), measured once by a short recorder run beside the log.
+    #[serde(default)]
+    pub hold_add_ms: f64,
     /// The most memory, in MiB, the replayed requests may take (40 bytes
     /// each); a longer trace is read again from its files on every pass
     /// instead (every replication, and the oracle's look-ahead), in memory
@@ -234,7 +240,11 @@ impl ReplayTrace {
         speed: f64,
         memory_bytes: u64,
     ) -> Result<(Arc<ReplayTrace>, TraceInfo), String> {
-        let timing = Timing { start_ns, speed };
+        let timing = Timing {
+            start_ns,
+            speed,
+            hold_add_ns: 0,
+        };
         let (t, info) = Self::open(
             Source::Records(Arc::new(records)),
             timing,
@@ -367,6 +377,7 @@ impl ReplayConfig {
             trace: trace.into(),
             speed: 1.0,
             start_s: 0.0,
+            hold_add_ms: 0.0,
             memory_mb: DEFAULT_MEMORY_MB,
             loaded: None,
             trace_data: None,
@@ -394,6 +405,16 @@ impl ReplayConfig {
     pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
         positive(path, "speed", self.speed)?;
         non_negative(path, "start_s", self.start_s)?;
+        non_negative(path, "hold_add_ms", self.hold_add_ms)?;
+        if self.hold_add_ms > 60_000.0 {
+            return Err(ConfigError::new(
+                join(path, "hold_add_ms"),
+                format!(
+                    "expected at most 60000 ms (a minute added to every hold), found {}",
+                    self.hold_add_ms
+                ),
+            ));
+        }
         if self.trace.as_os_str().is_empty() {
             return Err(ConfigError::new(
                 join(path, "trace"),
@@ -411,7 +432,7 @@ impl ReplayConfig {
     }
 
     /// Takes `other`'s loaded trace when `other` replays the same file from
-    /// the same `start_s` at the same `speed`, so scenarios that replay one
+    /// the same `start_s`, `speed` and `hold_add_ms`, so scenarios that replay one
     /// trace share one copy; returns whether it did. A streamed trace is
     /// shared only by scenarios of the same duration (`horizon_ns`), which
     /// need no pass of their own to count the requests they are offered.
@@ -423,6 +444,7 @@ impl ReplayConfig {
             && self.trace == other.trace
             && self.start_s.to_bits() == other.start_s.to_bits()
             && self.speed.to_bits() == other.speed.to_bits()
+            && self.hold_add_ms.to_bits() == other.hold_add_ms.to_bits()
             && (t.in_memory() || t.plan.survey.horizon_ns == horizon_ns);
         if same {
             self.loaded.clone_from(&other.loaded);
@@ -453,6 +475,7 @@ impl ReplayConfig {
         let timing = Timing {
             start_ns: secs_to_ns(self.start_s),
             speed: self.speed,
+            hold_add_ns: ms_to_ns(self.hold_add_ms),
         };
         let (mut trace, info) = ReplayTrace::open(
             source,
@@ -835,5 +858,38 @@ mod tests {
         std::fs::remove_file(&f).unwrap();
         let t2 = Arc::clone(c.trace().unwrap());
         assert_eq!(t2.stream().count(), 0);
+    }
+
+    #[test]
+    fn hold_add_ms_lengthens_every_hold_and_is_part_of_the_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let header = poolcast::core::telemetry::REQUEST_CSV_HEADER;
+        std::fs::write(
+            dir.path().join("requests-000001.csv"),
+            format!(
+                "{header}\n1000,read,1,0,5000,ok,\n2000,write,2,0,0,acquire_timeout,timeout\n\
+                 3000,write,2,0,7000,ok,\n"
+            ),
+        )
+        .unwrap();
+        let load = |add: f64| {
+            let mut c = ReplayConfig::new(dir.path());
+            c.hold_add_ms = add;
+            c.load("r", Nanos::MAX).unwrap();
+            let holds: Vec<Nanos> = c.trace().unwrap().stream().map(|r| r.hold_ns).collect();
+            (holds, c.loaded.unwrap().fingerprint)
+        };
+        let (plain, f0) = load(0.0);
+        let (added, f1) = load(0.25);
+        assert_eq!(plain, [5_000, 7_000, 7_000]);
+        assert_eq!(added, [255_000, 257_000, 257_000], "filled holds too");
+        assert_ne!(f0, f1);
+        let mut c = ReplayConfig::new(dir.path());
+        c.hold_add_ms = -1.0;
+        let e = c.load("s.replay", Nanos::MAX).unwrap_err();
+        assert_eq!(e.path, "s.replay.hold_add_ms");
+        c.hold_add_ms = 1e9;
+        let e = c.load("s.replay", Nanos::MAX).unwrap_err();
+        assert!(e.message.contains("at most 60000"), "{e}");
     }
 }

@@ -105,7 +105,7 @@ pub(crate) struct Survey {
     /// Every class's sample together, for a class that held none.
     any: Vec<Nanos>,
     /// FNV-1a of the records in file order (times, classes, patterns,
-    /// holds and whether they held a connection) and of start and speed.
+    /// holds and whether they held a connection) and of the timing.
     pub fingerprint: u64,
 }
 
@@ -116,6 +116,9 @@ pub(crate) struct Timing {
     pub start_ns: Nanos,
     /// Replay time = (arrival − start) / speed.
     pub speed: f64,
+    /// Added to every replayed hold: what a server-side duration leaves
+    /// out of a client's hold (round trips, the client's own work).
+    pub hold_add_ns: Nanos,
 }
 
 impl Timing {
@@ -229,6 +232,7 @@ impl Survey {
         }
         hash.write_u64(timing.start_ns);
         hash.write_u64(timing.speed.to_bits());
+        hash.write_u64(timing.hold_add_ns);
         let holds: Vec<Vec<Nanos>> = samples
             .into_iter()
             .map(|s| s.into_sorted_vec().into_iter().map(|(_, h)| h).collect())
@@ -270,7 +274,7 @@ impl Survey {
             at: timing.at(r.arrival_ns),
             class: r.class,
             pattern: r.pattern_hash,
-            hold_ns,
+            hold_ns: hold_ns + timing.hold_add_ns,
             recorded_wait_ns: r.acquire_wait_ns,
             granted,
         }
@@ -298,6 +302,7 @@ impl Survey {
     fn check_same(&self, count: u64, mut hash: Fnv64, timing: &Timing) -> Result<(), String> {
         hash.write_u64(timing.start_ns);
         hash.write_u64(timing.speed.to_bits());
+        hash.write_u64(timing.hold_add_ns);
         if count != self.count || hash.finish() != self.fingerprint {
             return Err(format!(
                 "the trace changed while it was replayed ({count} requests read, {} when it \
