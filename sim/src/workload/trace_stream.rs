@@ -1,7 +1,7 @@
 //! Reading a recorded trace in arrival order without holding it: the
 //! files are read in the order they were written, once to survey them
 //! ([`Survey`]) and again for every pass over the requests
-//! ([`ReplayStream`]), which puts them in arrival order through a heap
+//! ([`Sorter`]), which puts them in arrival order through a heap
 //! that holds only the requests still out of order.
 //!
 //! Why a window is enough: a recorder writes a request when it ends, so
@@ -161,6 +161,15 @@ fn hash_record(h: &mut Fnv64, timing: &Timing, r: &RequestRecord) {
     h.write_u64(u64::from(held(r)));
 }
 
+/// The fingerprint of records hashed into `h` by [`hash_record`]: the
+/// timing is part of it, as it changes every replayed request.
+fn finish_hash(mut h: Fnv64, timing: &Timing) -> u64 {
+    h.write_u64(timing.start_ns);
+    h.write_u64(timing.speed.to_bits());
+    h.write_u64(timing.hold_add_ns);
+    h.finish()
+}
+
 /// A year: beyond it a time is not a trace's, and sums of times could
 /// overflow the engine's clock.
 const YEAR_NS: Nanos = 365 * 86_400 * 1_000_000_000;
@@ -230,9 +239,7 @@ impl Survey {
         if count == 0 {
             return Err("no request arrives after start_s".into());
         }
-        hash.write_u64(timing.start_ns);
-        hash.write_u64(timing.speed.to_bits());
-        hash.write_u64(timing.hold_add_ns);
+        let fingerprint = finish_hash(hash, timing);
         let holds: Vec<Vec<Nanos>> = samples
             .into_iter()
             .map(|s| s.into_sorted_vec().into_iter().map(|(_, h)| h).collect())
@@ -253,7 +260,7 @@ impl Survey {
             within_horizon: within,
             holds,
             any,
-            fingerprint: hash.finish(),
+            fingerprint,
         };
         Ok((survey, kept))
     }
@@ -299,11 +306,8 @@ impl Survey {
         requests
     }
 
-    fn check_same(&self, count: u64, mut hash: Fnv64, timing: &Timing) -> Result<(), String> {
-        hash.write_u64(timing.start_ns);
-        hash.write_u64(timing.speed.to_bits());
-        hash.write_u64(timing.hold_add_ns);
-        if count != self.count || hash.finish() != self.fingerprint {
+    fn check_same(&self, count: u64, hash: Fnv64, timing: &Timing) -> Result<(), String> {
+        if count != self.count || finish_hash(hash, timing) != self.fingerprint {
             return Err(format!(
                 "the trace changed while it was replayed ({count} requests read, {} when it \
                  was first read): replay a copy that nothing writes to",
@@ -335,6 +339,10 @@ pub(crate) struct Sorter {
     pub peak: usize,
     seq: u64,
     latest: Nanos,
+    /// No record still to come arrives before `latest − window` (nor
+    /// before the start), so none is replayed before this: the heap's
+    /// requests up to it can go out.
+    ready: Nanos,
     hash: Fnv64,
     done: bool,
     error: Arc<std::sync::Mutex<Option<String>>>,
@@ -350,6 +358,7 @@ impl Sorter {
             peak: 0,
             seq: 0,
             latest: 0,
+            ready: 0,
             hash: Fnv64::new(),
             done: false,
             error,
@@ -371,14 +380,8 @@ impl Iterator for Sorter {
         let window = self.plan.survey.window_ns;
         let start = self.plan.timing.start_ns;
         loop {
-            // No record still to come arrives before `latest − window`
-            // (nor before the start), so none is replayed before `ready`.
-            let ready = self
-                .plan
-                .timing
-                .at(self.latest.saturating_sub(window).max(start));
             if let Some(top) = self.heap.peek()
-                && (self.done || top.at <= ready)
+                && (self.done || top.at <= self.ready)
             {
                 let p = self.heap.pop()?;
                 let timing = self.plan.timing;
@@ -415,7 +418,10 @@ impl Iterator for Sorter {
                     }
                     let timing = self.plan.timing;
                     hash_record(&mut self.hash, &timing, &r);
-                    self.latest = self.latest.max(r.arrival_ns);
+                    if r.arrival_ns > self.latest {
+                        self.latest = r.arrival_ns;
+                        self.ready = timing.at(self.latest.saturating_sub(window).max(start));
+                    }
                     self.heap.push(Pending {
                         at: timing.at(r.arrival_ns),
                         seq: self.seq,
