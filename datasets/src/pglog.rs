@@ -38,7 +38,9 @@
 //!   ([`poolcast::core::sqlstate::classify_sqlstate`]), inside a
 //!   transaction it marks the transaction failed;
 //! - acquire wait: 0. The server does not know how long a client waited for
-//!   a connection.
+//!   a connection;
+//! - client: a hash of the line's `session_id` (`6571d2a4.1f3c`), nonzero,
+//!   so each session is one client and a transaction has its session's.
 //!
 //! Lines of other kinds (connections, checkpoints, warnings, processes
 //! other than client backends) are counted and skipped. `log_time` is read
@@ -96,6 +98,8 @@ pub struct PgLog {
 /// (`log_statement`), or the `parse`/`bind` phases of an `execute`.
 #[derive(Debug, Default)]
 struct Session {
+    /// The session's client id ([`session_client`]).
+    client: u64,
     /// Start and text of a statement logged when it started.
     started: Option<(i64, String)>,
     /// Summed durations (ns) of the `parse`/`bind` phases of the next
@@ -103,6 +107,15 @@ struct Session {
     phases_ns: Option<i64>,
     /// An open transaction: start, first statement's pattern, failure.
     txn: Option<Txn>,
+}
+
+/// The client of csvlog session `session_id`: its hash, with a fixed-key
+/// hasher (the same on every run), forced nonzero (0 is "unknown").
+fn session_client(session_id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    session_id.hash(&mut h);
+    h.finish() | 1
 }
 
 #[derive(Debug)]
@@ -226,7 +239,11 @@ fn read_one(
             skipped += 1;
             continue;
         }
-        let session = sessions.entry(rec[SESSION_ID].to_string()).or_default();
+        let id = &rec[SESSION_ID];
+        let session = sessions.entry(id.to_string()).or_insert_with(|| Session {
+            client: session_client(id),
+            ..Session::default()
+        });
         let severity = &rec[SEVERITY];
         if severity == "ERROR" {
             let class = classify_sqlstate(&rec[SQLSTATE]);
@@ -389,6 +406,7 @@ fn finish(
             !starts_txn(&kw) && !ends_txn(&kw, p)
         })
         .copied();
+    let client = session.client;
     let transaction = |start: i64, pattern: u64, error: Option<ErrorCategory>| {
         (
             start,
@@ -399,6 +417,7 @@ fn finish(
                 acquire_wait_ns: 0,
                 hold_ns: (end - start).max(0) as Nanos,
                 outcome: error.map_or(Outcome::Ok, Outcome::Error),
+                client,
             },
         )
     };
@@ -442,6 +461,7 @@ fn finish(
             acquire_wait_ns: 0,
             hold_ns: (end - start).max(0) as Nanos,
             outcome,
+            client,
         },
     ));
 }
@@ -845,6 +865,32 @@ mod tests {
                 .all(|x| x.hold_ns > 0)
         );
         assert!(g.skipped >= 6, "server start-up lines: {}", g.skipped);
+
+        // Each session is one client. psql's session (6b119122.67c1) ran
+        // the write and both transactions; pg_service's pooled sessions
+        // (67c7 to 67ca) ran the prepared reads.
+        assert!(r.iter().all(|x| x.client != 0));
+        let psql = session_client("6b119122.67c1");
+        let write = r.iter().find(|x| x.class == QueryClass::Write).unwrap();
+        assert_eq!(write.client, psql);
+        assert!(txns.iter().all(|t| t.client == psql), "{txns:?}");
+        let mut pooled: Vec<u64> = r
+            .iter()
+            .filter(|x| x.pattern_hash == prepared)
+            .map(|x| x.client)
+            .collect();
+        pooled.sort_unstable();
+        pooled.dedup();
+        assert!(pooled.len() >= 2, "{pooled:?}");
+        assert!(!pooled.contains(&psql));
+        for id in [
+            "6b119122.67c7",
+            "6b119122.67c8",
+            "6b119122.67c9",
+            "6b119122.67ca",
+        ] {
+            assert!(pooled.contains(&session_client(id)), "{id}");
+        }
     }
 
     #[test]

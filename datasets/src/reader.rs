@@ -106,15 +106,21 @@ struct Source {
 }
 
 impl Source {
+    /// Opens `path`, checking `columns`; those named in `optional` may be
+    /// missing (they are then not read).
     fn open<'a>(
         path: &Path,
         columns: impl IntoIterator<Item = (&'a str, Expect<'a>)>,
+        optional: &[&str],
     ) -> Result<Self> {
         let builder = open_builder(path)?;
         let file_schema = builder.schema();
         let mut roots = Vec::new();
         for (name, expect) in columns {
             let Some((index, field)) = file_schema.column_with_name(name) else {
+                if optional.contains(&name) {
+                    continue;
+                }
                 return Err(DatasetError::MissingColumn {
                     path: path.to_path_buf(),
                     column: name.to_string(),
@@ -320,6 +326,7 @@ impl Source {
             acquire_wait_ns: 0,
             hold_ns: 0,
             outcome: Outcome::Ok,
+            client: 0,
         };
         let mut rows = vec![placeholder; n];
         self.fill::<UInt64Type, _>(batch, "arrival_ns", first_row, &mut rows, |r, v| {
@@ -332,6 +339,10 @@ impl Source {
             r.acquire_wait_ns = v
         })?;
         self.fill::<UInt64Type, _>(batch, "hold_ns", first_row, &mut rows, |r, v| r.hold_ns = v)?;
+        // Absent from files written before it (not projected then).
+        if batch.column_by_name("client").is_some() {
+            self.fill::<UInt64Type, _>(batch, "client", first_row, &mut rows, |r, v| r.client = v)?;
+        }
 
         let class = self.text(batch, "class")?;
         let outcome = self.text(batch, "outcome")?;
@@ -403,6 +414,7 @@ impl SnapshotReader {
                 .fields()
                 .iter()
                 .map(|f| (f.name().as_str(), Expect::Exact(f.data_type()))),
+            &[],
         )?;
         Ok(SnapshotReader {
             source,
@@ -462,7 +474,8 @@ impl std::fmt::Debug for RecordReader {
 
 impl RecordReader {
     /// Opens `path` and checks its schema against
-    /// [`record_schema`](crate::schema::record_schema).
+    /// [`record_schema`](crate::schema::record_schema); a file without the
+    /// `client` column (written before it existed) reads with client 0.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let expected = schema::record_schema();
         let source = Source::open(
@@ -475,6 +488,7 @@ impl RecordReader {
                 };
                 (f.name().as_str(), expect)
             }),
+            &schema::RECORD_OPTIONAL_COLUMNS,
         )?;
         Ok(RecordReader {
             source,

@@ -11,7 +11,9 @@
 //! Request records keep the class, outcome and error category as `Utf8`
 //! names (`"read"`, `"acquire_timeout"`, `"connection"`), which open as plain
 //! strings in polars, pandas and DuckDB. On disk Parquet stores them
-//! dictionary-encoded, so each costs a few bits per row.
+//! dictionary-encoded, so each costs a few bits per row. The column order is
+//! [`RECORD_COLUMNS`]; it only ever grows at the end (`client` came last,
+//! and files written before it are still read, with client 0).
 
 use std::sync::{Arc, LazyLock};
 
@@ -85,7 +87,7 @@ pub const SNAPSHOT_COLUMNS: [&str; 56] = [
 ];
 
 /// Request-record column names, in schema order.
-pub const RECORD_COLUMNS: [&str; 7] = [
+pub const RECORD_COLUMNS: [&str; 8] = [
     "arrival_ns",
     "class",
     "pattern_hash",
@@ -93,7 +95,12 @@ pub const RECORD_COLUMNS: [&str; 7] = [
     "hold_ns",
     "outcome",
     "error_category",
+    "client",
 ];
+
+/// Request-record columns a reader does without: files written before they
+/// existed read with 0 in their place.
+pub const RECORD_OPTIONAL_COLUMNS: [&str; 1] = ["client"];
 
 /// Names stored in the `outcome` column, indexed by [`Outcome::code`].
 pub const OUTCOME_NAMES: [&str; 4] = ["ok", "error", "acquire_timeout", "rejected"];
@@ -121,6 +128,7 @@ pub fn record_schema() -> SchemaRef {
             Field::new("hold_ns", DataType::UInt64, false),
             Field::new("outcome", DataType::Utf8, false),
             Field::new("error_category", DataType::Utf8, true),
+            Field::new("client", DataType::UInt64, false),
         ]))
     });
     Arc::clone(&SCHEMA)

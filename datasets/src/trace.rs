@@ -4,8 +4,10 @@
 //! production traces feed the same pipeline as simulated telemetry.
 //!
 //! The request CSV header is
-//! `arrival_ns,class,pattern_hash,acquire_wait_ns,hold_ns,outcome,category`
+//! `arrival_ns,class,pattern_hash,acquire_wait_ns,hold_ns,outcome,category,client`
 //! with names as in the Parquet telemetry (`read`, `ok`, `connection`, ...).
+//! Files written before the `client` column (the same header without it)
+//! are still read, with client 0.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -18,6 +20,20 @@ use crate::schema::{category_from_name, class_from_name, outcome_code_from_name}
 
 /// The header line of a recorder request file.
 pub use poolcast::core::telemetry::REQUEST_CSV_HEADER as RECORDER_HEADER;
+/// The header line of a recorder request file written before the `client`
+/// column existed (still read, with client 0).
+pub use poolcast::core::telemetry::REQUEST_CSV_HEADER_V1 as RECORDER_HEADER_V1;
+
+/// The number of columns of a recorder request file with header `line`
+/// (8, or 7 for a file written before the `client` column), or `None` when
+/// it is not a recorder header.
+pub fn recorder_header_columns(line: &str) -> Option<usize> {
+    match line.trim_end() {
+        RECORDER_HEADER => Some(8),
+        RECORDER_HEADER_V1 => Some(7),
+        _ => None,
+    }
+}
 
 fn open(path: &Path) -> Result<BufReader<std::fs::File>> {
     std::fs::File::open(path)
@@ -100,6 +116,8 @@ pub struct RecorderRequests {
     n: u64,
     /// Where the line being read starts.
     offset: u64,
+    /// Columns of the file, from its header (0 until it is read).
+    columns: usize,
     done: bool,
 }
 
@@ -116,6 +134,7 @@ impl RecorderRequests {
             buf: String::new(),
             n: 0,
             offset: 0,
+            columns: 0,
             done: false,
         })
     }
@@ -138,7 +157,7 @@ impl RecorderRequests {
             self.n += 1;
             let terminated = self.buf.ends_with('\n');
             let line = self.buf.trim_end_matches(['\n', '\r']);
-            match parse_request_line(&self.path, self.n, line) {
+            match parse_request_line(&self.path, self.n, line, &mut self.columns) {
                 Ok(Some(r)) => {
                     self.offset += read as u64;
                     return Ok(Some(r));
@@ -168,17 +187,25 @@ impl Iterator for RecorderRequests {
     }
 }
 
-/// Line `n` of a recorder request file: the header (checked), a blank
-/// line, or a request.
-fn parse_request_line(path: &Path, n: u64, line: &str) -> Result<Option<RequestRecord>> {
+/// Line `n` of a recorder request file: the header (checked; it sets
+/// `columns`, the file's column count), a blank line, or a request.
+fn parse_request_line(
+    path: &Path,
+    n: u64,
+    line: &str,
+    columns: &mut usize,
+) -> Result<Option<RequestRecord>> {
     if n == 1 {
-        if line.trim_end() != RECORDER_HEADER {
-            return Err(DatasetError::line(
+        *columns = recorder_header_columns(line).ok_or_else(|| {
+            DatasetError::line(
                 path,
                 n,
-                format!("expected the header `{RECORDER_HEADER}`"),
-            ));
-        }
+                format!(
+                    "expected the header `{RECORDER_HEADER}` (or, for a file \
+                     written before the client column, `{RECORDER_HEADER_V1}`)"
+                ),
+            )
+        })?;
         return Ok(None);
     }
     if line.trim().is_empty() {
@@ -186,7 +213,7 @@ fn parse_request_line(path: &Path, n: u64, line: &str) -> Result<Option<RequestR
     }
     // Into an array rather than a Vec: a streamed replay parses every
     // line on every pass, and this keeps the parse free of allocation.
-    let mut f = [""; 7];
+    let mut f = [""; 8];
     let mut found = 0usize;
     for (k, field) in line.split(',').enumerate() {
         if let Some(slot) = f.get_mut(k) {
@@ -194,11 +221,11 @@ fn parse_request_line(path: &Path, n: u64, line: &str) -> Result<Option<RequestR
         }
         found = k + 1;
     }
-    if found != 7 {
+    if found != *columns {
         return Err(DatasetError::line(
             path,
             n,
-            format!("expected 7 comma-separated fields, found {found}"),
+            format!("expected {columns} comma-separated fields, found {found}"),
         ));
     }
     let num = |k: usize, name: &str| {
@@ -255,6 +282,8 @@ fn parse_request_line(path: &Path, n: u64, line: &str) -> Result<Option<RequestR
         acquire_wait_ns: num(3, "acquire_wait_ns")?,
         hold_ns: num(4, "hold_ns")?,
         outcome,
+        // Files from before the client column: unknown.
+        client: if *columns > 7 { num(7, "client")? } else { 0 },
     }))
 }
 
@@ -291,22 +320,26 @@ mod tests {
         let p = dir.path().join("requests-000001.csv");
         std::fs::write(
             &p,
-            format!("{RECORDER_HEADER}\n5,read,77,10,2000,ok,\n9,write,0,0,0,error,timeout\n\n"),
+            format!(
+                "{RECORDER_HEADER}\n5,read,77,10,2000,ok,,42\n9,write,0,0,0,error,timeout,0\n\n"
+            ),
         )
         .unwrap();
         let r = read_recorder_requests(&p).unwrap();
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].class, QueryClass::Read);
         assert_eq!(r[0].pattern_hash, 77);
+        assert_eq!(r[0].client, 42);
         assert_eq!(r[1].outcome, Outcome::Error(ErrorCategory::Timeout));
+        assert_eq!(r[1].client, 0);
 
-        std::fs::write(&p, format!("{RECORDER_HEADER}\n5,read,77,x,2000,ok,\n")).unwrap();
+        std::fs::write(&p, format!("{RECORDER_HEADER}\n5,read,77,x,2000,ok,,1\n")).unwrap();
         let e = read_recorder_requests(&p).unwrap_err().to_string();
         assert!(
             e.contains("requests-000001.csv:2") && e.contains("acquire_wait_ns"),
             "{e}"
         );
-        std::fs::write(&p, format!("{RECORDER_HEADER}\n5,reed,77,1,2000,ok,\n")).unwrap();
+        std::fs::write(&p, format!("{RECORDER_HEADER}\n5,reed,77,1,2000,ok,,1\n")).unwrap();
         let e = read_recorder_requests(&p).unwrap_err().to_string();
         assert!(e.contains(":2") && e.contains("class"), "{e}");
         std::fs::write(&p, "a,b\n").unwrap();
@@ -329,10 +362,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("requests-000003.csv");
         let whole =
-            format!("{RECORDER_HEADER}\n5,read,77,10,2000,ok,\n9,write,0,0,0,error,timeout\n");
+            format!("{RECORDER_HEADER}\n5,read,77,10,2000,ok,,3\n9,write,0,0,0,error,timeout,3\n");
         // Cut inside the category of the last line, and inside its hold.
         for cut in ["9,write,0,0,0,error,time", "9,write,0,0,0"] {
-            let torn = format!("{RECORDER_HEADER}\n5,read,77,10,2000,ok,\n{cut}");
+            let torn = format!("{RECORDER_HEADER}\n5,read,77,10,2000,ok,,3\n{cut}");
             std::fs::write(&p, &torn).unwrap();
             let e = read_recorder_requests(&p).unwrap_err().to_string();
             assert!(
@@ -353,10 +386,83 @@ mod tests {
         std::fs::write(&p, whole.trim_end()).unwrap();
         assert_eq!(read_recorder_requests(&p).unwrap().len(), 2);
         // A bad line that does end in a newline is reported as bad, not cut.
-        std::fs::write(&p, format!("{RECORDER_HEADER}\n5,read,77,10,2000,ok\n")).unwrap();
+        std::fs::write(&p, format!("{RECORDER_HEADER}\n5,read,77,10,2000,ok,\n")).unwrap();
         let e = read_recorder_requests(&p).unwrap_err().to_string();
         assert!(
-            e.contains("expected 7") && !e.contains("ends inside"),
+            e.contains("expected 8") && !e.contains("ends inside"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_file_from_before_the_client_column_reads_with_client_0() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("requests-000001.csv");
+        std::fs::write(
+            &p,
+            format!("{RECORDER_HEADER_V1}\n5,read,77,10,2000,ok,\n9,write,0,0,0,error,timeout\n"),
+        )
+        .unwrap();
+        let r = read_recorder_requests(&p).unwrap();
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].pattern_hash, 77);
+        assert_eq!(r[1].outcome, Outcome::Error(ErrorCategory::Timeout));
+        assert!(r.iter().all(|r| r.client == 0), "{r:?}");
+        // An old file's lines have 7 fields, not 8.
+        std::fs::write(
+            &p,
+            format!("{RECORDER_HEADER_V1}\n5,read,77,10,2000,ok,,4\n"),
+        )
+        .unwrap();
+        let e = read_recorder_requests(&p).unwrap_err().to_string();
+        assert!(e.contains(":2") && e.contains("expected 7"), "{e}");
+    }
+
+    #[test]
+    fn the_client_column_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("requests-000001.csv");
+        let clients = [0u64, 1, 0x9e37_79b9_7f4a_7c15, u64::MAX];
+        let mut text = format!("{RECORDER_HEADER}\n");
+        for (i, c) in clients.iter().enumerate() {
+            text.push_str(&format!("{i},api,0,1,2,ok,,{c}\n"));
+        }
+        std::fs::write(&p, text).unwrap();
+        let r = read_recorder_requests(&p).unwrap();
+        let read: Vec<u64> = r.iter().map(|r| r.client).collect();
+        assert_eq!(read, clients);
+        let streamed: Vec<u64> = RecorderRequests::open(&p)
+            .unwrap()
+            .map(|r| r.unwrap().client)
+            .collect();
+        assert_eq!(streamed, clients);
+    }
+
+    #[test]
+    fn a_bad_client_field_names_file_line_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("requests-000007.csv");
+        std::fs::write(
+            &p,
+            format!("{RECORDER_HEADER}\n5,read,77,10,2000,ok,,3\n6,read,77,10,2000,ok,,-1\n"),
+        )
+        .unwrap();
+        let e = read_recorder_requests(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("requests-000007.csv:3") && e.contains("field `client`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_header_names_the_file_and_both_headers() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("requests-000009.csv");
+        std::fs::write(&p, "arrival_ns,class\n5,read\n").unwrap();
+        let e = read_recorder_requests(&p).unwrap_err().to_string();
+        assert!(e.contains("requests-000009.csv:1"), "{e}");
+        assert!(
+            e.contains(RECORDER_HEADER) && e.contains(RECORDER_HEADER_V1),
             "{e}"
         );
     }

@@ -454,6 +454,7 @@ pub struct RecordWriter {
     hold_ns: UInt64Builder,
     outcome: StringBuilder,
     error_category: StringBuilder,
+    client: UInt64Builder,
     pending: usize,
     batch_rows: usize,
 }
@@ -496,6 +497,7 @@ impl RecordWriter {
             hold_ns: UInt64Builder::with_capacity(cap),
             outcome: text(),
             error_category: text(),
+            client: UInt64Builder::with_capacity(cap),
             pending: 0,
             batch_rows: opts.batch_rows,
         })
@@ -511,6 +513,7 @@ impl RecordWriter {
         self.outcome.append_value(schema::outcome_name(row.outcome));
         self.error_category
             .append_option(row.outcome.category().map(|c| c.name()));
+        self.client.append_value(row.client);
         self.pending += 1;
         if self.pending >= self.batch_rows {
             self.flush_batch()?;
@@ -545,6 +548,7 @@ impl RecordWriter {
             Arc::new(self.hold_ns.finish()),
             Arc::new(self.outcome.finish()),
             Arc::new(self.error_category.finish()),
+            Arc::new(self.client.finish()),
         ];
         self.pending = 0;
         self.sink.write(arrays)

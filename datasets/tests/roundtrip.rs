@@ -111,6 +111,8 @@ fn record(i: u64) -> RequestRecord {
         acquire_wait_ns: 3 * i + 1,
         hold_ns: 5 * i + 2,
         outcome: outcomes[(i % outcomes.len() as u64) as usize],
+        // A few clients, and some requests of none (0).
+        client: (i % 4).wrapping_mul(0xD1B5_4A32_D192_ED03),
     }
 }
 
@@ -194,6 +196,10 @@ fn record_columns(rows: &[RequestRecord]) -> Vec<(&'static str, ArrayRef)> {
             Arc::new(StringArray::from_iter(
                 rows.iter().map(|r| r.outcome.category().map(|c| c.name())),
             )),
+        ),
+        (
+            "client",
+            Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.client))),
         ),
     ]
 }
@@ -349,7 +355,45 @@ fn records_round_trip_every_outcome() {
             r.acquire_wait_ns
         );
         assert_eq!(col::<UInt64Array>(&batch, "hold_ns").value(i), r.hold_ns);
+        assert_eq!(col::<UInt64Array>(&batch, "client").value(i), r.client);
     }
+    assert!(rows.iter().any(|r| r.client == 0) && rows.iter().any(|r| r.client > 1));
+}
+
+/// A request file written before the `client` column existed (the old
+/// schema: the same columns without it) reads with client 0.
+#[test]
+fn a_record_file_without_the_client_column_reads_with_client_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<RequestRecord> = (0..30).map(record).collect();
+    let path = dir.path().join("old-records.parquet");
+    let cols: Vec<_> = record_columns(&rows)
+        .into_iter()
+        .filter(|c| c.0 != "client")
+        .collect();
+    assert_eq!(cols.len(), 7);
+    write_raw(&path, cols);
+    assert!(read_raw(&path).column_by_name("client").is_none());
+    let expected: Vec<RequestRecord> = rows
+        .iter()
+        .map(|r| RequestRecord { client: 0, ..*r })
+        .collect();
+    assert_eq!(read_records(&path).unwrap(), expected);
+    let streamed: Vec<RequestRecord> = RecordReader::open(&path)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(streamed, expected);
+
+    // Present but mistyped is still an error naming it.
+    let mistyped = dir.path().join("mistyped-client.parquet");
+    let client: ArrayRef = Arc::new(Int64Array::from_iter_values(0..30));
+    write_raw(&mistyped, replace(record_columns(&rows), "client", client));
+    let err = read_records(&mistyped).unwrap_err();
+    assert!(
+        matches!(&err, DatasetError::ColumnType { column, .. } if column == "client"),
+        "{err}"
+    );
 }
 
 #[test]

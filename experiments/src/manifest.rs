@@ -927,7 +927,11 @@ classes = [{ class = "read", share = 1, service = { kind = "exponential", mean_m
         std::fs::create_dir(&traces).unwrap();
         let mut csv = format!("{}\n", poolcast::core::telemetry::REQUEST_CSV_HEADER);
         for s in 0..700u64 {
-            csv.push_str(&format!("{},read,7,0,20000000,ok,\n", s * 1_000_000_000));
+            csv.push_str(&format!(
+                "{},read,7,0,20000000,ok,,{}\n",
+                s * 1_000_000_000,
+                s % 8 + 1
+            ));
         }
         std::fs::write(traces.join("requests-000001.csv"), csv).unwrap();
         let text = r#"
@@ -966,7 +970,7 @@ replay = { trace = "traces" }
         std::fs::write(&moved_path, &moved_text).unwrap();
         assert_eq!(Manifest::load(&moved_path).unwrap().hash(), m.hash());
         let mut other = std::fs::read_to_string(moved.join("requests-000001.csv")).unwrap();
-        other.push_str("700000000000,write,7,0,20000000,ok,\n");
+        other.push_str("700000000000,write,7,0,20000000,ok,,1\n");
         std::fs::write(moved.join("requests-000001.csv"), other).unwrap();
         assert_ne!(Manifest::load(&moved_path).unwrap().hash(), m.hash());
         // Evaluated on its own training traffic: said.

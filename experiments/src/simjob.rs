@@ -245,7 +245,7 @@ mod tests {
             std::fs::create_dir_all(dir).unwrap();
             std::fs::write(
                 dir.join("requests-000001.csv"),
-                format!("{header}\n0,read,1,0,{hold},ok,\n1000000000,read,1,0,{hold},ok,\n"),
+                format!("{header}\n0,read,1,0,{hold},ok,,3\n1000000000,read,1,0,{hold},ok,,3\n"),
             )
             .unwrap();
             let text = format!(

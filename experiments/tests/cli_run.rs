@@ -522,7 +522,11 @@ fn every_shipped_manifest_is_valid() {
             std::fs::write(&copy, &text).unwrap();
             let mut csv = format!("{}\n", poolcast::core::telemetry::REQUEST_CSV_HEADER);
             for s in 0..3600u64 {
-                csv.push_str(&format!("{},read,7,0,1000000,ok,\n", s * 1_000_000_000));
+                csv.push_str(&format!(
+                    "{},read,7,0,1000000,ok,,{}\n",
+                    s * 1_000_000_000,
+                    s % 8 + 1
+                ));
             }
             for trace in text.split("trace = \"").skip(1) {
                 let rel = trace.split('"').next().unwrap();

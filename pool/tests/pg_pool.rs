@@ -231,12 +231,19 @@ async fn the_recorder_writes_requests_and_snapshots() {
     assert_eq!(lines.next(), Some(poolcast::runtime::REQUEST_HEADER));
     let rows: Vec<_> = lines.collect();
     assert_eq!(rows.len(), 20);
-    assert!(rows.iter().all(|r| r.ends_with(",ok,")), "{rows:?}");
-    let pattern = poolcast::core::affinity::pattern_hash("SELECT $1::int4").to_string();
+    let fields: Vec<Vec<&str>> = rows.iter().map(|r| r.split(',').collect()).collect();
     assert!(
-        rows.iter()
-            .all(|r| r.split(',').nth(2) == Some(pattern.as_str()))
+        fields
+            .iter()
+            .all(|f| f.len() == 8 && f[5] == "ok" && f[6].is_empty()),
+        "{rows:?}"
     );
+    let pattern = poolcast::core::affinity::pattern_hash("SELECT $1::int4").to_string();
+    assert!(fields.iter().all(|f| f[2] == pattern));
+    // All from this test's one task (or, outside one, client 0).
+    let client = fields[0][7];
+    assert!(fields.iter().all(|f| f[7] == client), "{rows:?}");
+    assert_eq!(client == "0", tokio::task::try_id().is_none(), "{client}");
     let snaps = std::fs::read_to_string(dir.path().join("snapshots-000001.jsonl")).unwrap();
     let first: poolcast::core::Snapshot =
         serde_json::from_str(snaps.lines().next().unwrap()).unwrap();

@@ -795,3 +795,124 @@ async fn the_oracle_is_refused_outside_the_simulator() {
         .to_string();
     assert!(e.contains("policy.kind") && e.contains("simulator"), "{e}");
 }
+
+/// The client a traced request of the current task is recorded with: its
+/// task id's hash, forced nonzero.
+fn this_task_client() -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    tokio::task::id().hash(&mut h);
+    h.finish() | 1
+}
+
+/// With a trace recorder, every request names its client: the tokio task
+/// that asked (granted, timed out by the pool, or given up by the caller),
+/// or 0 outside a task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trace_names_the_task_of_every_request() {
+    use poolcast::runtime::{RecorderConfig, TraceRecorder};
+    let dir = tempfile::tempdir().unwrap();
+    let rec = TraceRecorder::start(RecorderConfig::new(dir.path())).unwrap();
+    let m = Arc::new(Mock::default());
+    let file = PoolFile {
+        pool: PoolSettings {
+            acquire_timeout_ms: Some(100.0),
+            ..settings(1)
+        },
+        policy: Some(poolcast::core::policy::PolicyConfig::Static { size: 0 }),
+        ..PoolFile::default()
+    };
+    let pool = Pool::builder(MockManager(Arc::clone(&m)))
+        .config(file)
+        .trace(rec.clone())
+        .build()
+        .unwrap();
+    let with = |pattern| AcquireOptions {
+        pattern,
+        ..AcquireOptions::default()
+    };
+    // Two tasks, one after the other: three and two granted requests.
+    let mut expected = Vec::new();
+    for (pattern, n) in [(1, 3), (2, 2)] {
+        let p = pool.clone();
+        let c = tokio::spawn(async move {
+            for _ in 0..n {
+                drop(p.get_with(with(pattern)).await.unwrap());
+            }
+            this_task_client()
+        })
+        .await
+        .unwrap();
+        expected.push((pattern, c));
+    }
+    // With the one connection held: a request the pool times out, and
+    // one its caller gives up on.
+    let held = pool.get_with(with(6)).await.unwrap();
+    let p = pool.clone();
+    let c = tokio::spawn(async move {
+        let e = p.get_with(with(3)).await.unwrap_err();
+        assert!(matches!(e, PoolError::Timeout { .. }), "{e}");
+        this_task_client()
+    })
+    .await
+    .unwrap();
+    expected.push((3, c));
+    let p = pool.clone();
+    let c = tokio::spawn(async move {
+        let r = tokio::time::timeout(Duration::from_millis(20), p.get_with(with(4))).await;
+        assert!(r.is_err());
+        this_task_client()
+    })
+    .await
+    .unwrap();
+    expected.push((4, c));
+    drop(held);
+    // Outside any task.
+    let (p, handle) = (pool.clone(), tokio::runtime::Handle::current());
+    std::thread::spawn(move || {
+        assert!(tokio::task::try_id().is_none());
+        drop(handle.block_on(p.get_with(with(5))).unwrap());
+    })
+    .join()
+    .unwrap();
+    expected.push((5, 0));
+    pool.close().await;
+    rec.flush();
+
+    let csv = std::fs::read_to_string(dir.path().join("requests-000001.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some(poolcast::runtime::REQUEST_HEADER));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert!(rows.iter().all(|r| r.len() == 8), "{rows:?}");
+    let clients_of = |pattern: u64| -> Vec<u64> {
+        rows.iter()
+            .filter(|r| r[2] == pattern.to_string())
+            .map(|r| r[7].parse().unwrap())
+            .collect()
+    };
+    for &(pattern, client) in &expected {
+        let got = clients_of(pattern);
+        let n = if pattern == 1 {
+            3
+        } else if pattern == 2 {
+            2
+        } else {
+            1
+        };
+        assert_eq!(got, vec![client; n], "pattern {pattern}: {rows:?}");
+    }
+    let tasks: Vec<u64> = expected[..4].iter().map(|e| e.1).collect();
+    assert!(tasks.iter().all(|&c| c != 0 && c % 2 == 1), "{tasks:?}");
+    let mut distinct = tasks.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 4, "one client per task: {tasks:?}");
+    let outcome_of = |pattern: u64| {
+        rows.iter()
+            .find(|r| r[2] == pattern.to_string())
+            .map(|r| r[5])
+    };
+    assert_eq!(outcome_of(3), Some("acquire_timeout"));
+    assert_eq!(outcome_of(4), Some("acquire_timeout"));
+    assert_eq!(outcome_of(5), Some("ok"));
+}

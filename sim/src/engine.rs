@@ -39,6 +39,7 @@ use crate::rng::{SimRng, StreamKey};
 use crate::scenario::Scenario;
 use crate::statement_cache::StatementCaches;
 use crate::summary::{Summary, WAIT_QUANTILE_LEVELS};
+use crate::workload::closed_loop::ChainRef;
 use crate::workload::demand::Demand;
 use crate::workload::{ServiceSampler, ms_to_ns};
 
@@ -102,6 +103,8 @@ struct Req {
     conn: ConnId,
     granted: Nanos,
     outcome: Outcome,
+    /// The client chain of a closed-loop replay (default: none).
+    chain: ChainRef,
 }
 
 /// Totals the engine keeps beside the pool's own.
@@ -132,6 +135,10 @@ pub struct Engine<'a, S: TelemetrySink> {
     policy: Box<dyn ScalingPolicy>,
     rec: IntervalRecorder,
     demand: Demand,
+    /// A closed-loop replay: arrivals follow the ends of requests.
+    closed: bool,
+    /// Closed loop: the time of the arrival event in the queue's side slot.
+    armed: Option<Nanos>,
     create_time: ServiceSampler,
     failures: Failures,
     inject: bool,
@@ -179,6 +186,8 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
             policy: sc.pool.policy_config().build(),
             rec: IntervalRecorder::new(0),
             demand: Demand::new(sc, seed, replication),
+            closed: sc.replay.as_ref().is_some_and(|r| r.closed_loop),
+            armed: None,
             create_time: sc.pool.create_time.sampler(),
             inject: !failures.is_none(),
             failures,
@@ -213,7 +222,9 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
     pub fn run(mut self) -> Result<Summary, S::Error> {
         let started = std::time::Instant::now();
         self.drain_actions(0);
-        if let Some(t) = self.demand.next_arrival(0) {
+        if self.closed {
+            self.rearm(0);
+        } else if let Some(t) = self.demand.next_arrival(0) {
             self.q.push_side(t, Ev::Arrival);
         }
         self.q.push(self.interval.min(self.horizon), Ev::Tick);
@@ -223,6 +234,7 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
                 break;
             }
             match ev {
+                Ev::Arrival if self.closed => self.on_closed_wake(now),
                 Ev::Arrival => self.on_arrival(now),
                 Ev::Done(slot) => self.on_done(now, slot),
                 Ev::CreateDone(conn) => {
@@ -269,12 +281,42 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
         if let Some(t) = self.demand.next_arrival(now) {
             self.q.push_side(t, Ev::Arrival);
         }
+        let drawn = self.demand.draw();
+        self.admit(now, drawn, ChainRef::default());
+    }
+
+    /// Closed loop: the side slot's event fired. Every request due now
+    /// arrives, then the next wake is armed.
+    fn on_closed_wake(&mut self, now: Nanos) {
+        self.armed = None;
+        while let Some((drawn, chain)) = self.demand.pop_due(now) {
+            self.admit(now, drawn, chain);
+        }
+        self.rearm(now);
+    }
+
+    /// Closed loop: puts the demand's next wake in the side slot, unless
+    /// it is there already.
+    fn rearm(&mut self, now: Nanos) {
+        let wake = self.demand.wake_at(now);
+        if wake != self.armed {
+            if let Some(t) = wake {
+                self.q.push_side(t, Ev::Arrival);
+            }
+            // (A wake that is gone leaves its event, which finds nothing.)
+            self.armed = wake;
+        }
+    }
+
+    /// A request arrives now.
+    #[inline]
+    fn admit(&mut self, now: Nanos, drawn: crate::workload::demand::Drawn, chain: ChainRef) {
         self.counters.arrivals += 1;
         let crate::workload::demand::Drawn {
             class,
             pattern,
             hold,
-        } = self.demand.draw();
+        } = drawn;
         let (u_fail, u_frac) = if self.inject {
             (
                 self.rng_failures.random::<f64>(),
@@ -296,6 +338,7 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
             conn: 0,
             granted: 0,
             outcome: Outcome::Ok,
+            chain,
         };
         match self.breaker.try_acquire(now) {
             Ok(permit) => req.permit = permit,
@@ -497,10 +540,15 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
                 acquire_wait_ns: wait,
                 hold_ns: hold,
                 outcome: r.outcome,
+                client: r.chain.client,
             };
             if let Err(e) = self.sink.request(&rec) {
                 self.sink_error = Some(e);
             }
+        }
+        if self.closed {
+            self.demand.ended(now, r.chain);
+            self.rearm(now);
         }
     }
 

@@ -40,7 +40,7 @@ impl DemandProfile {
     pub fn compute(sc: &Scenario, seed: u64, replication: u32) -> Self {
         let horizon = sc.horizon_ns();
         let interval = sc.interval_ns().max(1);
-        let mut demand = Demand::new(sc, seed, replication);
+        let mut demand = Demand::open_loop(sc, seed, replication);
         let buckets = horizon.div_ceil(interval) as usize + 1;
         let mut peaks = vec![0u32; buckets];
         let mut ends: BinaryHeap<Reverse<Nanos>> = BinaryHeap::new();

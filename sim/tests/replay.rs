@@ -4,6 +4,7 @@ mod common;
 
 use poolcast::core::NANOS_PER_SEC;
 use poolcast::core::telemetry::REQUEST_CSV_HEADER as RECORDER_HEADER;
+use poolcast::core::telemetry::REQUEST_CSV_HEADER_V1 as RECORDER_HEADER_V1;
 use poolcast::core::telemetry::{Outcome, QueryClass};
 use poolcast_sim::ScenarioFile;
 use poolcast_sim::output::{run_dir, run_file};
@@ -122,17 +123,17 @@ fn a_recorder_directory_replays_with_start_and_speed() {
     write_recorder_file(
         &dir.path().join("requests-000001.csv"),
         &[
-            "500000000,read,11,0,10000000,ok,",
-            "3000000000,write,12,0,20000000,ok,",
+            "500000000,read,11,0,10000000,ok,,4",
+            "3000000000,write,12,0,20000000,ok,,3",
             // Recorded at its end: a long request arriving earlier.
-            "1000000000,read,13,0,30000000,error,query",
+            "1000000000,read,13,0,30000000,error,query,4",
         ],
     );
     write_recorder_file(
         &dir.path().join("requests-000002.csv"),
         &[
-            "5000000000,write,14,30000000000,0,acquire_timeout,timeout",
-            "7000000000,api,15,0,40000000,ok,",
+            "5000000000,write,14,30000000000,0,acquire_timeout,timeout,3",
+            "7000000000,api,15,0,40000000,ok,,4",
         ],
     );
     std::fs::write(dir.path().join("snapshots-000001.jsonl"), "").unwrap();
@@ -159,6 +160,28 @@ fn a_recorder_directory_replays_with_start_and_speed() {
     assert_eq!(got[3].class, QueryClass::Api);
 }
 
+/// A recorder file from before the `client` column (7 columns) is still
+/// taken for a recorder file, not a csvlog, and replays.
+#[test]
+fn a_recorder_file_from_before_the_client_column_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("requests-000001.csv");
+    std::fs::write(
+        &p,
+        format!(
+            "{RECORDER_HEADER_V1}\n1000000000,read,1,0,5000000,ok,\n\
+             2000000000,write,2,0,7000000,ok,\n"
+        ),
+    )
+    .unwrap();
+    let file = ScenarioFile::parse(&replay_toml(&p, "", 2.5), "r.toml").unwrap();
+    let (s, sink) = common::run(&file.scenarios[0], 1, 0);
+    assert_eq!(s.requests, 2);
+    let mut pat: Vec<_> = sink.requests.iter().map(|r| r.pattern_hash).collect();
+    pat.sort_unstable();
+    assert_eq!(pat, [1, 2]);
+}
+
 /// Oracle scaling reads the replayed demand.
 #[test]
 fn the_oracle_scales_to_replayed_demand() {
@@ -168,7 +191,7 @@ fn the_oracle_scales_to_replayed_demand() {
     for s in 10..30u64 {
         for k in 0..8u64 {
             rows.push(format!(
-                "{},read,{k},0,1000000000,ok,",
+                "{},read,{k},0,1000000000,ok,,3",
                 s * NANOS_PER_SEC + k * 1000
             ));
         }
@@ -215,7 +238,7 @@ fn bad_replays_name_the_field_and_what_was_expected() {
     let p = dir.path().join("requests-000001.csv");
     write_recorder_file(
         &p,
-        &["1000000000,read,1,0,5,ok,", "2000000000,raed,1,0,5,ok,"],
+        &["1000000000,read,1,0,5,ok,,4", "2000000000,raed,1,0,5,ok,,3"],
     );
     let e = err(&replay_toml(&p, "", 1.0));
     assert!(
@@ -225,7 +248,7 @@ fn bad_replays_name_the_field_and_what_was_expected() {
 
     write_recorder_file(
         &p,
-        &["1000000000,read,1,0,5,ok,", "2000000000,read,1,0,5,ok,"],
+        &["1000000000,read,1,0,5,ok,,4", "2000000000,read,1,0,5,ok,,3"],
     );
     let e = err(&replay_toml(&p, "", 10.0));
     assert!(
@@ -328,7 +351,7 @@ fn a_postgresql_csvlog_directory_replays() {
 fn requests_without_a_statement_leave_the_statement_caches_alone() {
     let dir = tempfile::tempdir().unwrap();
     let rows: Vec<String> = (0..200u64)
-        .map(|i| format!("{},read,0,0,5000000,ok,", i * 10_000_000))
+        .map(|i| format!("{},read,0,0,5000000,ok,,4", i * 10_000_000))
         .collect();
     let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
     let p = dir.path().join("requests-000001.csv");
@@ -370,7 +393,11 @@ fn a_streamed_replay_is_the_replay_held_in_memory() {
         };
         rows.push((
             at + hold,
-            format!("{at},{class},{},0,{hold},{outcome}", h >> 56),
+            format!(
+                "{at},{class},{},0,{hold},{outcome},{}",
+                h >> 56,
+                (h >> 40) % 16
+            ),
         ));
     }
     rows.sort_by_key(|r| r.0);
@@ -414,4 +441,131 @@ pool = {{ min_size = 1, max_size = 12, health_check_ms = 0.0, policy = {{ kind =
     assert_eq!(a_sink.requests, b_sink.requests);
     assert_eq!(a_sink.snapshots, b_sink.snapshots);
     assert!(s.replay_error().is_none());
+}
+
+/// Eight recorded clients that each loop over 4-ms checkouts with 1 ms
+/// between them, for 20 s, on a pool that never made them wait.
+fn looping_clients(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut rows = Vec::new();
+    for c in 1..=8u64 {
+        let mut at = c * 100_000;
+        while at < 20 * NANOS_PER_SEC {
+            rows.push((at, c));
+            at += 5_000_000;
+        }
+    }
+    rows.sort();
+    let rows: Vec<String> = rows
+        .iter()
+        .map(|(at, c)| format!("{at},read,{},0,4000000,ok,,{}", 40 + c, 1000 + c))
+        .collect();
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    let trace = dir.join("loop");
+    std::fs::create_dir(&trace).unwrap();
+    write_recorder_file(&trace.join("requests-000001.csv"), &rows);
+    trace
+}
+
+fn loop_replay(trace: &std::path::Path, size: u32, extra: &str) -> String {
+    format!(
+        r#"
+seed = 1
+[[scenario]]
+name = "replay"
+duration_s = 19
+interval_s = 1
+record_requests = true
+replay = {{ trace = "{}" {extra} }}
+pool = {{ min_size = {size}, max_size = {size}, health_check_ms = 0.0, acquire_timeout_ms = 5000 }}
+"#,
+        trace.display()
+    )
+}
+
+/// Closed loop: through the pool the trace ran on, the clients send what
+/// they sent; through a smaller one they wait and send less, keeping their
+/// think time, where an open-loop replay piles the same arrivals up.
+#[test]
+fn a_closed_loop_replay_slows_its_clients_down_instead_of_queueing_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = looping_clients(dir.path());
+
+    let (open8, open8_sink) = common::run_toml(&loop_replay(&trace, 8, ""));
+    let (closed8, closed8_sink) = common::run_toml(&loop_replay(&trace, 8, ", closed_loop = true"));
+    assert_eq!(closed8.requests, open8.requests);
+    let times = |s: &poolcast_sim::MemorySink| {
+        let mut t: Vec<_> = s.requests.iter().map(|r| r.arrival_ns).collect();
+        t.sort_unstable();
+        t
+    };
+    assert_eq!(times(&closed8_sink), times(&open8_sink));
+
+    let (open2, _) = common::run_toml(&loop_replay(&trace, 2, ""));
+    let (closed2, closed2_sink) = common::run_toml(&loop_replay(&trace, 2, ", closed_loop = true"));
+    // Two connections serve at most one 4-ms checkout each per 4 ms.
+    assert!(
+        closed2.requests <= 2 * 19_000 / 4 + 8,
+        "{} requests",
+        closed2.requests
+    );
+    assert!(open2.requests > 2 * closed2.requests);
+    let (open_wait, closed_wait) = (
+        open2.acquire_wait_mean_ms.unwrap(),
+        closed2.acquire_wait_mean_ms.unwrap(),
+    );
+    assert!(closed_wait < 15.0, "closed-loop mean wait {closed_wait} ms");
+    assert!(
+        open_wait > 100.0 * closed_wait,
+        "open {open_wait}, closed {closed_wait}"
+    );
+
+    // Each client's next request comes its recorded 1 ms after its
+    // previous one ended in the replay, and is written with its client.
+    let mut by_client: std::collections::BTreeMap<u64, Vec<_>> = Default::default();
+    for r in &closed2_sink.requests {
+        by_client.entry(r.client).or_default().push(*r);
+    }
+    assert_eq!(
+        by_client.keys().copied().collect::<Vec<_>>(),
+        (1001..=1008).collect::<Vec<_>>()
+    );
+    for rs in by_client.values_mut() {
+        rs.sort_by_key(|r| r.arrival_ns);
+        for w in rs.windows(2) {
+            let end = w[0].arrival_ns + w[0].acquire_wait_ns + w[0].hold_ns;
+            assert_eq!(w[1].arrival_ns, end + 1_000_000, "{w:?}");
+        }
+    }
+
+    // Streamed, the same run.
+    let (streamed, streamed_sink) = common::run_toml(&loop_replay(
+        &trace,
+        2,
+        ", closed_loop = true, memory_mb = 0",
+    ));
+    assert_eq!(streamed.requests, closed2.requests);
+    assert_eq!(streamed_sink.requests, closed2_sink.requests);
+    assert_eq!(streamed_sink.snapshots, closed2_sink.snapshots);
+}
+
+/// A closed loop over a trace that does not know its clients is refused,
+/// naming the field and why.
+#[test]
+fn a_closed_loop_needs_a_trace_that_knows_its_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("requests-000001.csv");
+    let text =
+        format!("{RECORDER_HEADER_V1}\n1000,read,1,0,4000000,ok,\n6000000,read,1,0,4000000,ok,\n");
+    std::fs::write(&path, text).unwrap();
+    let e = ScenarioFile::parse(
+        &loop_replay(dir.path(), 2, ", closed_loop = true"),
+        "x.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("closed_loop") && e.contains("client"), "{e}");
+    let e = ScenarioFile::parse(&loop_replay(dir.path(), 2, ", chain_gap_ms = 0"), "x.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("chain_gap_ms"), "{e}");
 }

@@ -131,6 +131,11 @@ pub enum Outcome {
 /// The header of the request CSV written by the runtime's trace recorder
 /// and read by `poolcast-datasets`.
 pub const REQUEST_CSV_HEADER: &str =
+    "arrival_ns,class,pattern_hash,acquire_wait_ns,hold_ns,outcome,category,client";
+
+/// The header of recorder request files written before the `client`
+/// column existed; `poolcast-datasets` still reads them (with client 0).
+pub const REQUEST_CSV_HEADER_V1: &str =
     "arrival_ns,class,pattern_hash,acquire_wait_ns,hold_ns,outcome,category";
 
 impl Outcome {
@@ -301,4 +306,11 @@ pub struct RequestRecord {
     pub hold_ns: Nanos,
     /// How it ended.
     pub outcome: Outcome,
+    /// The client that made the request: in the runtime, a hash of the
+    /// tokio task that called `get` (nonzero); in a PostgreSQL csvlog, the
+    /// session; 0 when unknown (synthetic traffic, or a trace recorded
+    /// before this column existed). A client's requests, in arrival order,
+    /// are one chain for closed-loop replay.
+    #[serde(default)]
+    pub client: u64,
 }

@@ -24,6 +24,8 @@ pub struct Object<M: Manager> {
     class: QueryClass,
     pattern: u64,
     arrived: Nanos,
+    /// The caller's client, for the trace (0 when none is kept).
+    client: u64,
     granted: Nanos,
     error: Option<ErrorClass>,
     broken: bool,
@@ -40,6 +42,7 @@ impl<M: Manager> Object<M> {
         class: QueryClass,
         pattern: u64,
         arrived: Nanos,
+        client: u64,
     ) -> Self {
         let granted = g.at;
         Object {
@@ -50,6 +53,7 @@ impl<M: Manager> Object<M> {
             class,
             pattern,
             arrived,
+            client,
             granted,
             error: None,
             broken: false,
@@ -225,6 +229,7 @@ impl<M: Manager> Drop for Object<M> {
                 acquire_wait_ns: self.granted.saturating_sub(self.arrived),
                 hold_ns: hold,
                 outcome,
+                client: self.client,
             },
         );
         Shared::dispatch(shared, &mut st, now, None);

@@ -74,6 +74,26 @@ pub(crate) struct Opts {
     pub(crate) max_step_up: Option<u32>,
     pub(crate) max_step_down: Option<u32>,
     pub(crate) keep_snapshots: usize,
+    /// A trace recorder is configured: only then does an acquire note its
+    /// client ([`task_client`]), so the untraced hot path does not pay
+    /// for it. Fixed at build, like the recorder.
+    pub(crate) traced: bool,
+}
+
+/// The client of the calling task, for the trace: a hash of its tokio task
+/// id (with a fixed-key hasher, forced nonzero), or 0 outside a task
+/// (`block_on`).
+#[inline(never)]
+pub(crate) fn task_client() -> u64 {
+    use std::hash::{Hash, Hasher};
+    match tokio::task::try_id() {
+        Some(id) => {
+            let mut h = std::hash::DefaultHasher::new();
+            id.hash(&mut h);
+            h.finish() | 1
+        }
+        None => 0,
+    }
 }
 
 /// Where and when a connection was checked out (leak detection).
@@ -241,7 +261,25 @@ pub(crate) struct Me {
     class: QueryClass,
     pattern: u64,
     arrived: Nanos,
+    /// The caller's client ([`task_client`]); 0 when no trace is kept.
+    client: u64,
     location: &'static Location<'static>,
+}
+
+impl Me {
+    /// The record of this request, ended after waiting `wait` with
+    /// `outcome` and no connection held.
+    fn record(&self, wait: Nanos, outcome: Outcome) -> RequestRecord {
+        RequestRecord {
+            arrival_ns: self.arrived,
+            class: self.class,
+            pattern_hash: self.pattern,
+            acquire_wait_ns: wait,
+            hold_ns: 0,
+            outcome,
+            client: self.client,
+        }
+    }
 }
 
 /// Counters the core does not keep.
@@ -466,27 +504,12 @@ impl<M: Manager> Shared<M> {
         }
     }
 
-    pub(crate) fn record_request(
-        st: &mut State<M::Connection>,
-        arrived: Nanos,
-        class: QueryClass,
-        pattern: u64,
-        wait: Nanos,
-        hold: Nanos,
-        outcome: Outcome,
-    ) {
-        st.recorder.on_end(class, hold, outcome);
-        Self::trace_request(
-            st,
-            RequestRecord {
-                arrival_ns: arrived,
-                class,
-                pattern_hash: pattern,
-                acquire_wait_ns: wait,
-                hold_ns: hold,
-                outcome,
-            },
-        );
+    /// Counts a request that ended in `record` and writes it to the
+    /// trace, if one is kept.
+    pub(crate) fn record_request(st: &mut State<M::Connection>, record: RequestRecord) {
+        st.recorder
+            .on_end(record.class, record.hold_ns, record.outcome);
+        Self::trace_request(st, record);
     }
 
     /// Writes a request's record to the trace, if one is kept.
@@ -611,15 +634,7 @@ impl<M: Manager> Shared<M> {
                     st.breaker
                         .record(now, m.permit, Some(ErrorCategory::Timeout));
                     st.counters.errors[ErrorCategory::Timeout.index()] += 1;
-                    Self::record_request(
-                        st,
-                        m.arrived,
-                        m.class,
-                        m.pattern,
-                        waited,
-                        0,
-                        Outcome::AcquireTimeout,
-                    );
+                    Self::record_request(st, m.record(waited, Outcome::AcquireTimeout));
                 }
                 Action::Reject { req, .. } => {
                     let Some(m) = Self::fail(st, me, &mut mine, req, PoolError::Closed) else {
@@ -629,12 +644,7 @@ impl<M: Manager> Shared<M> {
                     st.counters.rejected[ErrorCategory::COUNT] += 1;
                     Self::record_request(
                         st,
-                        m.arrived,
-                        m.class,
-                        m.pattern,
-                        now - m.arrived.min(now),
-                        0,
-                        Outcome::Rejected(None),
+                        m.record(now - m.arrived.min(now), Outcome::Rejected(None)),
                     );
                 }
             }
@@ -892,6 +902,7 @@ impl<M: Manager> Builder<M> {
             max_step_up: f.controller.max_step_up,
             max_step_down: f.controller.max_step_down,
             keep_snapshots: f.controller.keep_snapshots,
+            traced: self.trace.is_some(),
         };
         let state = State {
             core,
@@ -1023,12 +1034,7 @@ impl<M: Manager> Wait<'_, M> {
                 // timeout, but not one the breakers should count.
                 Shared::<M>::record_request(
                     &mut st,
-                    m.arrived,
-                    m.class,
-                    m.pattern,
-                    now - m.arrived.min(now),
-                    0,
-                    Outcome::AcquireTimeout,
+                    m.record(now - m.arrived.min(now), Outcome::AcquireTimeout),
                 );
             }
             return;
@@ -1143,6 +1149,7 @@ impl<M: Manager> Pool<M> {
                 me.class,
                 me.pattern,
                 me.arrived,
+                me.client,
             ));
         }
         self.checked(g, me).await
@@ -1158,7 +1165,9 @@ impl<M: Manager> Pool<M> {
         node: &'a Node<M::Connection>,
     ) -> Started<'a, M> {
         let shared = &self.shared;
-        // Before locking, as in `Object`'s drop (see `Shared::now`).
+        // Before locking, as in `Object`'s drop (see `Shared::now`); the
+        // client only when it is traced.
+        let client = if shared.opts.traced { task_client() } else { 0 };
         let now = shared.now();
         let mut st = shared.lock();
         st.recorder.on_arrival(opts.class);
@@ -1170,12 +1179,15 @@ impl<M: Manager> Pool<M> {
                     [category.map_or(ErrorCategory::COUNT, ErrorCategory::index)] += 1;
                 Shared::<M>::record_request(
                     &mut st,
-                    now,
-                    opts.class,
-                    opts.pattern,
-                    0,
-                    0,
-                    Outcome::Rejected(category),
+                    RequestRecord {
+                        arrival_ns: now,
+                        class: opts.class,
+                        pattern_hash: opts.pattern,
+                        acquire_wait_ns: 0,
+                        hold_ns: 0,
+                        outcome: Outcome::Rejected(category),
+                        client,
+                    },
                 );
                 let until = st.breaker.breaker(tripped).next_transition().unwrap_or(now);
                 return Started::Refused(PoolError::BreakerOpen {
@@ -1194,6 +1206,7 @@ impl<M: Manager> Pool<M> {
             class: opts.class,
             pattern: opts.pattern,
             arrived: now,
+            client,
             location,
         };
         if opts.pattern != 0 && shared.opts.affinity {
@@ -1239,6 +1252,7 @@ impl<M: Manager> Pool<M> {
                     me.class,
                     me.pattern,
                     me.arrived,
+                    me.client,
                 ));
             }
             if self.recycle(&mut *g.conn).await {
@@ -1248,6 +1262,7 @@ impl<M: Manager> Pool<M> {
                     me.class,
                     me.pattern,
                     me.arrived,
+                    me.client,
                 ));
             }
             // The check failed: the core closes the slot and serves the

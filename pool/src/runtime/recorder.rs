@@ -5,9 +5,9 @@
 //! snapshot files as one run, to fit a model to the traffic the pool
 //! served.
 //!
-//! - `requests-000001.csv`: `arrival_ns,class,pattern_hash,acquire_wait_ns,hold_ns,outcome,category`
+//! - `requests-000001.csv`: `arrival_ns,class,pattern_hash,acquire_wait_ns,hold_ns,outcome,category,client`
 //!   (`class`, `outcome` and `category` by name, as in the Parquet
-//!   telemetry);
+//!   telemetry; `client` a hash of the calling tokio task, 0 outside one);
 //! - `snapshots-000001.jsonl`: one JSON [`Snapshot`] per line.
 //!
 //! Memory is bounded: records go through a channel of `capacity` entries
@@ -175,14 +175,15 @@ fn write_loop(rx: Receiver<Msg>, cfg: RecorderConfig, errors: Arc<AtomicU64>) {
             Msg::Request(r) => req.writer().and_then(|w| {
                 writeln!(
                     w,
-                    "{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{},{}",
                     r.arrival_ns,
                     r.class.name(),
                     r.pattern_hash,
                     r.acquire_wait_ns,
                     r.hold_ns,
                     r.outcome.name(),
-                    r.outcome.category().map_or("", |c| c.name())
+                    r.outcome.category().map_or("", |c| c.name()),
+                    r.client
                 )
             }),
             Msg::Snapshot(s) => snap.writer().and_then(|w| {

@@ -7,8 +7,9 @@ use std::collections::VecDeque;
 use poolcast::core::Nanos;
 use poolcast::core::telemetry::QueryClass;
 
+use super::closed_loop::{ChainRef, ClosedLoop};
 use super::replay::{ReplayRequest, ReplayStream};
-use super::{ArrivalProcess, HoldSample, MixSampler};
+use super::{ArrivalProcess, HoldSample, MixSampler, ms_to_ns};
 use crate::foresight::run_rate;
 use crate::rng::{SimRng, StreamKey};
 use crate::scenario::Scenario;
@@ -42,6 +43,12 @@ enum Source {
         /// The last request drawn.
         last: Option<ReplayRequest>,
     },
+    /// The requests of a trace, each client's next one waiting for its
+    /// previous one ([`super::closed_loop`]).
+    Closed {
+        stream: std::iter::Peekable<ReplayStream>,
+        chains: ClosedLoop,
+    },
 }
 
 /// The requests of one run of a scenario, in arrival order.
@@ -62,9 +69,20 @@ impl Demand {
     /// If `sc` has not passed [`Scenario::validate`] (a replay whose trace
     /// was not loaded, or an invalid class mix).
     pub fn new(sc: &Scenario, seed: u64, replication: u32) -> Demand {
+        Self::build(sc, seed, replication, true)
+    }
+
+    /// As [`Demand::new`], but a closed-loop replay keeps its recorded
+    /// arrival times: what the oracle's pre-pass, which runs no pool, can
+    /// see of it.
+    pub fn open_loop(sc: &Scenario, seed: u64, replication: u32) -> Demand {
+        Self::build(sc, seed, replication, false)
+    }
+
+    fn build(sc: &Scenario, seed: u64, replication: u32, closed: bool) -> Demand {
         let source = match &sc.replay {
-            Some(r) => Source::Replay {
-                stream: r
+            Some(r) => {
+                let stream = r
                     .trace()
                     .unwrap_or_else(|| {
                         panic!(
@@ -72,10 +90,20 @@ impl Demand {
                             sc.name
                         )
                     })
-                    .stream(),
-                scheduled: VecDeque::new(),
-                last: None,
-            },
+                    .stream();
+                if closed && r.closed_loop {
+                    Source::Closed {
+                        stream: stream.peekable(),
+                        chains: ClosedLoop::new(ms_to_ns(r.chain_gap_ms)),
+                    }
+                } else {
+                    Source::Replay {
+                        stream,
+                        scheduled: VecDeque::new(),
+                        last: None,
+                    }
+                }
+            }
             None => {
                 let key = StreamKey::new(seed, sc.name.clone(), replication);
                 Source::Synthetic {
@@ -88,6 +116,55 @@ impl Demand {
             }
         };
         Demand { source }
+    }
+
+    /// Whether arrivals depend on when requests end (a closed-loop
+    /// replay): then drive it with [`Demand::wake_at`],
+    /// [`Demand::pop_due`] and [`Demand::ended`], not
+    /// [`Demand::next_arrival`] and [`Demand::draw`].
+    pub fn is_closed(&self) -> bool {
+        matches!(self.source, Source::Closed { .. })
+    }
+
+    /// Closed loop: reads the trace as far as it may be due, and returns
+    /// when the engine must next call [`Demand::pop_due`] (`None`: no
+    /// request is left). Call after every arrival and every end.
+    pub fn wake_at(&mut self, now: Nanos) -> Option<Nanos> {
+        let Source::Closed { stream, chains } = &mut self.source else {
+            return None;
+        };
+        while let Some(next) = stream.peek()
+            && chains.wants(now, next.at)
+        {
+            let r = *next;
+            stream.next();
+            chains.offer(now, r);
+        }
+        chains.wake_at(now, stream.peek().map(|r| r.at))
+    }
+
+    /// Closed loop: a request due by `now`, with the chain to hand back to
+    /// [`Demand::ended`] when it ends.
+    pub fn pop_due(&mut self, now: Nanos) -> Option<(Drawn, ChainRef)> {
+        let Source::Closed { chains, .. } = &mut self.source else {
+            return None;
+        };
+        chains.pop(now).map(|(r, chain)| (drawn(&r), chain))
+    }
+
+    /// Closed loop: the request of `chain` ended at `now`.
+    pub fn ended(&mut self, now: Nanos, chain: ChainRef) {
+        if let Source::Closed { chains, .. } = &mut self.source {
+            chains.ended(now, chain);
+        }
+    }
+
+    /// Closed loop: how the requests read so far were linked.
+    pub fn chain_counts(&self) -> Option<super::closed_loop::ChainCounts> {
+        match &self.source {
+            Source::Closed { chains, .. } => Some(chains.counts()),
+            _ => None,
+        }
     }
 
     /// The arrival after `now`, or `None` when there are no more.
@@ -105,6 +182,9 @@ impl Demand {
                 let r = stream.next()?;
                 scheduled.push_back(r);
                 Some(r.at)
+            }
+            Source::Closed { .. } => {
+                unreachable!("a closed-loop replay is driven by wake_at and pop_due")
             }
         }
     }
@@ -138,15 +218,22 @@ impl Demand {
                     .or(*last)
                     .expect("a replayed request is drawn after its arrival");
                 *last = Some(r);
-                Drawn {
-                    class: r.class,
-                    pattern: r.pattern,
-                    hold: HoldSample {
-                        hold_ns: r.hold_ns,
-                        statements: 1,
-                    },
-                }
+                drawn(&r)
+            }
+            Source::Closed { .. } => {
+                unreachable!("a closed-loop replay is driven by wake_at and pop_due")
             }
         }
+    }
+}
+
+fn drawn(r: &ReplayRequest) -> Drawn {
+    Drawn {
+        class: r.class,
+        pattern: r.pattern,
+        hold: HoldSample {
+            hold_ns: r.hold_ns,
+            statements: 1,
+        },
     }
 }

@@ -20,6 +20,7 @@
 
 pub mod arrivals;
 pub mod classes;
+pub mod closed_loop;
 pub mod demand;
 pub mod rate;
 pub mod replay;

@@ -51,7 +51,22 @@ fn default_memory_mb() -> u64 {
     DEFAULT_MEMORY_MB
 }
 
-/// `memory_mb` when a replay does not set it: 2 GiB, about 54 million
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn default_chain_gap_ms() -> f64 {
+    DEFAULT_CHAIN_GAP_MS
+}
+
+fn is_default_chain_gap(ms: &f64) -> bool {
+    *ms == DEFAULT_CHAIN_GAP_MS
+}
+
+/// `chain_gap_ms` when a replay does not set it: one second.
+pub const DEFAULT_CHAIN_GAP_MS: f64 = 1000.0;
+
+/// `memory_mb` when a replay does not set it: 2 GiB, about 38 million
 /// requests.
 pub const DEFAULT_MEMORY_MB: u64 = 2048;
 
@@ -77,13 +92,28 @@ pub struct ReplayConfig {
     /// work), measured once by a short recorder run beside the log.
     #[serde(default)]
     pub hold_add_ms: f64,
-    /// The most memory, in MiB, the replayed requests may take (40 bytes
+    /// The most memory, in MiB, the replayed requests may take (56 bytes
     /// each); a longer trace is read again from its files on every pass
     /// instead (every replication, and the oracle's look-ahead), in memory
     /// that does not grow with its length. 0 always streams. The results
     /// are the same either way, so it is not part of a run's identity.
     #[serde(default = "default_memory_mb", skip_serializing)]
     pub memory_mb: u64,
+    /// Closed loop (default false): a recorded client's next request
+    /// waits for its previous one to end in the replay, then its recorded
+    /// think time ([`super::closed_loop`]). Needs a trace that knows its
+    /// clients (a recorder trace with the `client` column, or a csvlog,
+    /// by session). The oracle's look-ahead still sees recorded times.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed_loop: bool,
+    /// Closed loop: a think time longer than this, ms, means the client
+    /// was idle, and its next request keeps its recorded time (> 0,
+    /// default 1000).
+    #[serde(
+        default = "default_chain_gap_ms",
+        skip_serializing_if = "is_default_chain_gap"
+    )]
+    pub chain_gap_ms: f64,
     /// What the loaded trace holds, for the run's records and step keys:
     /// set by [`ReplayConfig::load`], never read from a file.
     #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
@@ -110,6 +140,9 @@ pub struct TraceInfo {
     /// patterns and holds, in the order the trace has them, and of
     /// `start_s` and `speed`: equal traces, equal fingerprints.
     pub fingerprint: String,
+    /// Of the requests, those that name their client (omitted when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub with_client: u64,
 }
 
 /// One replayed request.
@@ -128,6 +161,11 @@ pub struct ReplayRequest {
     /// Whether the trace's pool granted it a connection (else it timed
     /// out or was refused, and `hold_ns` was filled in).
     pub granted: bool,
+    /// The client that sent it (0: unknown).
+    pub client: u64,
+    /// When it ended in the trace (replay time): its arrival plus its
+    /// recorded wait and hold (plus `hold_add_ms`).
+    pub recorded_end: Nanos,
 }
 
 /// The acquire waits a trace recorded, to set beside a replay's.
@@ -198,6 +236,7 @@ impl ReplayTrace {
             holds_filled: survey.filled,
             last_arrival_ns: survey.last_at,
             fingerprint: format!("{:016x}", survey.fingerprint),
+            with_client: survey.with_client,
         };
         let trace = ReplayTrace {
             plan: Arc::new(Plan {
@@ -379,6 +418,8 @@ impl ReplayConfig {
             start_s: 0.0,
             hold_add_ms: 0.0,
             memory_mb: DEFAULT_MEMORY_MB,
+            closed_loop: false,
+            chain_gap_ms: DEFAULT_CHAIN_GAP_MS,
             loaded: None,
             trace_data: None,
             offered: 0,
@@ -415,6 +456,7 @@ impl ReplayConfig {
                 ),
             ));
         }
+        positive(path, "chain_gap_ms", self.chain_gap_ms)?;
         if self.trace.as_os_str().is_empty() {
             return Err(ConfigError::new(
                 join(path, "trace"),
@@ -485,6 +527,18 @@ impl ReplayConfig {
         )
         .map_err(|m| ConfigError::new(&at, format!("{}: {m}", self.trace.display())))?;
         trace.waits_known = waits_known;
+        if self.closed_loop && trace.plan.survey.with_client == 0 {
+            return Err(ConfigError::new(
+                join(path, "closed_loop"),
+                format!(
+                    "{}: no request of this trace names its client (a recorder trace written \
+                     before the `client` column, or a simulator requests.parquet of synthetic \
+                     traffic), so a closed loop has nothing to chain: every request would keep \
+                     its recorded time; record the trace again, or leave closed_loop out",
+                    self.trace.display()
+                ),
+            ));
+        }
         self.offered = trace.plan.survey.within_horizon;
         self.loaded = Some(info);
         self.trace_data = Some(Arc::new(trace));
@@ -492,8 +546,9 @@ impl ReplayConfig {
     }
 }
 
-/// Whether `p` starts with the recorder's request header (else a `.csv`
-/// is taken for a PostgreSQL csvlog).
+/// Whether `p` starts with a recorder request header, current or from
+/// before the `client` column (else a `.csv` is taken for a PostgreSQL
+/// csvlog).
 fn is_recorder_csv(p: &Path) -> Result<bool, String> {
     use std::io::BufRead;
     let f = std::fs::File::open(p).map_err(|e| format!("{}: {e}", p.display()))?;
@@ -501,7 +556,7 @@ fn is_recorder_csv(p: &Path) -> Result<bool, String> {
     std::io::BufReader::new(f)
         .read_line(&mut first)
         .map_err(|e| format!("{}: {e}", p.display()))?;
-    Ok(first.trim_end() == poolcast_datasets::trace::RECORDER_HEADER)
+    Ok(poolcast_datasets::trace::recorder_header_columns(&first).is_some())
 }
 
 /// Where the requests of a trace are: a recorder directory's
@@ -596,6 +651,7 @@ mod tests {
             acquire_wait_ns: 0,
             hold_ns,
             outcome,
+            client: 0,
         }
     }
 
@@ -709,7 +765,7 @@ mod tests {
         for k in 1..=2 {
             std::fs::write(
                 dir.path().join(format!("requests-00000{k}.csv")),
-                format!("{header}\n1000,read,1,0,5,ok,\n"),
+                format!("{header}\n1000,read,1,0,5,ok,,5\n"),
             )
             .unwrap();
         }
@@ -774,6 +830,7 @@ mod tests {
                     acquire_wait_ns: (h >> 16) % 1_000,
                     hold_ns: hold,
                     outcome,
+                    client: h >> 60,
                 }
             })
             .collect();
@@ -823,7 +880,7 @@ mod tests {
         let f = dir.path().join("requests-000001.csv");
         std::fs::write(
             &f,
-            format!("{header}\n1000,read,1,0,5,ok,\n2000,read,1,0,5,ok,\n"),
+            format!("{header}\n1000,read,1,0,5,ok,,5\n2000,read,1,0,5,ok,,5\n"),
         )
         .unwrap();
         let mut c = ReplayConfig::new(dir.path());
@@ -835,7 +892,7 @@ mod tests {
         assert!(t.stream_error().is_none());
         std::fs::write(
             &f,
-            format!("{header}\n1000,read,1,0,5,ok,\n2000,read,1,0,6,ok,\n"),
+            format!("{header}\n1000,read,1,0,5,ok,,5\n2000,read,1,0,6,ok,,5\n"),
         )
         .unwrap();
         let _ = t.stream().count();
@@ -848,7 +905,7 @@ mod tests {
         let t = Arc::clone(c.trace().unwrap());
         std::fs::write(
             &f,
-            format!("{header}\n9000,read,1,0,5,ok,\n1000,read,1,0,5,ok,\n"),
+            format!("{header}\n9000,read,1,0,5,ok,,5\n1000,read,1,0,5,ok,,5\n"),
         )
         .unwrap();
         let got: Vec<Nanos> = t.stream().map(|r| r.at).collect();
@@ -867,8 +924,8 @@ mod tests {
         std::fs::write(
             dir.path().join("requests-000001.csv"),
             format!(
-                "{header}\n1000,read,1,0,5000,ok,\n2000,write,2,0,0,acquire_timeout,timeout\n\
-                 3000,write,2,0,7000,ok,\n"
+                "{header}\n1000,read,1,0,5000,ok,,5\n2000,write,2,0,0,acquire_timeout,timeout,6\n\
+                 3000,write,2,0,7000,ok,,5\n"
             ),
         )
         .unwrap();

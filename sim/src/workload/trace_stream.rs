@@ -105,8 +105,10 @@ pub(crate) struct Survey {
     /// Every class's sample together, for a class that held none.
     any: Vec<Nanos>,
     /// FNV-1a of the records in file order (times, classes, patterns,
-    /// holds and whether they held a connection) and of the timing.
+    /// holds, whether they held a connection, clients) and of the timing.
     pub fingerprint: u64,
+    /// Records that name their client.
+    pub with_client: u64,
 }
 
 /// How the records are placed on replay time.
@@ -159,6 +161,11 @@ fn hash_record(h: &mut Fnv64, timing: &Timing, r: &RequestRecord) {
     h.write_u64(r.pattern_hash);
     h.write_u64(r.hold_ns);
     h.write_u64(u64::from(held(r)));
+    // Only when known, so a trace without clients keeps the fingerprint
+    // it had before clients were recorded.
+    if r.client != 0 {
+        h.write_u64(r.client);
+    }
 }
 
 /// The fingerprint of records hashed into `h` by [`hash_record`]: the
@@ -197,6 +204,7 @@ impl Survey {
         let mut hash = Fnv64::new();
         let (mut count, mut filled, mut window, mut latest, mut last_at, mut within) =
             (0u64, 0u64, 0, 0, 0, 0u64);
+        let mut with_client = 0u64;
         for r in source.open() {
             let r = r?;
             if r.arrival_ns > 100 * YEAR_NS || r.hold_ns > YEAR_NS {
@@ -223,6 +231,7 @@ impl Survey {
             last_at = last_at.max(at);
             within += u64::from(at <= horizon_ns);
             hash_record(&mut hash, timing, &r);
+            with_client += u64::from(r.client != 0);
             if held(&r) {
                 let s = &mut samples[r.class.index()];
                 let key = splitmix64(seq);
@@ -258,6 +267,7 @@ impl Survey {
             last_at,
             horizon_ns,
             within_horizon: within,
+            with_client,
             holds,
             any,
             fingerprint,
@@ -277,6 +287,10 @@ impl Survey {
             let pool = if pool.is_empty() { &self.any } else { pool };
             pool[(splitmix64(seq ^ FILL_SALT) % pool.len() as u64) as usize]
         };
+        let end = r
+            .arrival_ns
+            .saturating_add(r.acquire_wait_ns)
+            .saturating_add(r.hold_ns);
         ReplayRequest {
             at: timing.at(r.arrival_ns),
             class: r.class,
@@ -284,6 +298,8 @@ impl Survey {
             hold_ns: hold_ns + timing.hold_add_ns,
             recorded_wait_ns: r.acquire_wait_ns,
             granted,
+            client: r.client,
+            recorded_end: timing.at(end) + timing.hold_add_ns,
         }
     }
 
