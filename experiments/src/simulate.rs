@@ -90,6 +90,15 @@ fn print_table(file: &ScenarioFile, summaries: &[Summary]) {
                 s.connection_seconds,
                 s.events_per_sec,
             );
+            // A closed loop: how many requests followed their client's
+            // previous one, so a reader sees how much of the trace moved.
+            if let Some(c) = s.closed_loop {
+                println!(
+                    "  closed loop: {} after their client's previous request ended, {} beside it, \
+                     {} at their recorded time",
+                    c.after_end, c.beside, c.own_time
+                );
+            }
         }
         // What the traced pool itself measured on these requests, once per
         // trace and length: to set beside a modeled pool like the traced one.

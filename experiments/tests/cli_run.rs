@@ -500,45 +500,62 @@ fn the_exported_pool_toml_drives_a_runtime_pool_with_the_run_s_model() {
     });
 }
 
+/// A copy of manifest `p` (text `text`) in a staging directory, beside a
+/// stand-in trace at every relative `trace = "..."` path it names: one
+/// request a second for an hour, from 8 clients.
+fn staged_with_traces(staged: &Path, p: &Path, text: &str) -> std::path::PathBuf {
+    let at = staged.join("experiments/manifests");
+    std::fs::create_dir_all(&at).unwrap();
+    let copy = at.join(p.file_name().unwrap());
+    std::fs::write(&copy, text).unwrap();
+    let mut csv = format!("{}\n", poolcast::core::telemetry::REQUEST_CSV_HEADER);
+    for s in 0..3600u64 {
+        csv.push_str(&format!(
+            "{},read,7,0,1000000,ok,,{}\n",
+            s * 1_000_000_000,
+            s % 8 + 1
+        ));
+    }
+    for trace in text.split("trace = \"").skip(1) {
+        let rel = trace.split('"').next().unwrap();
+        let dir = at.join(rel);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("requests-000001.csv"), &csv).unwrap();
+    }
+    copy
+}
+
 #[test]
 fn every_shipped_manifest_is_valid() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests");
-    let mut n = 0;
+    let (mut n, mut scenario_files, mut pool_files) = (0, 0, 0);
     for e in std::fs::read_dir(&dir).unwrap() {
         let p = e.unwrap().path();
         let text = std::fs::read_to_string(&p).unwrap();
+        let staged = tempfile::tempdir().unwrap();
+        // A manifest replaying a recorded trace is checked beside a stand-in
+        // trace at the same relative path.
+        let checked = if text.contains("replay = {") {
+            staged_with_traces(staged.path(), &p, &text)
+        } else {
+            p.clone()
+        };
+        // A runtime pool file: it loads in the runtime pool.
+        if p.to_string_lossy().ends_with(".pool.toml") {
+            poolcast::runtime::load_pool_file(&p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            pool_files += 1;
+            continue;
+        }
         // Scenario files of `poolcast simulate` have a top-level seed;
         // experiment manifests an [experiment] table.
         if !text.contains("[experiment]") {
+            poolcast_sim::ScenarioFile::load(&checked)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            scenario_files += 1;
             continue;
         }
-        // A manifest replaying a recorded trace is checked beside a stand-in
-        // trace at the same relative path: one request a second for an hour.
-        let staged = tempfile::tempdir().unwrap();
-        let p = if text.contains("replay = {") {
-            let at = staged.path().join("experiments/manifests");
-            std::fs::create_dir_all(&at).unwrap();
-            let copy = at.join(p.file_name().unwrap());
-            std::fs::write(&copy, &text).unwrap();
-            let mut csv = format!("{}\n", poolcast::core::telemetry::REQUEST_CSV_HEADER);
-            for s in 0..3600u64 {
-                csv.push_str(&format!(
-                    "{},read,7,0,1000000,ok,,{}\n",
-                    s * 1_000_000_000,
-                    s % 8 + 1
-                ));
-            }
-            for trace in text.split("trace = \"").skip(1) {
-                let rel = trace.split('"').next().unwrap();
-                let dir = at.join(rel);
-                std::fs::create_dir_all(&dir).unwrap();
-                std::fs::write(dir.join("requests-000001.csv"), &csv).unwrap();
-            }
-            copy
-        } else {
-            p
-        };
-        let out = poolcast(&["run", p.to_str().unwrap(), "--check"]);
+        let out = poolcast(&["run", checked.to_str().unwrap(), "--check"]);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success() && stdout.contains("valid"),
@@ -549,4 +566,6 @@ fn every_shipped_manifest_is_valid() {
         n += 1;
     }
     assert!(n >= 5, "expected the five shipped manifests, found {n}");
+    assert!(scenario_files >= 3, "scenario files: {scenario_files}");
+    assert!(pool_files >= 2, "pool files: {pool_files}");
 }

@@ -282,7 +282,12 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
             self.q.push_side(t, Ev::Arrival);
         }
         let drawn = self.demand.draw();
-        self.admit(now, drawn, ChainRef::default());
+        // Open loop: the client is recorded, nothing waits on its end.
+        let chain = ChainRef {
+            client: drawn.client,
+            seq: 0,
+        };
+        self.admit(now, drawn, chain);
     }
 
     /// Closed loop: the side slot's event fired. Every request due now
@@ -316,6 +321,7 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
             class,
             pattern,
             hold,
+            ..
         } = drawn;
         let (u_fail, u_frac) = if self.inject {
             (
@@ -725,6 +731,7 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
             statement_cache_hits: hits,
             statement_cache_misses: misses,
             cache_hit_rate: (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64),
+            closed_loop: self.demand.chain_counts(),
         }
     }
 }

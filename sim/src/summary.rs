@@ -127,6 +127,11 @@ pub struct Summary {
     /// `hits / (hits + misses)`, or `None` when nothing was looked up.
     #[serde(default)]
     pub cache_hit_rate: Option<f64>,
+    /// A closed-loop replay: how its requests were linked to their
+    /// client's previous one (after its end, beside it, or at their
+    /// recorded time). Absent for every other workload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_loop: Option<crate::workload::closed_loop::ChainCounts>,
 }
 
 impl Summary {

@@ -493,6 +493,14 @@ fn a_closed_loop_replay_slows_its_clients_down_instead_of_queueing_them() {
     let (open8, open8_sink) = common::run_toml(&loop_replay(&trace, 8, ""));
     let (closed8, closed8_sink) = common::run_toml(&loop_replay(&trace, 8, ", closed_loop = true"));
     assert_eq!(closed8.requests, open8.requests);
+    // Each client's first request keeps its time; the rest follow an end.
+    let chains = closed8
+        .closed_loop
+        .expect("a closed loop reports its chains");
+    assert_eq!(chains.own_time, 8, "{chains:?}");
+    assert_eq!(chains.beside, 0, "{chains:?}");
+    assert!(chains.after_end + 8 >= closed8.requests, "{chains:?}");
+    assert!(open8.closed_loop.is_none());
     let times = |s: &poolcast_sim::MemorySink| {
         let mut t: Vec<_> = s.requests.iter().map(|r| r.arrival_ns).collect();
         t.sort_unstable();
@@ -548,6 +556,46 @@ fn a_closed_loop_replay_slows_its_clients_down_instead_of_queueing_them() {
     assert_eq!(streamed_sink.snapshots, closed2_sink.snapshots);
 }
 
+/// Closed loop with a timer tick: through the pool the trace ran on, the
+/// recorded arrivals; through a smaller one, arrivals that stay on each
+/// client's recorded 1-ms grid (moved by whole ticks), and still come after
+/// the previous request's end.
+#[test]
+fn a_closed_loop_with_a_tick_keeps_each_client_on_its_timer() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = looping_clients(dir.path());
+    let tick = ", closed_loop = true, think_tick_ms = 1.0";
+    let (_, open8) = common::run_toml(&loop_replay(&trace, 8, ""));
+    let (_, closed8) = common::run_toml(&loop_replay(&trace, 8, tick));
+    assert!(closed8.requests == open8.requests, "not the recorded run");
+
+    let (closed2, sink) = common::run_toml(&loop_replay(&trace, 2, tick));
+    let (untimed2, _) = common::run_toml(&loop_replay(&trace, 2, ", closed_loop = true"));
+    assert!(closed2.requests < open8.requests.len() as u64 / 2);
+    let mut by_client: std::collections::BTreeMap<u64, Vec<_>> = Default::default();
+    for r in &sink.requests {
+        by_client.entry(r.client).or_default().push(*r);
+    }
+    let mut moved = 0;
+    for (client, rs) in by_client.iter_mut() {
+        rs.sort_by_key(|r| r.arrival_ns);
+        let phase = (client - 1000) * 100_000;
+        for w in rs.windows(2) {
+            assert_eq!(w[1].arrival_ns % 1_000_000, phase, "{w:?}");
+            let end = w[0].arrival_ns + w[0].acquire_wait_ns + w[0].hold_ns;
+            assert!(w[1].arrival_ns >= end, "{w:?}");
+            moved += u64::from(w[1].arrival_ns - end != 1_000_000);
+        }
+    }
+    assert!(moved > 0, "no arrival left its think time");
+    // Whole ticks, not exact think times: a different run.
+    assert_ne!(closed2.requests, 0);
+    assert_ne!(
+        (closed2.requests, closed2.acquire_wait_mean_ms),
+        (untimed2.requests, untimed2.acquire_wait_mean_ms)
+    );
+}
+
 /// A closed loop over a trace that does not know its clients is refused,
 /// naming the field and why.
 #[test]
@@ -568,4 +616,13 @@ fn a_closed_loop_needs_a_trace_that_knows_its_clients() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("chain_gap_ms"), "{e}");
+    for bad in ["-1.0", "5000.0"] {
+        let e = ScenarioFile::parse(
+            &loop_replay(dir.path(), 2, &format!(", think_tick_ms = {bad}")),
+            "x.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("think_tick_ms"), "{e}");
+    }
 }

@@ -16,6 +16,15 @@
 //!   was idle, so whatever woke it is not the previous query), or the
 //!   client is unknown (0): it keeps its recorded time.
 //!
+//! With a timer tick (`think_tick_ms`), a request after its previous one's
+//! end moves from its recorded time by that end's change rounded to whole
+//! ticks, not by the change itself. A client that sleeps between requests
+//! wakes on its timer's tick (tokio's is 1 ms), together with every other
+//! client whose sleep ends in that tick; a think time replayed to the
+//! nanosecond spreads those arrivals out, and with them the waits they
+//! cause (measured on `pg_service`: README "Closed loop"). Rounding to the
+//! nearest tick is unbiased when the recorded end fell anywhere in its tick.
+//!
 //! A chain keeps its length: a client that waits longer than it did in the
 //! trace sends the same requests later, as a client that loops over a
 //! fixed amount of work does. A client that stops at a deadline would send
@@ -40,7 +49,8 @@ use super::replay::ReplayRequest;
 /// A request of a chain, as the engine hands it back when it ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ChainRef {
-    /// The client (0: none, nothing waits on it).
+    /// The client (0: none). In an open-loop replay it is only recorded;
+    /// nothing waits on it.
     pub client: u64,
     /// Its position in the client's requests.
     pub seq: u32,
@@ -93,8 +103,9 @@ impl Ord for Due {
     }
 }
 
-/// Counts of how the replayed requests were linked.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Counts of how the replayed requests were linked (those scheduled by
+/// the end of the run).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChainCounts {
     /// Requests that arrived after their client's previous one ended.
     pub after_end: u64,
@@ -112,6 +123,8 @@ pub struct ChainCounts {
 #[derive(Debug)]
 pub struct ClosedLoop {
     chain_gap: Nanos,
+    /// The clients' timer tick (0: none).
+    tick: Nanos,
     clients: HashMap<u64, Client>,
     due: BinaryHeap<Due>,
     order: u64,
@@ -132,6 +145,7 @@ impl ClosedLoop {
     pub fn new(chain_gap: Nanos) -> ClosedLoop {
         ClosedLoop {
             chain_gap,
+            tick: 0,
             clients: HashMap::new(),
             due: BinaryHeap::new(),
             order: 0,
@@ -140,6 +154,29 @@ impl ClosedLoop {
             read_to: 0,
             counts: ChainCounts::default(),
         }
+    }
+
+    /// The same, for clients whose timers tick every `tick` ns (0: none).
+    pub fn with_tick(mut self, tick: Nanos) -> ClosedLoop {
+        self.tick = tick;
+        self
+    }
+
+    /// When a request recorded at `at`, after its previous one's recorded
+    /// end `rec_end`, arrives now that the previous one ended at `sim_end`:
+    /// its think time after `sim_end`, or, with a tick, its recorded time
+    /// moved by `sim_end − rec_end` rounded to whole ticks (never before
+    /// `sim_end`).
+    fn after_end(tick: Nanos, at: Nanos, rec_end: Nanos, sim_end: Nanos) -> Nanos {
+        if tick == 0 {
+            return sim_end + (at - rec_end);
+        }
+        let tick = i128::from(tick);
+        let moved = i128::from(sim_end) - i128::from(rec_end);
+        // Nearest whole tick, halves away from zero.
+        let ticks = (moved.abs() + tick / 2) / tick * moved.signum();
+        let t = (i128::from(at) + ticks * tick).clamp(0, i128::from(Nanos::MAX));
+        (t as Nanos).max(sim_end)
     }
 
     /// Whether the next trace request, recorded at `next_at`, must be
@@ -204,7 +241,7 @@ impl ClosedLoop {
             self.schedule(req.at.max(now), req, ChainRef::default());
             return;
         }
-        let gap = self.chain_gap;
+        let (gap, tick) = (self.chain_gap, self.tick);
         let client = match self.clients.entry(req.client) {
             Entry::Occupied(o) => o.into_mut(),
             Entry::Vacant(v) => v.insert(Client::default()),
@@ -221,7 +258,7 @@ impl ClosedLoop {
             Some(l) if req.at - l.rec_end <= gap => match l.sim_end {
                 Some(e) => {
                     self.counts.after_end += 1;
-                    Some(e + (req.at - l.rec_end))
+                    Some(Self::after_end(tick, req.at, l.rec_end, e))
                 }
                 None => None,
             },
@@ -288,7 +325,7 @@ impl ClosedLoop {
                 req.at
             } else if let Some(e) = l.sim_end {
                 self.counts.after_end += 1;
-                e + (req.at - l.rec_end)
+                Self::after_end(self.tick, req.at, l.rec_end, e)
             } else {
                 break;
             };
@@ -426,6 +463,42 @@ mod tests {
         let fast = drive(&mut cl, &trace, |_| 1_000_000);
         let want: Vec<Nanos> = (0..10u64).map(|k| k * 2_000_000).collect();
         assert_eq!(fast.iter().map(|x| x.1).collect::<Vec<_>>(), want);
+    }
+
+    #[test]
+    fn with_a_tick_arrivals_move_by_whole_ticks() {
+        // A client on a 1-ms timer: 0.4-ms holds, the next request on the
+        // second tick after each end (every 3 ms).
+        let trace: Vec<ReplayRequest> = (0..6u64)
+            .map(|k| req(5, k * 3_000_000, k * 3_000_000 + 400_000))
+            .collect();
+        let run = |tick, hold| {
+            let mut cl = ClosedLoop::new(1_000_000_000).with_tick(tick);
+            drive(&mut cl, &trace, |_| hold)
+                .iter()
+                .map(|x| x.1)
+                .collect::<Vec<_>>()
+        };
+        let recorded: Vec<Nanos> = trace.iter().map(|r| r.at).collect();
+        // Ends 0.3 ms later: on the same ticks with one, not without.
+        assert_eq!(run(1_000_000, 700_000), recorded);
+        let drift: Vec<Nanos> = (0..6u64).map(|k| k * 3_300_000).collect();
+        assert_eq!(run(0, 700_000), drift);
+        // Ends 0.7 ms later: one tick later each time, 4 ms apart.
+        let later: Vec<Nanos> = (0..6u64).map(|k| k * 4_000_000).collect();
+        assert_eq!(run(1_000_000, 1_100_000), later);
+        // Ends 0.3 ms earlier: the same ticks; 0.6 ms earlier, a tick
+        // earlier, never before the end.
+        assert_eq!(run(1_000_000, 100_000), recorded);
+        assert_eq!(
+            ClosedLoop::after_end(1_000_000, 3_000_000, 600_000, 0),
+            2_000_000
+        );
+        assert_eq!(ClosedLoop::after_end(1_000_000, 1_000_000, 900_000, 0), 0);
+        assert_eq!(
+            ClosedLoop::after_end(1_000_000, 1_000_000, 100_000, 2_950_000),
+            4_000_000
+        );
     }
 
     #[test]

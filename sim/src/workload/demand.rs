@@ -23,6 +23,9 @@ pub struct Drawn {
     pub pattern: u64,
     /// Connection hold and statement count.
     pub hold: HoldSample,
+    /// The client that sent it: a replayed request's recorded one, 0 for
+    /// synthetic traffic.
+    pub client: u64,
 }
 
 enum Source {
@@ -94,7 +97,8 @@ impl Demand {
                 if closed && r.closed_loop {
                     Source::Closed {
                         stream: stream.peekable(),
-                        chains: ClosedLoop::new(ms_to_ns(r.chain_gap_ms)),
+                        chains: ClosedLoop::new(ms_to_ns(r.chain_gap_ms))
+                            .with_tick(ms_to_ns(r.think_tick_ms)),
                     }
                 } else {
                     Source::Replay {
@@ -206,6 +210,7 @@ impl Demand {
                     class,
                     pattern,
                     hold,
+                    client: 0,
                 }
             }
             Source::Replay {
@@ -235,5 +240,6 @@ fn drawn(r: &ReplayRequest) -> Drawn {
             hold_ns: r.hold_ns,
             statements: 1,
         },
+        client: r.client,
     }
 }

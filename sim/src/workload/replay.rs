@@ -55,6 +55,10 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+fn is_zero_f64(v: &f64) -> bool {
+    *v == 0.0
+}
+
 fn default_chain_gap_ms() -> f64 {
     DEFAULT_CHAIN_GAP_MS
 }
@@ -114,6 +118,16 @@ pub struct ReplayConfig {
         skip_serializing_if = "is_default_chain_gap"
     )]
     pub chain_gap_ms: f64,
+    /// Closed loop: the tick, ms, of the clients' timers (default 0: none).
+    /// A client that sleeps between requests wakes on its timer's tick
+    /// (tokio's is 1 ms), so its requests arrive together with the other
+    /// clients' on the same ticks. With a tick, a request that follows its
+    /// previous one's end moves from its recorded time by whole ticks (the
+    /// change in that end, rounded to the nearest tick) instead of keeping
+    /// its think time to the nanosecond, so arrivals stay on the ticks
+    /// they were recorded on.
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub think_tick_ms: f64,
     /// What the loaded trace holds, for the run's records and step keys:
     /// set by [`ReplayConfig::load`], never read from a file.
     #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
@@ -420,6 +434,7 @@ impl ReplayConfig {
             memory_mb: DEFAULT_MEMORY_MB,
             closed_loop: false,
             chain_gap_ms: DEFAULT_CHAIN_GAP_MS,
+            think_tick_ms: 0.0,
             loaded: None,
             trace_data: None,
             offered: 0,
@@ -457,6 +472,16 @@ impl ReplayConfig {
             ));
         }
         positive(path, "chain_gap_ms", self.chain_gap_ms)?;
+        non_negative(path, "think_tick_ms", self.think_tick_ms)?;
+        if self.think_tick_ms > 1_000.0 {
+            return Err(ConfigError::new(
+                join(path, "think_tick_ms"),
+                format!(
+                    "expected at most 1000 ms (a timer's tick: tokio's is 1), found {}",
+                    self.think_tick_ms
+                ),
+            ));
+        }
         if self.trace.as_os_str().is_empty() {
             return Err(ConfigError::new(
                 join(path, "trace"),
