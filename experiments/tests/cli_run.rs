@@ -529,8 +529,17 @@ fn staged_with_traces(staged: &Path, p: &Path, text: &str) -> std::path::PathBuf
 fn every_shipped_manifest_is_valid() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests");
     let (mut n, mut scenario_files, mut pool_files) = (0, 0, 0);
+    // Runtime pool files (`pools/`): each loads in the runtime pool.
+    for e in std::fs::read_dir(dir.join("pools")).unwrap() {
+        let p = e.unwrap().path();
+        poolcast::runtime::load_pool_file(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        pool_files += 1;
+    }
     for e in std::fs::read_dir(&dir).unwrap() {
         let p = e.unwrap().path();
+        if p.is_dir() {
+            continue;
+        }
         let text = std::fs::read_to_string(&p).unwrap();
         let staged = tempfile::tempdir().unwrap();
         // A manifest replaying a recorded trace is checked beside a stand-in
@@ -540,13 +549,6 @@ fn every_shipped_manifest_is_valid() {
         } else {
             p.clone()
         };
-        // A runtime pool file: it loads in the runtime pool.
-        if p.to_string_lossy().ends_with(".pool.toml") {
-            poolcast::runtime::load_pool_file(&p)
-                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            pool_files += 1;
-            continue;
-        }
         // Scenario files of `poolcast simulate` have a top-level seed;
         // experiment manifests an [experiment] table.
         if !text.contains("[experiment]") {
@@ -567,5 +569,5 @@ fn every_shipped_manifest_is_valid() {
     }
     assert!(n >= 5, "expected the five shipped manifests, found {n}");
     assert!(scenario_files >= 3, "scenario files: {scenario_files}");
-    assert!(pool_files >= 2, "pool files: {pool_files}");
+    assert!(pool_files >= 5, "pool files: {pool_files}");
 }
