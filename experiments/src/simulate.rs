@@ -93,11 +93,15 @@ fn print_table(file: &ScenarioFile, summaries: &[Summary]) {
             // A closed loop: how many requests followed their client's
             // previous one, so a reader sees how much of the trace moved.
             if let Some(c) = s.closed_loop {
-                println!(
+                print!(
                     "  closed loop: {} after their client's previous request ended, {} beside it, \
                      {} at their recorded time",
                     c.after_end, c.beside, c.own_time
                 );
+                if c.dropped > 0 {
+                    print!(", {} never sent (past their chain's end)", c.dropped);
+                }
+                println!();
             }
         }
         // What the traced pool itself measured on these requests, once per

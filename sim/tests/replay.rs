@@ -596,6 +596,66 @@ fn a_closed_loop_with_a_tick_keeps_each_client_on_its_timer() {
     );
 }
 
+/// Closed loop with deadlines: clients that loop for 5 s (two phases of 8
+/// clients, 14 s apart) stop at their last recorded request, so through a
+/// pool too small for them they send fewer requests; with `work` they send
+/// every one, late, and the first phase's backlog runs into the second.
+#[test]
+fn a_closed_loop_with_deadlines_sends_fewer_through_a_slower_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = Vec::new();
+    for (phase, from) in [(0u64, 0u64), (1, 14 * NANOS_PER_SEC)] {
+        for c in 1..=8u64 {
+            let mut at = from + c * 100_000;
+            while at < from + 5 * NANOS_PER_SEC {
+                rows.push((at, phase * 100 + c));
+                at += 5_000_000;
+            }
+        }
+    }
+    rows.sort();
+    let last: std::collections::BTreeMap<u64, u64> = rows.iter().map(|&(at, c)| (c, at)).collect();
+    let rows: Vec<String> = rows
+        .iter()
+        .map(|(at, c)| format!("{at},read,7,0,4000000,ok,,{}", 1000 + c))
+        .collect();
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    let trace = dir.path().join("phases");
+    std::fs::create_dir(&trace).unwrap();
+    write_recorder_file(&trace.join("requests-000001.csv"), &rows);
+
+    let (work, _) = common::run_toml(&loop_replay(&trace, 2, ", closed_loop = true"));
+    let deadline = ", closed_loop = true, chain_end = \"deadline\"";
+    let (dl, sink) = common::run_toml(&loop_replay(&trace, 2, deadline));
+    // Two connections serve one 4-ms checkout each per 4 ms: 2,500 in
+    // each 5-s phase.
+    assert!(dl.requests <= 2 * 2_500 + 16, "{} requests", dl.requests);
+    assert!(
+        work.requests > dl.requests * 3 / 2,
+        "{} against {}",
+        work.requests,
+        dl.requests
+    );
+    let chains = dl.closed_loop.unwrap();
+    assert!(chains.dropped > 5_000, "{chains:?}");
+    assert_eq!(work.closed_loop.unwrap().dropped, 0);
+    // No client sends after its last recorded request.
+    for r in &sink.requests {
+        assert!(r.arrival_ns <= last[&(r.client - 1000)], "{r:?}");
+    }
+    // Streamed, the same run.
+    let (streamed, streamed_sink) = common::run_toml(&loop_replay(
+        &trace,
+        2,
+        &format!("{deadline}, memory_mb = 0"),
+    ));
+    assert_eq!(streamed.closed_loop, dl.closed_loop);
+    assert!(streamed_sink.requests == sink.requests && streamed_sink.snapshots == sink.snapshots);
+    // Through a pool the size of the recording's, nothing is dropped.
+    let (as_recorded, _) = common::run_toml(&loop_replay(&trace, 8, deadline));
+    assert_eq!(as_recorded.closed_loop.unwrap().dropped, 0);
+}
+
 /// A closed loop over a trace that does not know its clients is refused,
 /// naming the field and why.
 #[test]
@@ -616,6 +676,17 @@ fn a_closed_loop_needs_a_trace_that_knows_its_clients() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("chain_gap_ms"), "{e}");
+    let e = ScenarioFile::parse(
+        &loop_replay(
+            dir.path(),
+            2,
+            ", closed_loop = true, chain_end = \"deadlin\"",
+        ),
+        "x.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("chain_end") && e.contains("deadline"), "{e}");
     for bad in ["-1.0", "5000.0"] {
         let e = ScenarioFile::parse(
             &loop_replay(dir.path(), 2, &format!(", think_tick_ms = {bad}")),

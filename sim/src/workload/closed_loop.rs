@@ -25,10 +25,17 @@
 //! cause (measured on `pg_service`: README "Closed loop"). Rounding to the
 //! nearest tick is unbiased when the recorded end fell anywhere in its tick.
 //!
-//! A chain keeps its length: a client that waits longer than it did in the
-//! trace sends the same requests later, as a client that loops over a
-//! fixed amount of work does. A client that stops at a deadline would send
-//! fewer; the trace cannot tell the two apart.
+//! By default a chain keeps its length: a client that waits longer than it
+//! did in the trace sends the same requests later, as a client that loops
+//! over a fixed amount of work does (or a web request, whose queries all
+//! run). A client that stops at a deadline sends fewer; the trace cannot
+//! tell the two apart, so `chain_end = "deadline"` says which
+//! ([`ClosedLoop::with_deadlines`]): a late request is sent only if its
+//! chain was still sending at the time it would come, that is if one of
+//! the chain's requests was recorded then or later. Whether it was is
+//! known only once the trace is read that far, so a late chain's next
+//! request can wait undecided ([`ClosedLoop::settle`]) while the trace is
+//! read up to its last read request's recorded end plus `chain_gap`.
 //!
 //! The requests come from the trace in recorded order, and a faster pool
 //! moves a chain ahead of its recorded times, so the stream is read ahead
@@ -74,6 +81,9 @@ struct Client {
     /// to end, in order.
     queue: VecDeque<ReplayRequest>,
     next_seq: u32,
+    /// With deadlines: the head of the queue is undecided until the trace
+    /// is read to this recorded time.
+    need: Option<Nanos>,
 }
 
 /// A scheduled arrival, earliest first, then in the order scheduled.
@@ -114,6 +124,63 @@ pub struct ChainCounts {
     /// Requests that kept their recorded time (first of a chain, after a
     /// gap longer than `chain_gap`, or of no known client).
     pub own_time: u64,
+    /// With deadlines: requests never sent, because their client would
+    /// have reached them after its chain's last recorded request.
+    #[serde(default)]
+    pub dropped: u64,
+}
+
+/// How a request is linked to its client's previous one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    Beside,
+    AfterEnd,
+    OwnTime,
+}
+
+/// Whether a chain was still sending at some time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chain {
+    /// Yes: one of its requests was recorded then or later.
+    Sending,
+    /// No: it ended with the first `n` requests of the queue.
+    Stopped(usize),
+    /// Not known until the trace is read to this recorded time.
+    Unknown(Nanos),
+}
+
+/// Whether the chain starting at the head of `queue` (a client's requests
+/// read and not yet scheduled, in recorded order) was still sending at
+/// recorded time `at`: whether one of its requests was recorded at `at` or
+/// later. Its requests follow one another within `gap` of the previous
+/// one's recorded end; `horizon` is the recorded time of the first request
+/// not read yet (`None`: unknown).
+fn chain_at(
+    queue: &VecDeque<ReplayRequest>,
+    gap: Nanos,
+    at: Nanos,
+    horizon: Option<Nanos>,
+) -> Chain {
+    let mut prev = queue[0];
+    if prev.at >= at {
+        return Chain::Sending;
+    }
+    for (i, q) in queue.iter().enumerate().skip(1) {
+        if q.at.saturating_sub(prev.recorded_end) > gap {
+            return Chain::Stopped(i);
+        }
+        if q.at >= at {
+            return Chain::Sending;
+        }
+        prev = *q;
+    }
+    // The next request of the chain, if any, is not read yet: it would be
+    // recorded after `horizon`, and within `gap` of the last one's end.
+    let need = prev.recorded_end.saturating_add(gap);
+    match horizon {
+        Some(h) if h > need => Chain::Stopped(queue.len()),
+        _ => Chain::Unknown(need),
+    }
 }
 
 /// The arrivals of a closed-loop replay. Feed it the trace's requests in
@@ -137,6 +204,14 @@ pub struct ClosedLoop {
     /// Recorded time of the latest request offered.
     read_to: Nanos,
     counts: ChainCounts,
+    /// Chains stop at their last recorded request (else they send all of
+    /// theirs, however late).
+    deadline: bool,
+    /// With deadlines: clients whose next request is undecided until the
+    /// trace is read to a recorded time.
+    pending: std::collections::BTreeMap<u64, Nanos>,
+    /// The latest of `pending`'s times (0 when none).
+    need_to: Nanos,
 }
 
 impl ClosedLoop {
@@ -153,7 +228,20 @@ impl ClosedLoop {
             expiry: VecDeque::new(),
             read_to: 0,
             counts: ChainCounts::default(),
+            deadline: false,
+            pending: std::collections::BTreeMap::new(),
+            need_to: 0,
         }
+    }
+
+    /// The same, with chains that stop at their last recorded request: a
+    /// client that falls behind its recording sends no request later than
+    /// the last one it sent in the trace (a worker looping until a
+    /// deadline), instead of all of them late (a worker with a fixed
+    /// amount of work).
+    pub fn with_deadlines(mut self, deadline: bool) -> ClosedLoop {
+        self.deadline = deadline;
+        self
     }
 
     /// The same, for clients whose timers tick every `tick` ns (0: none).
@@ -182,9 +270,10 @@ impl ClosedLoop {
     /// Whether the next trace request, recorded at `next_at`, must be
     /// offered at `now`: it could be due by then. (Read no earlier, so that
     /// requests waiting on a previous one are not read in bulk.)
+    /// With deadlines, also while a client's chain is undecided up to it.
     #[inline]
     pub fn wants(&self, now: Nanos, next_at: Nanos) -> bool {
-        next_at.saturating_sub(self.lead) <= now
+        next_at.saturating_sub(self.lead) <= now || next_at <= self.need_to
     }
 
     /// When the replay must next act, given the next trace request's
@@ -241,38 +330,12 @@ impl ClosedLoop {
             self.schedule(req.at.max(now), req, ChainRef::default());
             return;
         }
-        let (gap, tick) = (self.chain_gap, self.tick);
-        let client = match self.clients.entry(req.client) {
-            Entry::Occupied(o) => o.into_mut(),
-            Entry::Vacant(v) => v.insert(Client::default()),
-        };
-        if !client.queue.is_empty() {
-            client.queue.push_back(req);
-            return;
-        }
-        let at = match client.last {
-            Some(l) if req.at < l.rec_end => {
-                self.counts.beside += 1;
-                Some(l.sim_at + (req.at - l.rec_at))
-            }
-            Some(l) if req.at - l.rec_end <= gap => match l.sim_end {
-                Some(e) => {
-                    self.counts.after_end += 1;
-                    Some(Self::after_end(tick, req.at, l.rec_end, e))
-                }
-                None => None,
-            },
-            _ => {
-                self.counts.own_time += 1;
-                Some(req.at)
-            }
-        };
-        match at {
-            Some(at) => {
-                let chain = Self::link(client, at, &req);
-                self.schedule(at.max(now), req, chain);
-            }
-            None => client.queue.push_back(req),
+        let client = self.clients.entry(req.client).or_default();
+        client.queue.push_back(req);
+        // Only the head of a queue can be due: a request behind others
+        // waits for them.
+        if client.queue.len() == 1 || client.need.is_some() {
+            self.advance(req.client, now, None);
         }
     }
 
@@ -311,38 +374,93 @@ impl ClosedLoop {
         // than recorded by as much as this one ended early: read that far
         // ahead.
         self.lead = self.lead.max(last.rec_end.saturating_sub(now));
+        self.advance(chain.client, now, None);
+    }
+
+    /// Schedules the requests at the head of `client`'s queue that can be:
+    /// every one linked beside the one before it, or after its end once
+    /// that has ended, or at its own time after a gap. With deadlines, a
+    /// request that would come later than recorded is sent only if its
+    /// chain was still sending then ([`chain_at`]); `horizon` is the
+    /// recorded time of the next request not yet read (`None`: unknown,
+    /// so a chain that may go on is left undecided until [`Self::settle`]).
+    fn advance(&mut self, cid: u64, now: Nanos, horizon: Option<Nanos>) {
+        let (gap, tick, deadline) = (self.chain_gap, self.tick, self.deadline);
+        let Some(client) = self.clients.get_mut(&cid) else {
+            return;
+        };
+        if let Some(need) = client.need.take() {
+            self.pending.remove(&cid);
+            if need >= self.need_to {
+                self.need_to = self.pending.values().copied().max().unwrap_or(0);
+            }
+        }
         let mut scheduled = Vec::new();
-        // Every waiting request linked beside the one before it follows at
-        // once; one linked after the end of its predecessor stops the run
-        // unless that predecessor has ended (only the first can have).
         while let Some(&req) = client.queue.front() {
-            let l = client.last.expect("a queue has a request before it");
-            let at = if req.at < l.rec_end {
-                self.counts.beside += 1;
-                l.sim_at + (req.at - l.rec_at)
-            } else if req.at - l.rec_end > self.chain_gap {
-                self.counts.own_time += 1;
-                req.at
-            } else if let Some(e) = l.sim_end {
-                self.counts.after_end += 1;
-                Self::after_end(self.tick, req.at, l.rec_end, e)
-            } else {
-                break;
+            let (at, kind) = match client.last {
+                Some(l) if req.at < l.rec_end => (l.sim_at + (req.at - l.rec_at), Link::Beside),
+                Some(l) if req.at - l.rec_end <= gap => match l.sim_end {
+                    Some(e) => (Self::after_end(tick, req.at, l.rec_end, e), Link::AfterEnd),
+                    None => break,
+                },
+                _ => (req.at, Link::OwnTime),
             };
+            if deadline && kind != Link::OwnTime && at > req.at {
+                match chain_at(&client.queue, gap, at, horizon) {
+                    Chain::Sending => {}
+                    Chain::Stopped(n) => {
+                        // The client stopped before `at`: its chain's
+                        // remaining requests are never sent.
+                        let last = client.queue[n - 1];
+                        client.queue.drain(..n);
+                        self.counts.dropped += n as u64;
+                        Self::link(client, at, &last);
+                        if let Some(l) = client.last.as_mut() {
+                            l.sim_end = Some(at);
+                        }
+                        continue;
+                    }
+                    Chain::Unknown(need) => {
+                        client.need = Some(need);
+                        break;
+                    }
+                }
+            }
+            match kind {
+                Link::Beside => self.counts.beside += 1,
+                Link::AfterEnd => self.counts.after_end += 1,
+                Link::OwnTime => self.counts.own_time += 1,
+            }
             client.queue.pop_front();
             let chain = Self::link(client, at, &req);
             scheduled.push((at.max(now), req, chain));
         }
-        let l = client.last.expect("just set");
-        if client.queue.is_empty() && l.sim_end.is_some() {
-            self.expiry.push_back((
-                l.rec_end.saturating_add(self.chain_gap),
-                chain.client,
-                l.seq,
-            ));
+        if let Some(need) = client.need {
+            self.pending.insert(cid, need);
+            self.need_to = self.need_to.max(need);
+        }
+        if let Some(l) = client.last
+            && client.queue.is_empty()
+            && l.sim_end.is_some()
+        {
+            self.expiry
+                .push_back((l.rec_end.saturating_add(gap), cid, l.seq));
         }
         for (at, req, chain) in scheduled {
             self.schedule(at, req, chain);
+        }
+    }
+
+    /// With deadlines: decides the clients left undecided, now that every
+    /// request recorded before `horizon` has been read (`Nanos::MAX`: the
+    /// whole trace).
+    pub fn settle(&mut self, now: Nanos, horizon: Nanos) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let pending: Vec<u64> = self.pending.keys().copied().collect();
+        for cid in pending {
+            self.advance(cid, now, Some(horizon));
         }
     }
 
@@ -397,9 +515,15 @@ mod tests {
         let mut out = Vec::new();
         let mut now = 0;
         loop {
-            while next < trace.len() && cl.wants(now, trace[next].at) {
-                cl.offer(now, trace[next]);
-                next += 1;
+            loop {
+                while next < trace.len() && cl.wants(now, trace[next].at) {
+                    cl.offer(now, trace[next]);
+                    next += 1;
+                }
+                cl.settle(now, trace.get(next).map_or(Nanos::MAX, |r| r.at));
+                if !(next < trace.len() && cl.wants(now, trace[next].at)) {
+                    break;
+                }
             }
             let wake = cl.wake_at(now, trace.get(next).map(|r| r.at));
             let end = ends.peek().map(|e| e.0.0);
@@ -499,6 +623,54 @@ mod tests {
             ClosedLoop::after_end(1_000_000, 1_000_000, 100_000, 2_950_000),
             4_000_000
         );
+    }
+
+    #[test]
+    fn with_deadlines_a_late_chain_stops_at_its_last_recorded_request() {
+        // Client 7: 2-ms holds, 1-ms thinks, 10 requests from 0 to 27 ms;
+        // 10 s later a second chain of 3. Client 8's two requests are
+        // chains of their own (2 s apart), kept at their recorded times.
+        let mut trace: Vec<ReplayRequest> = (0..10u64)
+            .map(|k| req(7, k * 3_000_000, k * 3_000_000 + 2_000_000))
+            .chain((0..3u64).map(|k| {
+                let at = 10_000_000_000 + k * 3_000_000;
+                req(7, at, at + 2_000_000)
+            }))
+            .collect();
+        trace.push(req(8, 500_000, 600_000));
+        trace.push(req(8, 2_000_500_000, 2_000_600_000));
+        trace.sort_by_key(|r| r.at);
+        // 3-ms holds: each request of client 7 1 ms later than the last.
+        let times = |deadline: bool| {
+            let mut cl = ClosedLoop::new(1_000_000_000).with_deadlines(deadline);
+            let got = drive(&mut cl, &trace, |_| 3_000_000);
+            (got, cl.counts())
+        };
+        let (work, wc) = times(false);
+        let (dl, dc) = times(true);
+        let of = |v: &[(u64, Nanos)], c| {
+            v.iter()
+                .filter(|x| x.0 == c)
+                .map(|x| x.1)
+                .collect::<Vec<_>>()
+        };
+        let late: Vec<Nanos> = (0..10u64).map(|k| k * 4_000_000).collect();
+        let second: Vec<Nanos> = (0..3u64).map(|k| 10_000_000_000 + k * 4_000_000).collect();
+        assert_eq!(of(&work, 7), [late.clone(), second.clone()].concat());
+        assert_eq!(wc.dropped, 0);
+        // Stops at 27 ms: the requests due at 28, 32 and 36 ms are not sent;
+        // the next chain starts at its own time and is cut the same way
+        // (its last recorded request at +6 ms, due at +8).
+        assert_eq!(of(&dl, 7), [&late[..7], &second[..2]].concat());
+        assert_eq!(dc.dropped, 4, "{dc:?}");
+        // The other client is untouched.
+        assert_eq!(of(&dl, 8), of(&work, 8));
+        assert_eq!(of(&dl, 8), vec![500_000, 2_000_500_000]);
+        // A faster pool: the same requests, earlier, with or without.
+        let mut cl = ClosedLoop::new(1_000_000_000).with_deadlines(true);
+        let fast = drive(&mut cl, &trace, |_| 1_000_000);
+        assert_eq!(fast.len(), trace.len());
+        assert_eq!(cl.counts().dropped, 0);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use poolcast::core::Nanos;
 use poolcast::core::telemetry::QueryClass;
 
 use super::closed_loop::{ChainRef, ClosedLoop};
-use super::replay::{ReplayRequest, ReplayStream};
+use super::replay::{ChainEnd, ReplayRequest, ReplayStream};
 use super::{ArrivalProcess, HoldSample, MixSampler, ms_to_ns};
 use crate::foresight::run_rate;
 use crate::rng::{SimRng, StreamKey};
@@ -98,7 +98,8 @@ impl Demand {
                     Source::Closed {
                         stream: stream.peekable(),
                         chains: ClosedLoop::new(ms_to_ns(r.chain_gap_ms))
-                            .with_tick(ms_to_ns(r.think_tick_ms)),
+                            .with_tick(ms_to_ns(r.think_tick_ms))
+                            .with_deadlines(r.chain_end == ChainEnd::Deadline),
                     }
                 } else {
                     Source::Replay {
@@ -137,12 +138,21 @@ impl Demand {
         let Source::Closed { stream, chains } = &mut self.source else {
             return None;
         };
-        while let Some(next) = stream.peek()
-            && chains.wants(now, next.at)
-        {
-            let r = *next;
-            stream.next();
-            chains.offer(now, r);
+        loop {
+            while let Some(next) = stream.peek()
+                && chains.wants(now, next.at)
+            {
+                let r = *next;
+                stream.next();
+                chains.offer(now, r);
+            }
+            // Chains whose end depends on requests not yet read: decided
+            // now that the trace is read this far. Deciding may make a
+            // chain want more of it.
+            chains.settle(now, stream.peek().map_or(Nanos::MAX, |r| r.at));
+            if !stream.peek().is_some_and(|r| chains.wants(now, r.at)) {
+                break;
+            }
         }
         chains.wake_at(now, stream.peek().map(|r| r.at))
     }

@@ -67,6 +67,24 @@ fn is_default_chain_gap(ms: &f64) -> bool {
     *ms == DEFAULT_CHAIN_GAP_MS
 }
 
+/// How a closed-loop replay's chain ends when the replay makes its client
+/// late ([`ReplayConfig::chain_end`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChainEnd {
+    /// Every recorded request is sent, however late.
+    #[default]
+    Work,
+    /// No request is sent later than the chain's last recorded one.
+    Deadline,
+}
+
+impl ChainEnd {
+    fn is_work(&self) -> bool {
+        *self == ChainEnd::Work
+    }
+}
+
 /// `chain_gap_ms` when a replay does not set it: one second.
 pub const DEFAULT_CHAIN_GAP_MS: f64 = 1000.0;
 
@@ -128,6 +146,13 @@ pub struct ReplayConfig {
     /// they were recorded on.
     #[serde(default, skip_serializing_if = "is_zero_f64")]
     pub think_tick_ms: f64,
+    /// Closed loop: how a client's chain ends when the replay makes it
+    /// late. `work` (default): it sends every recorded request, later, as
+    /// a worker with a fixed amount of work. `deadline`: it sends none
+    /// later than its last recorded request, as a worker looping until a
+    /// deadline (or a client that gives up), so a slower pool sends fewer.
+    #[serde(default, skip_serializing_if = "ChainEnd::is_work")]
+    pub chain_end: ChainEnd,
     /// What the loaded trace holds, for the run's records and step keys:
     /// set by [`ReplayConfig::load`], never read from a file.
     #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
@@ -435,6 +460,7 @@ impl ReplayConfig {
             closed_loop: false,
             chain_gap_ms: DEFAULT_CHAIN_GAP_MS,
             think_tick_ms: 0.0,
+            chain_end: ChainEnd::Work,
             loaded: None,
             trace_data: None,
             offered: 0,
