@@ -109,13 +109,9 @@ struct Session {
     txn: Option<Txn>,
 }
 
-/// The client of csvlog session `session_id`: its hash, with a fixed-key
-/// hasher (the same on every run), forced nonzero (0 is "unknown").
+/// The client of csvlog session `session_id`.
 fn session_client(session_id: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::hash::DefaultHasher::new();
-    session_id.hash(&mut h);
-    h.finish() | 1
+    poolcast::core::telemetry::client_id(session_id)
 }
 
 #[derive(Debug)]

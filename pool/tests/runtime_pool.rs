@@ -799,10 +799,7 @@ async fn the_oracle_is_refused_outside_the_simulator() {
 /// The client a traced request of the current task is recorded with: its
 /// task id's hash, forced nonzero.
 fn this_task_client() -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::hash::DefaultHasher::new();
-    tokio::task::id().hash(&mut h);
-    h.finish() | 1
+    poolcast::core::telemetry::client_id(&tokio::task::id())
 }
 
 /// With a trace recorder, every request names its client: the tokio task

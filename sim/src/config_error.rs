@@ -81,6 +81,25 @@ pub(crate) mod check {
         }
     }
 
+    /// A number at most `max`; `unit` follows `max` in the message (its
+    /// unit, and what the bound means).
+    pub fn at_most(
+        parent: &str,
+        field: &str,
+        v: f64,
+        max: f64,
+        unit: &str,
+    ) -> Result<(), ConfigError> {
+        if v <= max {
+            Ok(())
+        } else {
+            Err(ConfigError::new(
+                join(parent, field),
+                format!("expected at most {max} {unit}, found {v}"),
+            ))
+        }
+    }
+
     /// A number in `[lo, hi)` (or `[lo, hi]` when `hi_inclusive`).
     pub fn in_range(
         parent: &str,

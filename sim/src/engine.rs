@@ -178,6 +178,7 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
             )
         });
         let failures = Failures::new(&sc.failures);
+        let demand = Demand::new(sc, seed, replication);
         Engine {
             sc,
             q: EventQueue::new(),
@@ -185,8 +186,8 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
             breaker: MultiBreaker::new(&sc.breaker),
             policy: sc.pool.policy_config().build(),
             rec: IntervalRecorder::new(0),
-            demand: Demand::new(sc, seed, replication),
-            closed: sc.replay.as_ref().is_some_and(|r| r.closed_loop),
+            closed: demand.is_closed(),
+            demand,
             armed: None,
             create_time: sc.pool.create_time.sampler(),
             inject: !failures.is_none(),

@@ -133,6 +133,16 @@ pub enum Outcome {
 pub const REQUEST_CSV_HEADER: &str =
     "arrival_ns,class,pattern_hash,acquire_wait_ns,hold_ns,outcome,category,client";
 
+/// The id of a client known by `key` (a tokio task id, a csvlog session):
+/// its hash with a fixed-key hasher, so the same on every run, forced
+/// nonzero, since [`RequestRecord::client`] 0 means "unknown".
+pub fn client_id<T: std::hash::Hash + ?Sized>(key: &T) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::hash::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish() | 1
+}
+
 /// The header of recorder request files written before the `client`
 /// column existed; `poolcast-datasets` still reads them (with client 0).
 pub const REQUEST_CSV_HEADER_V1: &str =

@@ -80,20 +80,12 @@ pub(crate) struct Opts {
     pub(crate) traced: bool,
 }
 
-/// The client of the calling task, for the trace: a hash of its tokio task
-/// id (with a fixed-key hasher, forced nonzero), or 0 outside a task
+/// The client of the calling task, for the trace: its tokio task id's
+/// [`client_id`](crate::core::telemetry::client_id), or 0 outside a task
 /// (`block_on`).
 #[inline(never)]
 pub(crate) fn task_client() -> u64 {
-    use std::hash::{Hash, Hasher};
-    match tokio::task::try_id() {
-        Some(id) => {
-            let mut h = std::hash::DefaultHasher::new();
-            id.hash(&mut h);
-            h.finish() | 1
-        }
-        None => 0,
-    }
+    tokio::task::try_id().map_or(0, |id| crate::core::telemetry::client_id(&id))
 }
 
 /// Where and when a connection was checked out (leak detection).

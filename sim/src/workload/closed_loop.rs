@@ -212,6 +212,8 @@ pub struct ClosedLoop {
     pending: std::collections::BTreeMap<u64, Nanos>,
     /// The latest of `pending`'s times (0 when none).
     need_to: Nanos,
+    /// Requests [`Self::advance`] schedules, kept to reuse the allocation.
+    scratch: Vec<(Nanos, ReplayRequest, ChainRef)>,
 }
 
 impl ClosedLoop {
@@ -231,6 +233,7 @@ impl ClosedLoop {
             deadline: false,
             pending: std::collections::BTreeMap::new(),
             need_to: 0,
+            scratch: Vec::new(),
         }
     }
 
@@ -395,7 +398,8 @@ impl ClosedLoop {
                 self.need_to = self.pending.values().copied().max().unwrap_or(0);
             }
         }
-        let mut scheduled = Vec::new();
+        // Reused: this runs at every request's end.
+        let mut scheduled = std::mem::take(&mut self.scratch);
         while let Some(&req) = client.queue.front() {
             let (at, kind) = match client.last {
                 Some(l) if req.at < l.rec_end => (l.sim_at + (req.at - l.rec_at), Link::Beside),
@@ -446,9 +450,10 @@ impl ClosedLoop {
             self.expiry
                 .push_back((l.rec_end.saturating_add(gap), cid, l.seq));
         }
-        for (at, req, chain) in scheduled {
+        for (at, req, chain) in scheduled.drain(..) {
             self.schedule(at, req, chain);
         }
+        self.scratch = scheduled;
     }
 
     /// With deadlines: decides the clients left undecided, now that every

@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use super::trace_stream::{Plan, Sorter, Source, Survey, Timing};
 use super::{ms_to_ns, secs_to_ns};
-use crate::config_error::check::{non_negative, positive};
+use crate::config_error::check::{at_most, non_negative, positive};
 use crate::config_error::{ConfigError, join};
 
 fn one() -> f64 {
@@ -488,26 +488,22 @@ impl ReplayConfig {
         positive(path, "speed", self.speed)?;
         non_negative(path, "start_s", self.start_s)?;
         non_negative(path, "hold_add_ms", self.hold_add_ms)?;
-        if self.hold_add_ms > 60_000.0 {
-            return Err(ConfigError::new(
-                join(path, "hold_add_ms"),
-                format!(
-                    "expected at most 60000 ms (a minute added to every hold), found {}",
-                    self.hold_add_ms
-                ),
-            ));
-        }
+        at_most(
+            path,
+            "hold_add_ms",
+            self.hold_add_ms,
+            60_000.0,
+            "ms (a minute added to every hold)",
+        )?;
         positive(path, "chain_gap_ms", self.chain_gap_ms)?;
         non_negative(path, "think_tick_ms", self.think_tick_ms)?;
-        if self.think_tick_ms > 1_000.0 {
-            return Err(ConfigError::new(
-                join(path, "think_tick_ms"),
-                format!(
-                    "expected at most 1000 ms (a timer's tick: tokio's is 1), found {}",
-                    self.think_tick_ms
-                ),
-            ));
-        }
+        at_most(
+            path,
+            "think_tick_ms",
+            self.think_tick_ms,
+            1_000.0,
+            "ms (a timer's tick: tokio's is 1)",
+        )?;
         if self.trace.as_os_str().is_empty() {
             return Err(ConfigError::new(
                 join(path, "trace"),
