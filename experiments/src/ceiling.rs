@@ -25,8 +25,8 @@ use poolcast_models::dataset::{FeatureDataset, seasonal_column};
 use poolcast_models::metrics::score;
 use poolcast_models::train::TrainReport;
 use poolcast_reports::{ForecastSection, ModelKind, ModelScore};
-use poolcast_sim::foresight::run_rate;
 use poolcast_sim::workload::RateFn;
+use poolcast_sim::workload::demand::run_rate;
 
 use crate::forecast::scores;
 use crate::manifest::Manifest;

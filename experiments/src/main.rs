@@ -1,5 +1,7 @@
 //! The `poolcast` command line: the workbench's entry point.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

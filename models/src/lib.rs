@@ -13,6 +13,9 @@
 //! - [`train`]: selection on validation, test scored once, calibration,
 //!   the shuffled-target leakage alarm, and the artifact.
 #![warn(missing_docs)]
+// `unsafe_code` is denied by the workspace lints; not `forbid` here, as
+// ndarray's `s!` macro expands to an `allow(unsafe_code)` of its own.
+#![deny(unsafe_code)]
 
 pub mod dataset;
 pub mod error;

@@ -11,6 +11,7 @@
 //! bytes once [`strip_machine_dependent`] has removed the timings.
 
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod charts;
 mod doc;

@@ -98,7 +98,7 @@ fn every_chart_is_drawn_with_text_and_referenced() {
             c.file_name
                 .chars()
                 .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "-_.".contains(ch)),
-            "{} has unsafe characters",
+            "{} has characters outside [a-z0-9_-]",
             c.file_name
         );
         assert!(

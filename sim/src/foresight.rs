@@ -15,18 +15,8 @@ use std::collections::BinaryHeap;
 use poolcast::core::Nanos;
 use poolcast::core::policy::Foresight;
 
-use crate::rng::StreamKey;
 use crate::scenario::Scenario;
-use crate::workload::RateFn;
 use crate::workload::demand::Demand;
-
-/// The arrival-rate function of replication `replication` of `sc` under
-/// `seed`: the engine's own draws, so it is the rate the run's arrivals
-/// followed.
-pub fn run_rate(sc: &Scenario, seed: u64, replication: u32) -> RateFn {
-    let key = StreamKey::new(seed, sc.name.clone(), replication);
-    RateFn::build(&sc.load, sc.horizon_ns(), &mut key.stream("patterns"))
-}
 
 /// Peak unconstrained concurrency per interval of one run.
 #[derive(Debug, Clone)]

@@ -16,6 +16,7 @@
 //! - [`erlang`]: the queueing theory the engine is validated against;
 //! - [`foresight`]: the future demand the oracle policy sees.
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod config_error;
 pub mod database;

@@ -785,7 +785,8 @@ impl PoolCore {
 
     /// The health check of a grant failed: `conn` is closed and request
     /// `req` goes back to the head of the queue with its original arrival
-    /// time (so its timeout still counts from then).
+    /// time (so its timeout still counts from then); when the pool is
+    /// closing, it is rejected.
     pub fn check_failed(&mut self, now: Nanos, req: RequestId, conn: ConnId, arrived: Nanos) {
         self.advance(now);
         if !self.slot_is(conn, SlotState::Busy) {
@@ -793,6 +794,15 @@ impl PoolCore {
         }
         self.busy -= 1;
         self.close_conn(conn, CloseReason::Broken);
+        if self.closing {
+            // `close` has already refused the queue: queued now, the
+            // request would wait forever in a pool that is draining.
+            self.actions.push_back(Action::Reject {
+                req,
+                reason: RejectReason::PoolClosed,
+            });
+            return;
+        }
         if let Some(next) = self.pop_idle() {
             self.grant(now, req, arrived, next);
         } else {

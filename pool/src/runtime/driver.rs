@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 
 use super::manager::Manager;
-use super::pool::Shared;
+use super::shared::Shared;
 use crate::core::interval::SystemSignals;
 use crate::core::policy::{PolicyConfig, PolicyContext, PredictivePolicy, ScalingPolicy};
 use crate::core::settings::SettingsError;

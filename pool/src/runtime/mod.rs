@@ -50,6 +50,11 @@ mod pool;
 pub mod postgres;
 mod recorder;
 mod shards;
+mod shared;
+mod wait;
+// The one module with `unsafe` code (see its safety argument).
+#[allow(unsafe_code)]
+mod waiter;
 
 use std::path::Path;
 
@@ -58,8 +63,9 @@ pub use error::{BuildError, PoolError};
 pub use manager::{ErrorClass, Manager};
 pub use metrics::{CLOSE_REASONS, Metrics};
 pub use object::Object;
-pub use pool::{AcquireOptions, Builder, Pool, SnapshotHook, Status};
+pub use pool::{AcquireOptions, Builder, Pool, Status};
 pub use recorder::{REQUEST_HEADER, RecorderConfig, TraceRecorder};
+pub use shared::SnapshotHook;
 
 /// Reads and checks a `pool.toml`; a relative artifact path is resolved
 /// against the file's directory.

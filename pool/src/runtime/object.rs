@@ -3,13 +3,15 @@
 use std::ops::{Deref, DerefMut};
 
 use super::manager::{ErrorClass, Manager};
-use super::pool::{Granted, Pool, Shared};
+use std::sync::Arc;
+
+use super::shared::{Granted, Shared};
 use crate::core::breaker::Permit;
 use crate::core::pool::ConnId;
 use crate::core::telemetry::{Outcome, QueryClass};
 use crate::core::{Nanos, RequestRecord};
 
-/// A connection checked out of a [`Pool`]. It derefs to the connection
+/// A connection checked out of a [`Pool`](super::Pool). It derefs to the connection
 /// and returns to the pool when dropped.
 ///
 /// Tell the pool how the request went with
@@ -19,7 +21,7 @@ use crate::core::{Nanos, RequestRecord};
 pub struct Object<M: Manager> {
     conn: Option<Box<M::Connection>>,
     id: ConnId,
-    pool: Pool<M>,
+    shared: Arc<Shared<M>>,
     permit: Permit,
     class: QueryClass,
     pattern: u64,
@@ -37,7 +39,7 @@ pub struct Object<M: Manager> {
 
 impl<M: Manager> Object<M> {
     pub(crate) fn new(
-        pool: Pool<M>,
+        shared: Arc<Shared<M>>,
         g: Granted<M::Connection>,
         class: QueryClass,
         pattern: u64,
@@ -48,7 +50,7 @@ impl<M: Manager> Object<M> {
         Object {
             conn: Some(g.conn),
             id: g.id,
-            pool,
+            shared,
             permit: g.permit,
             class,
             pattern,
@@ -80,7 +82,7 @@ impl<M: Manager> Object<M> {
     /// circuit breaker of its category sees a failure when the connection
     /// comes back. The first error reported wins. Returns the class.
     pub fn report_error(&mut self, err: &M::Error) -> ErrorClass {
-        let class = self.pool.shared.manager.classify(err);
+        let class = self.shared.manager.classify(err);
         self.report_class(class);
         class
     }
@@ -127,7 +129,7 @@ impl<M: Manager> Object<M> {
             .conn
             .take()
             .expect("an Object holds its connection until dropped");
-        let shared = &this.pool.shared;
+        let shared = &this.shared;
         let mut st = shared.lock();
         let now = shared.now();
         st.clear_checkout(this.id);
@@ -174,7 +176,7 @@ impl<M: Manager> Drop for Object<M> {
         let Some(mut conn) = self.conn.take() else {
             return;
         };
-        let shared = &self.pool.shared;
+        let shared = &self.shared;
         let broken = self.broken || shared.manager.is_broken(&mut *conn);
         // The clock is read before locking: a clock read is as long as the
         // rest of the bookkeeping on some VMs, and other tasks wait for the

@@ -9,10 +9,18 @@ use poolcast::core::telemetry::QueryClass;
 
 use super::closed_loop::{ChainRef, ClosedLoop};
 use super::replay::{ChainEnd, ReplayRequest, ReplayStream};
-use super::{ArrivalProcess, HoldSample, MixSampler, ms_to_ns};
-use crate::foresight::run_rate;
+use super::{ArrivalProcess, HoldSample, MixSampler, RateFn, ms_to_ns};
 use crate::rng::{SimRng, StreamKey};
 use crate::scenario::Scenario;
+
+/// The arrival-rate function of replication `replication` of `sc` under
+/// `seed`: the engine's own draws, so it is the rate the run's arrivals
+/// followed (the oracle's [`foresight`](crate::foresight) and the
+/// workbench's rate references read it too).
+pub fn run_rate(sc: &Scenario, seed: u64, replication: u32) -> RateFn {
+    let key = StreamKey::new(seed, sc.name.clone(), replication);
+    RateFn::build(&sc.load, sc.horizon_ns(), &mut key.stream("patterns"))
+}
 
 /// One arriving request: its class, statement pattern and hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -34,10 +34,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use poolcast::core::telemetry::QueryClass;
 use poolcast::core::{Nanos, RequestRecord};
 use serde::{Deserialize, Serialize};
 
+pub use super::trace_stream::ReplayRequest;
 use super::trace_stream::{Plan, Sorter, Source, Survey, Timing};
 use super::{ms_to_ns, secs_to_ns};
 use crate::config_error::check::{at_most, non_negative, positive};
@@ -182,29 +182,6 @@ pub struct TraceInfo {
     /// Of the requests, those that name their client (omitted when none).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub with_client: u64,
-}
-
-/// One replayed request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReplayRequest {
-    /// Arrival, ns after replay time 0.
-    pub at: Nanos,
-    /// Query class.
-    pub class: QueryClass,
-    /// Statement pattern hash (0: unknown).
-    pub pattern: u64,
-    /// Connection hold, ns.
-    pub hold_ns: Nanos,
-    /// The acquire wait the trace recorded, ns.
-    pub recorded_wait_ns: Nanos,
-    /// Whether the trace's pool granted it a connection (else it timed
-    /// out or was refused, and `hold_ns` was filled in).
-    pub granted: bool,
-    /// The client that sent it (0: unknown).
-    pub client: u64,
-    /// When it ended in the trace (replay time): its arrival plus its
-    /// recorded wait and hold (plus `hold_add_ms`).
-    pub recorded_end: Nanos,
 }
 
 /// The acquire waits a trace recorded, to set beside a replay's.
@@ -683,7 +660,7 @@ fn check_one_run(dir: &Path) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::rng::splitmix64;
-    use poolcast::core::telemetry::{ErrorCategory, Outcome};
+    use poolcast::core::telemetry::{ErrorCategory, Outcome, QueryClass};
 
     fn rec(
         arrival_ns: Nanos,

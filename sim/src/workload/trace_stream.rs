@@ -23,7 +23,28 @@ use poolcast::core::{Nanos, RequestRecord};
 
 use crate::rng::{Fnv64, splitmix64};
 
-use super::replay::ReplayRequest;
+/// One replayed request (read from a trace, in replay time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayRequest {
+    /// Arrival, ns after replay time 0.
+    pub at: Nanos,
+    /// Query class.
+    pub class: QueryClass,
+    /// Statement pattern hash (0: unknown).
+    pub pattern: u64,
+    /// Connection hold, ns.
+    pub hold_ns: Nanos,
+    /// The acquire wait the trace recorded, ns.
+    pub recorded_wait_ns: Nanos,
+    /// Whether the trace's pool granted it a connection (else it timed
+    /// out or was refused, and `hold_ns` was filled in).
+    pub granted: bool,
+    /// The client that sent it (0: unknown).
+    pub client: u64,
+    /// When it ended in the trace (replay time): its arrival plus its
+    /// recorded wait and hold (plus `hold_add_ms`).
+    pub recorded_end: Nanos,
+}
 
 /// Where a trace's records come from, in the order they were written.
 #[derive(Debug, Clone, PartialEq)]
