@@ -119,6 +119,47 @@ pub fn temp_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// A file [`write_atomic`] could not write: the file, the step and the
+/// cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: could not {action}: {source}", .path.display())]
+pub struct AtomicWriteError {
+    /// The file (or directory) the step was on.
+    pub path: PathBuf,
+    /// What was being done: `create the directory`, `write`, `rename into
+    /// place`.
+    pub action: &'static str,
+    /// The cause.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Writes `bytes` to `path` through its temporary sibling ([`temp_path`]),
+/// creating the parent directories: a reader never sees a half-written
+/// file under the final name, and a failed write leaves no temporary file.
+///
+/// # Errors
+/// [`AtomicWriteError`] names the file and the step that failed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::result::Result<(), AtomicWriteError> {
+    let fail = |path: &Path, action, source| AtomicWriteError {
+        path: path.to_path_buf(),
+        action,
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|e| fail(dir, "create the directory", e))?;
+    }
+    let tmp = temp_path(path);
+    if let Err(e) = fs::write(&tmp, bytes) {
+        let _ = fs::remove_file(&tmp);
+        return Err(fail(&tmp, "write", e));
+    }
+    fs::rename(&tmp, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        fail(path, "rename into place", e)
+    })
+}
+
 // ---------------------------------------------------------------------------
 // The atomic Parquet sink shared by both writers.
 

@@ -91,21 +91,12 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 }
 
 /// Writes `bytes` to `path` through a temporary sibling, creating parent
-/// directories: a reader never sees a half-written file under the final
-/// name.
+/// directories ([`poolcast_datasets::write_atomic`]).
 ///
 /// # Errors
 /// Names the file that could not be written.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let tmp = poolcast_datasets::temp_path(path);
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("renaming {} into place", path.display())
-    })
+    Ok(poolcast_datasets::write_atomic(path, bytes)?)
 }
 
 /// The stamp file of a step whose outputs live in `dir`.

@@ -4,34 +4,32 @@
 //! candidate) and to the `pool.toml` the run exports (to ship the winner),
 //! so what was tuned is exactly what ships.
 //!
-//! The settings are typed structs; an override goes through their TOML
-//! form (serialize, set the key, deserialize, validate) so that a typo in
-//! a field name or an out-of-range value is refused with the field's path
-//! by the same checks that guard hand-written files.
+//! A simulated pool carries the runtime's own `[pool]` settings
+//! ([`PoolSettings`](poolcast::core::settings::PoolSettings)), so a `pool.*`
+//! override lands in the same type, through the same function, in the
+//! scenario and in `pool.toml`; every field of `[pool]` can be tuned.
+//!
+//! An override sets its key in the TOML form of the one settings table it
+//! names (serialize, set the key, deserialize, validate): a typo in a field
+//! name or an out-of-range value is refused with the field's path by the
+//! same checks that guard hand-written files, and no list of fields has to
+//! be kept beside the structs.
 
 use poolcast::core::breaker::MultiBreakerConfig;
 use poolcast::core::policy::PredictiveConfig;
-use poolcast::core::settings::PoolFile;
+use poolcast::core::settings::{PoolFile, PoolSettings};
 use poolcast_sim::Scenario;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// The `pool.*` fields that exist both in a simulated pool and in the
-/// runtime's `[pool]` table, with the same meaning and units.
-pub const POOL_FIELDS: [&str; 12] = [
-    "min_size",
-    "max_size",
-    "min_idle",
-    "initial_size",
-    "acquire_timeout_ms",
-    "idle_timeout_s",
-    "max_lifetime_s",
-    "max_lifetime_jitter",
-    "max_concurrent_creates",
-    "create_backoff_initial_ms",
-    "create_backoff_max_ms",
-    "grow_on_demand",
-];
+/// The fields of `[pool]`, as its settings serialize (so no list is kept
+/// beside the struct).
+fn pool_fields() -> Vec<String> {
+    match serde_json::to_value(PoolSettings::default()) {
+        Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
 
 /// Which settings table an override lands in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,11 +111,14 @@ impl Override {
                 ));
             }
         };
-        if table == Table::Pool && (keys.len() != 1 || !POOL_FIELDS.contains(&keys[0].as_str())) {
-            return Err(format!(
-                "`{path}`: tunable pool fields are {}",
-                POOL_FIELDS.join(", ")
-            ));
+        if table == Table::Pool {
+            let fields = pool_fields();
+            if keys.len() != 1 || !fields.contains(&keys[0]) {
+                return Err(format!(
+                    "`{path}`: expected one field of [pool]: {}",
+                    fields.join(", ")
+                ));
+            }
         }
         if table == Table::Policy && keys[0] == "artifact" {
             return Err("`policy.artifact` is the run's own model, not a parameter".into());
@@ -143,7 +144,7 @@ impl Override {
         match self.table {
             Table::Policy => {
                 let p: PredictiveConfig = through_toml(predictive, &self.keys, &self.value)?;
-                p.validate("policy").map_err(|(p, m)| format!("{p}: {m}"))?;
+                p.validate("policy").map_err(|e| e.to_string())?;
                 *predictive = p;
             }
             Table::Breaker => {
@@ -153,9 +154,9 @@ impl Override {
                 sc.breaker = b;
             }
             Table::Pool => {
-                let p = through_toml(&sc.pool, &self.keys, &self.value)?;
+                let p = through_toml(&sc.pool.settings, &self.keys, &self.value)?;
                 p.validate("pool").map_err(|e| e.to_string())?;
-                sc.pool = p;
+                sc.pool.settings = p;
             }
         }
         Ok(())
@@ -250,7 +251,7 @@ pool = { min_size = 2, max_size = 20 }
             .unwrap()
             .apply(&mut sc, &mut p)
             .unwrap();
-        assert_eq!(sc.pool.min_size, 5);
+        assert_eq!(sc.pool.settings.min_size, 5);
 
         let e = Override::parse("policy.headrom", toml::Value::Float(1.0))
             .unwrap()

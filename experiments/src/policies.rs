@@ -14,10 +14,10 @@ use crate::overrides::Override;
 /// A fixed pool of `n` connections: min = max = initial = `n`, static policy.
 pub fn fixed(sc: &mut Scenario, n: u32) {
     let n = n.max(1);
-    sc.pool.min_size = n;
-    sc.pool.max_size = n;
-    sc.pool.initial_size = Some(n);
-    sc.pool.min_idle = sc.pool.min_idle.min(n);
+    sc.pool.settings.min_size = n;
+    sc.pool.settings.max_size = n;
+    sc.pool.settings.initial_size = Some(n);
+    sc.pool.settings.min_idle = sc.pool.settings.min_idle.min(n);
     sc.pool.policy = Some(PolicyConfig::Static { size: n });
 }
 
@@ -60,11 +60,11 @@ pub fn scenario_for(
     }
     match spec {
         PolicySpec::StaticMin => {
-            let n = sc.pool.min_size.max(1);
+            let n = sc.pool.settings.min_size.max(1);
             fixed(&mut sc, n);
         }
         PolicySpec::StaticMax => {
-            let n = sc.pool.max_size;
+            let n = sc.pool.settings.max_size;
             fixed(&mut sc, n);
         }
         PolicySpec::StaticN(n) => fixed(&mut sc, n),

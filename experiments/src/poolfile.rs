@@ -1,5 +1,6 @@
-//! The `pool.toml` a run exports: the simulated pool's settings in the
-//! runtime's names, the predictive policy pointing at the run's
+//! The `pool.toml` a run exports: the simulated pool's `[pool]` settings
+//! (the same [`PoolSettings`](poolcast::core::settings::PoolSettings) the
+//! scenario carries), the predictive policy pointing at the run's
 //! `artifact.json`, the tuned thresholds, and where they came from. The
 //! runtime pool loads it as is (`poolcast::runtime::load_pool_file`).
 
@@ -7,36 +8,10 @@ use std::collections::BTreeMap;
 
 use anyhow::{Result, anyhow};
 use poolcast::core::policy::{PolicyConfig, PredictiveConfig};
-use poolcast::core::settings::{ControllerSettings, HealthCheckSetting, PoolFile, PoolSettings};
+use poolcast::core::settings::{ControllerSettings, PoolFile};
 use poolcast_sim::Scenario;
-use poolcast_sim::scenario::HealthCheckSpec;
 
 use crate::overrides::Override;
-
-/// The runtime's `[pool]` table for a simulated pool.
-pub fn pool_settings(sc: &Scenario) -> PoolSettings {
-    let p = &sc.pool;
-    PoolSettings {
-        min_size: p.min_size,
-        max_size: p.max_size,
-        min_idle: p.min_idle,
-        initial_size: p.initial_size,
-        acquire_timeout_ms: p.acquire_timeout_ms,
-        idle_timeout_s: p.idle_timeout_s,
-        max_lifetime_s: p.max_lifetime_s,
-        max_lifetime_jitter: p.max_lifetime_jitter,
-        max_concurrent_creates: p.max_concurrent_creates,
-        create_backoff_initial_ms: p.create_backoff_initial_ms,
-        create_backoff_max_ms: p.create_backoff_max_ms,
-        grow_on_demand: p.grow_on_demand,
-        health_check: match p.health_check {
-            HealthCheckSpec::Never => HealthCheckSetting::Never,
-            HealthCheckSpec::Always => HealthCheckSetting::Always,
-            HealthCheckSpec::AfterIdleMs(ms) => HealthCheckSetting::AfterIdleMs(ms),
-        },
-        ..PoolSettings::default()
-    }
-}
 
 /// Builds and checks the exported `pool.toml` text. `sc` is the scenario
 /// whose pool was tuned (its settings before tuning), `base` the
@@ -54,7 +29,7 @@ pub fn build(
     let mut cfg = base.clone();
     cfg.artifact = Some("artifact.json".into());
     let mut f = PoolFile {
-        pool: pool_settings(sc),
+        pool: sc.pool.settings.clone(),
         controller: ControllerSettings {
             interval_s,
             affinity: sc.pool.affinity.enabled,

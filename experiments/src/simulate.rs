@@ -26,7 +26,7 @@ fn mmc_theory(sc: &Scenario) -> Option<(f64, f64)> {
     {
         return None;
     }
-    let c = sc.pool.max_size;
+    let c = sc.pool.settings.max_size;
     let lambda = sc.load.base_rate;
     let s = mean_ms / 1000.0;
     Some((

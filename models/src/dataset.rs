@@ -68,7 +68,7 @@ pub struct RunRef {
 /// Whether `name` is a runtime-pool recorder snapshot file
 /// (`snapshots-000001.jsonl`, ...).
 fn is_recorder_snapshots(name: &str) -> bool {
-    name.starts_with("snapshots-") && name.ends_with(".jsonl")
+    poolcast::core::telemetry::RecorderFile::Snapshots.matches(name)
 }
 
 /// Finds every run under `input` (or `input` itself if it is a file),

@@ -203,7 +203,7 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
             timer_at: None,
             horizon,
             interval: sc.interval_ns(),
-            health_check_cost: (sc.pool.health_check_ms * NANOS_PER_MS as f64) as Nanos,
+            health_check_cost: ms_to_ns(sc.pool.health_check_ms),
             counters: Counters::default(),
             sink,
             sink_error: None,

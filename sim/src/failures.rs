@@ -7,7 +7,7 @@ use poolcast::core::{ErrorCategory, NANOS_PER_MS, Nanos};
 use serde::{Deserialize, Serialize};
 
 use crate::config_error::{ConfigError, join};
-use crate::workload::secs_to_ns;
+use crate::workload::{ms_to_ns, secs_to_ns};
 
 /// A time window in seconds from the start of the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -194,12 +194,8 @@ impl Failures {
         base[ErrorCategory::Transaction.index()] = cfg.transaction_rate;
         Failures {
             base,
-            statement_timeout: cfg
-                .statement_timeout_ms
-                .map(|m| (m * NANOS_PER_MS as f64) as Nanos),
-            dead_error: cfg
-                .dead_connection_error_ms
-                .map_or(NANOS_PER_MS, |m| (m * NANOS_PER_MS as f64) as Nanos),
+            statement_timeout: cfg.statement_timeout_ms.map(ms_to_ns),
+            dead_error: cfg.dead_connection_error_ms.map_or(NANOS_PER_MS, ms_to_ns),
             outages: cfg
                 .outages
                 .iter()

@@ -18,7 +18,8 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
-pub mod config_error;
+/// The one configuration error of the workspace (from the pool core).
+pub use poolcast::core::config_error;
 pub mod database;
 pub mod engine;
 pub mod erlang;

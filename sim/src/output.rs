@@ -75,24 +75,16 @@ pub fn run_dir(out: &Path, scenario: &str, replication: u32) -> PathBuf {
         .join(format!("replication={replication}"))
 }
 
-/// Writes `bytes` to `path` through a temporary sibling.
+/// Writes `bytes` to `path` through a temporary sibling
+/// ([`poolcast_datasets::write_atomic`]).
 ///
 /// # Errors
 /// Names the file when writing or renaming fails.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
-    let tmp = poolcast_datasets::temp_path(path);
-    std::fs::write(&tmp, bytes).map_err(|source| OutputError::Io {
-        path: tmp.clone(),
-        action: "write",
-        source,
-    })?;
-    std::fs::rename(&tmp, path).map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        OutputError::Io {
-            path: path.to_path_buf(),
-            action: "rename into place",
-            source,
-        }
+    poolcast_datasets::write_atomic(path, bytes).map_err(|e| OutputError::Io {
+        path: e.path,
+        action: e.action,
+        source: e.source,
     })
 }
 

@@ -16,14 +16,15 @@
 //! ```
 //!
 //! Every table rejects unknown fields; every value is checked, and an error
-//! names the field's path (`scenario[1].pool.min_size`). The full field
+//! names the field's path (`scenario[1].pool.settings.min_size`). The full field
 //! list is in `experiments/README.md`.
 
 use std::path::Path;
 
 use poolcast::core::breaker::MultiBreakerConfig;
 use poolcast::core::policy::PolicyConfig;
-use poolcast::core::pool::{HealthCheck, PoolConfig};
+use poolcast::core::pool::PoolConfig;
+use poolcast::core::settings::PoolSettings;
 use poolcast::core::{NANOS_PER_SEC, Nanos};
 use serde::{Deserialize, Serialize};
 
@@ -31,22 +32,7 @@ use crate::config_error::check::{non_negative, positive};
 use crate::config_error::{ConfigError, join};
 use crate::database::DatabaseConfig;
 use crate::failures::FailureConfig;
-use crate::workload::{
-    ClassMix, ClassSpec, LoadConfig, ReplayConfig, ServiceDist, ms_to_ns, secs_to_ns,
-};
-
-/// How the pool checks a connection before a grant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum HealthCheckSpec {
-    /// Never.
-    #[default]
-    Never,
-    /// On every grant.
-    Always,
-    /// When the connection was idle at least this many ms.
-    AfterIdleMs(f64),
-}
+use crate::workload::{ClassMix, ClassSpec, LoadConfig, ReplayConfig, ServiceDist, secs_to_ns};
 
 /// Statement-cache affinity (`pool.affinity`): every connection keeps an
 /// LRU cache of prepared statement patterns, as the runtime's `PgManager`
@@ -89,36 +75,17 @@ impl AffinitySpec {
     }
 }
 
-/// The pool under test (`pool` in a scenario), in human units.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// The pool under test (`pool` in a scenario): the runtime pool's own
+/// `[pool]` settings ([`PoolSettings`]: the fields, defaults and checks of
+/// `pool.toml`), plus what only a simulation needs. In the file it is one
+/// table: `pool = { max_size = 20, create_time = { ... } }`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PoolSpec {
-    /// Never fewer open connections.
-    pub min_size: u32,
-    /// Never more open plus in-flight connections.
-    pub max_size: u32,
-    /// Keep at least this many idle.
-    pub min_idle: u32,
-    /// Connections opened at start (default: `min_size`).
-    pub initial_size: Option<u32>,
-    /// A waiting request fails after this many ms (none: waits forever).
-    pub acquire_timeout_ms: Option<f64>,
-    /// Idle connections above the floor close after this many seconds.
-    pub idle_timeout_s: Option<f64>,
-    /// Connections close when idle after this age in seconds.
-    pub max_lifetime_s: Option<f64>,
-    /// Each connection retires up to this fraction of its lifetime early.
-    pub max_lifetime_jitter: f64,
-    /// Creations in flight at once.
-    pub max_concurrent_creates: u32,
-    /// First back-off after a failed creation, in ms.
-    pub create_backoff_initial_ms: f64,
-    /// Longest back-off, in ms.
-    pub create_backoff_max_ms: f64,
-    /// Whether queued requests may grow the pool above its target.
-    pub grow_on_demand: bool,
-    /// Health check before a grant.
-    pub health_check: HealthCheckSpec,
+    /// The runtime pool's settings. `create_timeout_ms`, `recycle` and
+    /// `leak_detection_threshold_ms` are carried to the exported
+    /// `pool.toml` but not modeled.
+    #[serde(flatten)]
+    pub settings: PoolSettings,
     /// Cost of one health check, in ms of connection time.
     pub health_check_ms: f64,
     /// Time to open a connection (TCP, TLS, auth, session setup).
@@ -132,19 +99,7 @@ pub struct PoolSpec {
 impl Default for PoolSpec {
     fn default() -> Self {
         PoolSpec {
-            min_size: 0,
-            max_size: 10,
-            min_idle: 0,
-            initial_size: None,
-            acquire_timeout_ms: Some(30_000.0),
-            idle_timeout_s: Some(600.0),
-            max_lifetime_s: Some(1800.0),
-            max_lifetime_jitter: 0.025,
-            max_concurrent_creates: 4,
-            create_backoff_initial_ms: 10.0,
-            create_backoff_max_ms: 2000.0,
-            grow_on_demand: true,
-            health_check: HealthCheckSpec::Never,
+            settings: PoolSettings::default(),
             health_check_ms: 0.2,
             create_time: ServiceDist::Deterministic { ms: 0.0 },
             policy: None,
@@ -153,15 +108,143 @@ impl Default for PoolSpec {
     }
 }
 
+/// The fields of a scenario's `pool` table that are not [`PoolSettings`]'
+/// (the simulation-only ones), as read.
+#[derive(Default)]
+struct SimOnly {
+    health_check_ms: Option<f64>,
+    create_time: Option<ServiceDist>,
+    policy: Option<PolicyConfig>,
+    affinity: Option<AffinitySpec>,
+}
+
+/// Reads one `pool` table into [`PoolSpec`]: the simulation-only keys into
+/// their fields, every other key into [`PoolSettings`], which refuses the
+/// ones it does not know. Each value is read in place from the file's
+/// deserializer, so an error keeps its full path
+/// (`scenario[0].pool.settings.max_size`), as with a derived implementation; a
+/// derived one cannot do this (`flatten` gives up `deny_unknown_fields`
+/// and the paths of the flattened fields).
+impl<'de> Deserialize<'de> for PoolSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(PoolSpecVisitor)
+    }
+}
+
+struct PoolSpecVisitor;
+
+impl<'de> serde::de::Visitor<'de> for PoolSpecVisitor {
+    type Value = PoolSpec;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a pool table")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<PoolSpec, A::Error> {
+        let mut sim = SimOnly::default();
+        let settings = PoolSettings::deserialize(serde::de::value::MapAccessDeserializer::new(
+            SplitSimOnly { map, sim: &mut sim },
+        ))?;
+        let d = PoolSpec::default();
+        Ok(PoolSpec {
+            settings,
+            health_check_ms: sim.health_check_ms.unwrap_or(d.health_check_ms),
+            create_time: sim.create_time.unwrap_or(d.create_time),
+            policy: sim.policy,
+            affinity: sim.affinity.unwrap_or(d.affinity),
+        })
+    }
+}
+
+/// The map of a `pool` table with the simulation-only entries taken out
+/// (into `sim`) as [`PoolSettings`] reads it.
+struct SplitSimOnly<'a, A> {
+    map: A,
+    sim: &'a mut SimOnly,
+}
+
+impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for SplitSimOnly<'_, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        let mut seed = Some(seed);
+        loop {
+            // The key is routed inside the file's own `next_key_seed`, so
+            // an unknown key's error carries its path (`pool.max_sizee`).
+            let Some(routed) = self.map.next_key_seed(RouteKey(&mut seed))? else {
+                return Ok(None);
+            };
+            match routed {
+                Routed::Settings(k) => return Ok(Some(k)),
+                Routed::Sim("health_check_ms") => {
+                    self.sim.health_check_ms = Some(self.map.next_value()?);
+                }
+                Routed::Sim("create_time") => self.sim.create_time = Some(self.map.next_value()?),
+                Routed::Sim("policy") => self.sim.policy = Some(self.map.next_value()?),
+                Routed::Sim("affinity") => self.sim.affinity = Some(self.map.next_value()?),
+                Routed::Sim(other) => {
+                    use serde::de::Error;
+                    return Err(A::Error::custom(format!("pool key `{other}` is not read")));
+                }
+            }
+        }
+    }
+
+    fn next_value_seed<V: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
+}
+
+/// The simulation-only keys of a `pool` table.
+const SIM_ONLY: [&str; 4] = ["health_check_ms", "create_time", "policy", "affinity"];
+
+/// Where a key of a `pool` table goes.
+enum Routed<K> {
+    /// A [`PoolSettings`] key, as its own deserializer read it.
+    Settings(K),
+    /// A simulation-only key (one of [`SIM_ONLY`]).
+    Sim(&'static str),
+}
+
+/// Reads a key and routes it: a simulation-only one is kept by name, any
+/// other goes to [`PoolSettings`]' key seed (once: a map's keys after it
+/// are read with a fresh seed from the next call).
+struct RouteKey<'a, K>(&'a mut Option<K>);
+
+impl<'de, K: serde::de::DeserializeSeed<'de>> serde::de::DeserializeSeed<'de> for RouteKey<'_, K> {
+    type Value = Routed<K::Value>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        use serde::de::{Error, IntoDeserializer};
+        let key = String::deserialize(d)?;
+        if let Some(name) = SIM_ONLY.iter().find(|n| **n == key) {
+            return Ok(Routed::Sim(name));
+        }
+        let seed = self
+            .0
+            .take()
+            .ok_or_else(|| D::Error::custom("a pool key was routed twice"))?;
+        seed.deserialize(key.into_deserializer())
+            .map(Routed::Settings)
+            .map_err(|e: serde::de::value::Error| D::Error::custom(e))
+    }
+}
+
 impl PoolSpec {
     /// The initial size: `initial_size`, or `min_size`.
     pub fn initial(&self) -> u32 {
-        self.initial_size.unwrap_or(self.min_size)
+        self.settings.initial()
     }
 
     /// Whether the pool's size can never change.
     pub fn is_fixed(&self) -> bool {
-        self.min_size == self.max_size
+        self.settings.min_size == self.settings.max_size
     }
 
     /// Checks every field.
@@ -169,80 +252,11 @@ impl PoolSpec {
     /// # Errors
     /// The field's path under `path` and what was expected.
     pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
-        if self.max_size == 0 {
-            return Err(ConfigError::new(
-                join(path, "max_size"),
-                "expected at least 1",
-            ));
-        }
-        if self.min_size > self.max_size {
-            return Err(ConfigError::new(
-                join(path, "min_size"),
-                format!(
-                    "min_size {} is above max_size {}",
-                    self.min_size, self.max_size
-                ),
-            ));
-        }
-        if let Some(i) = self.initial_size
-            && (i < self.min_size || i > self.max_size)
-        {
-            return Err(ConfigError::new(
-                join(path, "initial_size"),
-                format!(
-                    "expected a value in [min_size, max_size] = [{}, {}]",
-                    self.min_size, self.max_size
-                ),
-            ));
-        }
-        if self.min_idle > self.max_size {
-            return Err(ConfigError::new(
-                join(path, "min_idle"),
-                "must not exceed max_size",
-            ));
-        }
-        if let Some(v) = self.acquire_timeout_ms {
-            positive(path, "acquire_timeout_ms", v)?;
-        }
-        if let Some(v) = self.idle_timeout_s {
-            positive(path, "idle_timeout_s", v)?;
-        }
-        if let Some(v) = self.max_lifetime_s {
-            positive(path, "max_lifetime_s", v)?;
-        }
-        if !(self.max_lifetime_jitter.is_finite() && (0.0..1.0).contains(&self.max_lifetime_jitter))
-        {
-            return Err(ConfigError::new(
-                join(path, "max_lifetime_jitter"),
-                "expected a fraction in [0, 1)",
-            ));
-        }
-        if self.max_concurrent_creates == 0 {
-            return Err(ConfigError::new(
-                join(path, "max_concurrent_creates"),
-                "expected at least 1",
-            ));
-        }
-        non_negative(
-            path,
-            "create_backoff_initial_ms",
-            self.create_backoff_initial_ms,
-        )?;
-        non_negative(path, "create_backoff_max_ms", self.create_backoff_max_ms)?;
-        if self.create_backoff_initial_ms > self.create_backoff_max_ms {
-            return Err(ConfigError::new(
-                join(path, "create_backoff_initial_ms"),
-                "must not exceed create_backoff_max_ms",
-            ));
-        }
+        self.settings.validate(path)?;
         non_negative(path, "health_check_ms", self.health_check_ms)?;
-        if let HealthCheckSpec::AfterIdleMs(v) = self.health_check {
-            non_negative(path, "health_check.after_idle_ms", v)?;
-        }
         self.create_time.validate(&join(path, "create_time"))?;
         if let Some(p) = &self.policy {
-            p.validate(&join(path, "policy"))
-                .map_err(|(p, m)| ConfigError::new(p, m))?;
+            p.validate(&join(path, "policy"))?;
         }
         self.affinity.validate(&join(path, "affinity"))?;
         Ok(())
@@ -250,25 +264,7 @@ impl PoolSpec {
 
     /// The core's configuration.
     pub fn core_config(&self) -> PoolConfig {
-        PoolConfig {
-            min_size: self.min_size,
-            max_size: self.max_size,
-            min_idle: self.min_idle,
-            initial_size: self.initial(),
-            acquire_timeout: self.acquire_timeout_ms.map(ms_to_ns),
-            idle_timeout: self.idle_timeout_s.map(secs_to_ns),
-            max_lifetime: self.max_lifetime_s.map(secs_to_ns),
-            max_lifetime_jitter: self.max_lifetime_jitter,
-            max_concurrent_creates: self.max_concurrent_creates,
-            create_backoff_initial: ms_to_ns(self.create_backoff_initial_ms),
-            create_backoff_max: ms_to_ns(self.create_backoff_max_ms),
-            grow_on_demand: self.grow_on_demand,
-            health_check: match self.health_check {
-                HealthCheckSpec::Never => HealthCheck::Never,
-                HealthCheckSpec::Always => HealthCheck::Always,
-                HealthCheckSpec::AfterIdleMs(ms) => HealthCheck::AfterIdle(ms_to_ns(ms)),
-            },
-        }
+        self.settings.core_config()
     }
 
     /// The policy, with the default (static at the initial size) filled in.
@@ -389,10 +385,10 @@ impl Scenario {
     /// [`Scenario::with_policy`]). `size` must be at least 1 for the result
     /// to pass [`Scenario::validate`].
     pub fn with_fixed_size(mut self, size: u32) -> Scenario {
-        self.pool.min_size = size;
-        self.pool.max_size = size;
-        self.pool.initial_size = Some(size);
-        self.pool.min_idle = self.pool.min_idle.min(size);
+        self.pool.settings.min_size = size;
+        self.pool.settings.max_size = size;
+        self.pool.settings.initial_size = Some(size);
+        self.pool.settings.min_idle = self.pool.settings.min_idle.min(size);
         self.pool.policy = Some(PolicyConfig::Static { size });
         self
     }
@@ -522,13 +518,13 @@ impl Scenario {
             let mix = self.mix();
             let hold_s = mix.mean_hold_ns() / NANOS_PER_SEC as f64;
             let offered = self.load.base_rate * hold_s;
-            let rho = offered / f64::from(self.pool.max_size);
+            let rho = offered / f64::from(self.pool.settings.max_size);
             if rho >= 1.0 {
                 warnings.push(Warning {
                     path: join(path, "load.base_rate"),
                     message: format!(
                         "offered load ρ = {rho:.3} ≥ 1 on a fixed pool of {}: the queue grows without bound",
-                        self.pool.max_size
+                        self.pool.settings.max_size
                     ),
                 });
             }

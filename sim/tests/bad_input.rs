@@ -563,7 +563,7 @@ pool = {{ create_time = {create} }}
         f.scenarios[0].pool.create_time
     );
     // The rest of the default pool is still merged in.
-    assert_eq!(f.scenarios[0].pool.max_size, 4);
+    assert_eq!(f.scenarios[0].pool.settings.max_size, 4);
     // A misspelt field of the new variant is still named.
     assert_err(
         &file(r#"{ kind = "lognormal", mean = 150.0, cv = 0.6 }"#),

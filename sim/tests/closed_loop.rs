@@ -128,8 +128,8 @@ fn with_policy_replaces_only_the_policy() {
         .clone()
         .with_policy(PolicyConfig::Reactive(ReactiveConfig::default()));
     assert_eq!(reactive.name, base.name);
-    assert_eq!(reactive.pool.min_size, base.pool.min_size);
-    assert_eq!(reactive.pool.max_size, base.pool.max_size);
+    assert_eq!(reactive.pool.settings.min_size, base.pool.settings.min_size);
+    assert_eq!(reactive.pool.settings.max_size, base.pool.settings.max_size);
     assert!(matches!(
         reactive.pool.policy,
         Some(PolicyConfig::Reactive(_))
@@ -151,13 +151,13 @@ fn with_fixed_size_pins_the_pool() {
     assert!(fixed.pool.is_fixed());
     assert_eq!(
         (
-            fixed.pool.min_size,
-            fixed.pool.max_size,
+            fixed.pool.settings.min_size,
+            fixed.pool.settings.max_size,
             fixed.pool.initial()
         ),
         (6, 6, 6)
     );
-    assert_eq!(fixed.pool.min_idle, 6, "lowered to the size");
+    assert_eq!(fixed.pool.settings.min_idle, 6, "lowered to the size");
     assert_eq!(fixed.pool.policy, Some(PolicyConfig::Static { size: 6 }));
     assert_eq!(fixed.replications, 3);
     let s = run(&fixed);

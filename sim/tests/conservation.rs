@@ -49,6 +49,7 @@ idle_timeout_s = 5
 max_lifetime_s = 45
 create_time = {{ kind = "deterministic", ms = 5.0 }}
 policy = {policy}
+health_check = "never"
 
 [scenario.failures]
 connection_rate = 0.05

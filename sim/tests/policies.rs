@@ -29,7 +29,7 @@ name = "big-pool"
 duration_s = 600
 interval_s = 1
 load = {{ base_rate = 300.0, patterns = [{{ kind = "spike", start_s = 200, duration_s = 100, multiplier = 3.0 }}] }}
-pool = {{ min_size = 400, max_size = 400, initial_size = 400 }}
+pool = {{ min_size = 400, max_size = 400, initial_size = 400, health_check = "never" }}
 "#
     );
     let file = common::parse(&toml);

@@ -5,6 +5,7 @@
 pub mod affinity;
 pub mod artifact;
 pub mod breaker;
+pub mod config_error;
 pub mod erlang;
 pub mod features;
 pub mod histogram;
@@ -15,6 +16,7 @@ pub mod pool;
 pub mod settings;
 pub mod sqlstate;
 pub mod telemetry;
+pub mod units;
 
 /// Time in integer nanoseconds since an epoch chosen by the driver (the
 /// simulation start, or the runtime pool's start).

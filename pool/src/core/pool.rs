@@ -36,6 +36,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use super::Nanos;
+use super::config_error::ConfigError;
 use super::histogram::Histogram;
 
 /// Identifies a connection slot inside one pool.
@@ -113,16 +114,6 @@ impl Default for PoolConfig {
     }
 }
 
-/// A configuration the pool cannot run with.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct PoolConfigError {
-    /// The offending field.
-    pub field: &'static str,
-    /// What is expected instead.
-    pub message: String,
-}
-
 impl PoolConfig {
     /// Checks the bounds.
     ///
@@ -130,8 +121,8 @@ impl PoolConfig {
     /// Names the field when `max_size` is 0, `min_size > max_size`,
     /// `initial_size > max_size`, `max_concurrent_creates` is 0, or a back-off
     /// range is inverted.
-    pub fn validate(&self) -> Result<(), PoolConfigError> {
-        let err = |field, message: String| Err(PoolConfigError { field, message });
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |field: &str, message: String| Err(ConfigError::new(field, message));
         if self.max_size == 0 {
             return err("max_size", "must be at least 1".into());
         }
@@ -359,7 +350,7 @@ impl PoolCore {
     ///
     /// # Errors
     /// Returns the [`PoolConfig::validate`] error.
-    pub fn new(cfg: PoolConfig, now: Nanos) -> Result<Self, PoolConfigError> {
+    pub fn new(cfg: PoolConfig, now: Nanos) -> Result<Self, ConfigError> {
         cfg.validate()?;
         let target = cfg.initial_size.max(cfg.min_size);
         let mut pool = PoolCore {
@@ -880,12 +871,7 @@ impl PoolCore {
     /// # Errors
     /// Returns the validation error and changes nothing when the new bounds
     /// are invalid.
-    pub fn resize(
-        &mut self,
-        now: Nanos,
-        min_size: u32,
-        max_size: u32,
-    ) -> Result<(), PoolConfigError> {
+    pub fn resize(&mut self, now: Nanos, min_size: u32, max_size: u32) -> Result<(), ConfigError> {
         let mut cfg = self.cfg.clone();
         cfg.min_size = min_size;
         cfg.max_size = max_size;
@@ -1415,9 +1401,9 @@ mod tests {
     #[test]
     fn invalid_config_is_refused() {
         let e = PoolCore::new(cfg(5, 2), 0).unwrap_err();
-        assert_eq!(e.field, "min_size");
+        assert_eq!(e.path, "min_size");
         let mut c = cfg(0, 0);
         c.initial_size = 0;
-        assert_eq!(PoolCore::new(c, 0).unwrap_err().field, "max_size");
+        assert_eq!(PoolCore::new(c, 0).unwrap_err().path, "max_size");
     }
 }

@@ -31,29 +31,13 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::Nanos;
 use super::breaker::MultiBreakerConfig;
+use super::config_error::check::{non_negative, positive};
+use super::config_error::{ConfigError, join};
 use super::policy::PolicyConfig;
 use super::pool::{HealthCheck, PoolConfig};
-use super::{NANOS_PER_MS, NANOS_PER_SEC, Nanos};
-
-/// A setting that cannot be used, with its path (`pool.max_size`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path}: {message}")]
-pub struct SettingsError {
-    /// Dotted path of the field.
-    pub path: String,
-    /// What was expected.
-    pub message: String,
-}
-
-impl SettingsError {
-    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        SettingsError {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-}
+use super::units::{ms_to_ns, secs_to_ns};
 
 /// When the pool checks a connection before handing it out.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
@@ -145,50 +129,6 @@ impl Default for PoolSettings {
     }
 }
 
-fn join(parent: &str, field: &str) -> String {
-    if parent.is_empty() {
-        field.to_string()
-    } else {
-        format!("{parent}.{field}")
-    }
-}
-
-fn check_positive(parent: &str, field: &str, v: f64) -> Result<(), SettingsError> {
-    if v.is_finite() && v > 0.0 {
-        Ok(())
-    } else {
-        Err(SettingsError::new(
-            join(parent, field),
-            format!("expected a finite number > 0, found {v}"),
-        ))
-    }
-}
-
-fn check_non_negative(parent: &str, field: &str, v: f64) -> Result<(), SettingsError> {
-    if v.is_finite() && v >= 0.0 {
-        Ok(())
-    } else {
-        Err(SettingsError::new(
-            join(parent, field),
-            format!("expected a finite number >= 0, found {v}"),
-        ))
-    }
-}
-
-/// Milliseconds to nanoseconds (saturating; inputs are validated finite).
-pub fn ms_to_ns(ms: f64) -> Nanos {
-    (ms * NANOS_PER_MS as f64)
-        .round()
-        .clamp(0.0, u64::MAX as f64) as Nanos
-}
-
-/// Seconds to nanoseconds (saturating; inputs are validated finite).
-pub fn secs_to_ns(s: f64) -> Nanos {
-    (s * NANOS_PER_SEC as f64)
-        .round()
-        .clamp(0.0, u64::MAX as f64) as Nanos
-}
-
 impl PoolSettings {
     /// The initial size: `initial_size`, or `min_size`.
     pub fn initial(&self) -> u32 {
@@ -199,14 +139,14 @@ impl PoolSettings {
     ///
     /// # Errors
     /// The field's path under `path` and what was expected.
-    pub fn validate(&self, path: &str) -> Result<(), SettingsError> {
+    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
         if let Err(e) = self.core_config().validate() {
-            return Err(SettingsError::new(join(path, e.field), e.message));
+            return Err(e.under(path));
         }
         if let Some(i) = self.initial_size
             && i < self.min_size
         {
-            return Err(SettingsError::new(
+            return Err(ConfigError::new(
                 join(path, "initial_size"),
                 format!("{i} is below min_size {}", self.min_size),
             ));
@@ -222,17 +162,17 @@ impl PoolSettings {
             ),
         ] {
             if let Some(v) = v {
-                check_positive(path, field, v)?;
+                positive(path, field, v)?;
             }
         }
-        check_non_negative(
+        non_negative(
             path,
             "create_backoff_initial_ms",
             self.create_backoff_initial_ms,
         )?;
-        check_non_negative(path, "create_backoff_max_ms", self.create_backoff_max_ms)?;
+        non_negative(path, "create_backoff_max_ms", self.create_backoff_max_ms)?;
         if let HealthCheckSetting::AfterIdleMs(v) = self.health_check {
-            check_non_negative(path, "health_check.after_idle_ms", v)?;
+            non_negative(path, "health_check.after_idle_ms", v)?;
         }
         Ok(())
     }
@@ -306,22 +246,22 @@ impl ControllerSettings {
     ///
     /// # Errors
     /// The field's path under `path` and what was expected.
-    pub fn validate(&self, path: &str) -> Result<(), SettingsError> {
-        check_positive(path, "interval_s", self.interval_s)?;
+    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        positive(path, "interval_s", self.interval_s)?;
         if self.interval_s < 0.001 {
-            return Err(SettingsError::new(
+            return Err(ConfigError::new(
                 join(path, "interval_s"),
                 "expected at least 0.001 (1 ms)",
             ));
         }
         if self.max_step_up == Some(0) {
-            return Err(SettingsError::new(
+            return Err(ConfigError::new(
                 join(path, "max_step_up"),
                 "expected at least 1 (leave it out for no limit)",
             ));
         }
         if self.max_step_down == Some(0) {
-            return Err(SettingsError::new(
+            return Err(ConfigError::new(
                 join(path, "max_step_down"),
                 "expected at least 1 (leave it out for no limit)",
             ));
@@ -358,16 +298,13 @@ impl PoolFile {
     /// # Errors
     /// The field's path (`pool.max_size`, `policy.headroom`,
     /// `breaker.connection.failure_rate`) and what was expected.
-    pub fn validate(&self) -> Result<(), SettingsError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         self.pool.validate("pool")?;
         self.controller.validate("controller")?;
         if let Some(p) = &self.policy {
-            p.validate("policy")
-                .map_err(|(path, message)| SettingsError { path, message })?;
+            p.validate("policy")?;
         }
-        self.breaker
-            .validate()
-            .map_err(|e| SettingsError::new(e.path, e.message))?;
+        self.breaker.validate()?;
         Ok(())
     }
 
@@ -390,6 +327,7 @@ impl PoolFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::{NANOS_PER_MS, NANOS_PER_SEC};
 
     #[test]
     fn defaults_validate_and_map() {

@@ -133,6 +133,57 @@ pub enum Outcome {
 pub const REQUEST_CSV_HEADER: &str =
     "arrival_ns,class,pattern_hash,acquire_wait_ns,hold_ns,outcome,category,client";
 
+/// The files the runtime's trace recorder writes: `requests-000001.csv`
+/// (header [`REQUEST_CSV_HEADER`]) and `snapshots-000001.jsonl` (one JSON
+/// [`Snapshot`] per line), numbered from 1 in the order they are written.
+/// The one statement of that naming scheme: the recorder writes by it, and
+/// the readers (replay, `poolcast train`) find the files by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecorderFile {
+    /// `requests-<seq>.csv`: one [`RequestRecord`] per line.
+    Requests,
+    /// `snapshots-<seq>.jsonl`: one [`Snapshot`] per line.
+    Snapshots,
+}
+
+impl RecorderFile {
+    /// The name before the number: `requests`, `snapshots`.
+    pub const fn stem(self) -> &'static str {
+        match self {
+            RecorderFile::Requests => "requests",
+            RecorderFile::Snapshots => "snapshots",
+        }
+    }
+
+    /// The extension: `csv`, `jsonl`.
+    pub const fn extension(self) -> &'static str {
+        match self {
+            RecorderFile::Requests => "csv",
+            RecorderFile::Snapshots => "jsonl",
+        }
+    }
+
+    /// The name of file number `seq`: `requests-000001.csv` for 1.
+    pub fn name(self, seq: u64) -> String {
+        format!("{}-{seq:06}.{}", self.stem(), self.extension())
+    }
+
+    /// Whether `name` is a file of this kind (`<stem>-*.<extension>`).
+    pub fn matches(self, name: &str) -> bool {
+        name.strip_prefix(self.stem())
+            .and_then(|r| r.strip_prefix('-'))
+            .and_then(|r| r.strip_suffix(self.extension()))
+            .is_some_and(|r| r.ends_with('.'))
+    }
+
+    /// The number of file `name`, when it is a file of this kind with one
+    /// (`<stem>-<digits>.*`).
+    pub fn seq(self, name: &str) -> Option<u64> {
+        let rest = name.strip_prefix(self.stem())?.strip_prefix('-')?;
+        rest.split('.').next()?.parse().ok()
+    }
+}
+
 /// The id of a client known by `key` (a tokio task id, a csvlog session):
 /// its hash with a fixed-key hasher, so the same on every run, forced
 /// nonzero, since [`RequestRecord::client`] 0 means "unknown".

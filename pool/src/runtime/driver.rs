@@ -12,9 +12,9 @@ use tokio::sync::Notify;
 
 use super::manager::Manager;
 use super::shared::Shared;
+use crate::core::config_error::ConfigError;
 use crate::core::interval::SystemSignals;
 use crate::core::policy::{PolicyConfig, PolicyContext, PredictivePolicy, ScalingPolicy};
-use crate::core::settings::SettingsError;
 use crate::core::{NANOS_PER_MS, NANOS_PER_SEC, Nanos};
 
 const WEEK_NS: u64 = 7 * 86_400 * NANOS_PER_SEC;
@@ -34,7 +34,7 @@ pub(crate) fn clock_offset_ns(pool_now: Nanos) -> Nanos {
 ///
 /// # Errors
 /// The oracle needs the future and exists only in the simulator.
-pub(crate) fn build_policy(cfg: &PolicyConfig) -> Result<Box<dyn ScalingPolicy>, SettingsError> {
+pub(crate) fn build_policy(cfg: &PolicyConfig) -> Result<Box<dyn ScalingPolicy>, ConfigError> {
     Ok(match cfg {
         PolicyConfig::Predictive(c) => {
             let p = PredictivePolicy::new(c.clone(), clock_offset_ns(0));
@@ -44,7 +44,7 @@ pub(crate) fn build_policy(cfg: &PolicyConfig) -> Result<Box<dyn ScalingPolicy>,
             Box::new(p)
         }
         PolicyConfig::Oracle(_) => {
-            return Err(SettingsError {
+            return Err(ConfigError {
                 path: "policy.kind".into(),
                 message: "the oracle needs perfect foresight and runs only in the simulator; use \"predictive\" with an exported artifact".into(),
             });

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::core::settings::SettingsError;
+use crate::core::config_error::ConfigError;
 use crate::core::telemetry::ErrorCategory;
 
 /// Why [`Pool::get`](super::Pool::get) returned no connection.
@@ -57,7 +57,7 @@ impl PoolError {
 pub enum BuildError {
     /// A setting is out of range; the path names it.
     #[error("invalid pool settings: {0}")]
-    Settings(#[from] SettingsError),
+    Settings(#[from] ConfigError),
     /// `build` was called outside a tokio runtime.
     #[error(
         "the pool must be built inside a tokio runtime (call build() from async code or after Runtime::enter())"

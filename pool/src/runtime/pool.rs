@@ -30,10 +30,11 @@ use super::waiter::Waiters;
 use crate::core::RequestRecord;
 use crate::core::affinity::{AffinityIndex, pattern_hash};
 use crate::core::breaker::MultiBreaker;
+use crate::core::config_error::ConfigError;
 use crate::core::interval::IntervalRecorder;
 use crate::core::policy::ScalingPolicy;
-use crate::core::pool::{PoolConfigError, PoolCore};
-use crate::core::settings::{PoolFile, SettingsError};
+use crate::core::pool::PoolCore;
+use crate::core::settings::PoolFile;
 use crate::core::telemetry::{BreakerCode, ErrorCategory, Outcome, QueryClass, Snapshot};
 
 /// What a request tells the pool about itself (all optional).
@@ -171,10 +172,7 @@ impl<M: Manager> Builder<M> {
         let f = &self.file;
         let clock = quanta::Clock::new();
         let epoch_raw = clock.raw();
-        let mut core = PoolCore::new(f.pool.core_config(), 0).map_err(|e| SettingsError {
-            path: format!("pool.{}", e.field),
-            message: e.message,
-        })?;
+        let mut core = PoolCore::new(f.pool.core_config(), 0).map_err(|e| e.under("pool"))?;
         // Each task records its own wait, outside the lock (`Shards`).
         core.set_driver_records_waits(true);
         let policy = match self.policy {
@@ -192,7 +190,7 @@ impl<M: Manager> Builder<M> {
             leak_threshold: f
                 .pool
                 .leak_detection_threshold_ms
-                .map(crate::core::settings::ms_to_ns),
+                .map(crate::core::units::ms_to_ns),
             breaker_counts_client_errors: f.controller.breaker_counts_client_errors,
             affinity: f.controller.affinity,
             interval_ns: f.controller.interval_ns(),
@@ -511,7 +509,7 @@ impl<M: Manager> Pool<M> {
     ///
     /// # Errors
     /// Names the bound that is invalid; nothing changes then.
-    pub fn resize(&self, min_size: u32, max_size: u32) -> Result<(), PoolConfigError> {
+    pub fn resize(&self, min_size: u32, max_size: u32) -> Result<(), ConfigError> {
         let shared = &self.shared;
         let mut st = shared.lock();
         let now = shared.now();

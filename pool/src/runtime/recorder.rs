@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
+use crate::core::telemetry::RecorderFile;
 use crate::core::{RequestRecord, Snapshot};
 
 /// Settings of a [`TraceRecorder`].
@@ -78,8 +79,7 @@ pub use crate::core::telemetry::REQUEST_CSV_HEADER as REQUEST_HEADER;
 
 struct Rotating {
     dir: PathBuf,
-    prefix: &'static str,
-    ext: &'static str,
+    kind: RecorderFile,
     header: Option<&'static str>,
     max_rows: u64,
     max_files: usize,
@@ -90,8 +90,7 @@ struct Rotating {
 
 impl Rotating {
     fn path(&self, seq: u64) -> PathBuf {
-        self.dir
-            .join(format!("{}-{seq:06}.{}", self.prefix, self.ext))
+        self.dir.join(self.kind.name(seq))
     }
 
     fn writer(&mut self) -> io::Result<&mut BufWriter<File>> {
@@ -124,27 +123,22 @@ impl Rotating {
     }
 }
 
-fn first_free_seq(dir: &Path, prefix: &str) -> u64 {
+fn first_free_seq(dir: &Path, kind: RecorderFile) -> u64 {
     // Continue after files a previous process left, never overwrite them.
     std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let rest = name.strip_prefix(prefix)?.strip_prefix('-')?;
-            rest.split('.').next()?.parse::<u64>().ok()
-        })
+        .filter_map(|e| kind.seq(e.file_name().to_str()?))
         .max()
         .unwrap_or(0)
 }
 
 fn write_loop(rx: Receiver<Msg>, cfg: RecorderConfig, errors: Arc<AtomicU64>) {
     let mut req = Rotating {
-        seq: first_free_seq(&cfg.dir, "requests"),
+        seq: first_free_seq(&cfg.dir, RecorderFile::Requests),
         dir: cfg.dir.clone(),
-        prefix: "requests",
-        ext: "csv",
+        kind: RecorderFile::Requests,
         header: Some(REQUEST_HEADER),
         max_rows: cfg.max_rows,
         max_files: cfg.max_files,
@@ -152,10 +146,9 @@ fn write_loop(rx: Receiver<Msg>, cfg: RecorderConfig, errors: Arc<AtomicU64>) {
         out: None,
     };
     let mut snap = Rotating {
-        seq: first_free_seq(&cfg.dir, "snapshots"),
+        seq: first_free_seq(&cfg.dir, RecorderFile::Snapshots),
         dir: cfg.dir.clone(),
-        prefix: "snapshots",
-        ext: "jsonl",
+        kind: RecorderFile::Snapshots,
         header: None,
         max_rows: cfg.max_rows,
         max_files: cfg.max_files,

@@ -44,14 +44,6 @@ pub(crate) fn indexed(parent: &str, field: &str, i: usize) -> String {
 
 pub(crate) use crate::config_error::check;
 
-/// Seconds (as written in a load pattern) to nanoseconds, rounded; negative
-/// and NaN map to 0, huge values saturate.
-pub(crate) fn secs_to_ns(s: f64) -> poolcast::core::Nanos {
-    (s * 1e9).round() as poolcast::core::Nanos
-}
-
-/// Milliseconds (as written in a service distribution) to nanoseconds,
-/// rounded; negative and NaN map to 0, huge values saturate.
-pub(crate) fn ms_to_ns(ms: f64) -> poolcast::core::Nanos {
-    (ms * 1e6).round() as poolcast::core::Nanos
-}
+/// Seconds (load patterns) and milliseconds (service distributions) to
+/// nanoseconds.
+pub(crate) use poolcast::core::units::{ms_to_ns, secs_to_ns};

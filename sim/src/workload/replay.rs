@@ -34,6 +34,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use poolcast::core::telemetry::RecorderFile;
 use poolcast::core::{Nanos, RequestRecord};
 use serde::{Deserialize, Serialize};
 
@@ -599,9 +600,9 @@ fn trace_source(trace: &Path) -> Result<(Source, bool), String> {
             (Source::Csvlog(vec![trace.to_path_buf()]), false)
         });
     }
-    let files = recorder_files(trace, "requests-", ".csv")?;
+    let files = recorder_files(trace, RecorderFile::Requests)?;
     if files.is_empty() {
-        let logs = recorder_files(trace, "", ".csv")?;
+        let logs = files_named(trace, |n| n.ends_with(".csv"))?;
         if !logs.is_empty() {
             return Ok((Source::Csvlog(logs), false));
         }
@@ -615,17 +616,18 @@ fn trace_source(trace: &Path) -> Result<(Source, bool), String> {
     Ok((Source::Recorder(files), true))
 }
 
-/// The files of `dir` named `<prefix>…<suffix>`, in name order (the
-/// recorder's numbering, so the order they were written).
-fn recorder_files(dir: &Path, prefix: &str, suffix: &str) -> Result<Vec<PathBuf>, String> {
+/// The recorder files of `kind` in `dir`, in name order (the recorder's
+/// numbering, so the order they were written).
+fn recorder_files(dir: &Path, kind: RecorderFile) -> Result<Vec<PathBuf>, String> {
+    files_named(dir, |n| kind.matches(n))
+}
+
+/// The files of `dir` whose names `want`, in name order.
+fn files_named(dir: &Path, want: impl Fn(&str) -> bool) -> Result<Vec<PathBuf>, String> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(prefix) && n.ends_with(suffix))
-        })
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(&want))
         .collect();
     files.sort();
     Ok(files)
@@ -637,7 +639,7 @@ fn recorder_files(dir: &Path, prefix: &str, suffix: &str) -> Result<Vec<PathBuf>
 /// order, show a restart as time going back.
 fn check_one_run(dir: &Path) -> Result<(), String> {
     let mut last: Option<Nanos> = None;
-    for f in &recorder_files(dir, "snapshots-", ".jsonl")? {
+    for f in &recorder_files(dir, RecorderFile::Snapshots)? {
         let snaps = poolcast_datasets::read_recorder_snapshots(f).map_err(|e| e.to_string())?;
         for s in snaps {
             if last.is_some_and(|l| s.t_ns <= l) {

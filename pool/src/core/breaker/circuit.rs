@@ -1,9 +1,10 @@
 //! [`CircuitBreaker`]: one breaker's state machine.
 
-use super::config::{BreakerConfig, ms_to_nanos};
+use super::config::BreakerConfig;
 use super::window::{CountWindow, WindowState};
 use crate::core::Nanos;
 use crate::core::telemetry::BreakerCode;
+use crate::core::units::ms_to_ns;
 
 /// The state of one breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,8 +66,8 @@ impl CircuitBreaker {
         } else {
             WindowState::Count(CountWindow::new(1))
         };
-        let open_base = ms_to_nanos(cfg.open_ms);
-        let open_max = ms_to_nanos(cfg.max_open_ms).max(open_base);
+        let open_base = ms_to_ns(cfg.open_ms);
+        let open_max = ms_to_ns(cfg.max_open_ms).max(open_base);
         CircuitBreaker {
             probe_limit: cfg.half_open_probes.max(1),
             cfg,

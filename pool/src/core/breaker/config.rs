@@ -12,15 +12,8 @@ pub const MAX_TIME_BUCKETS: u32 = 1 << 16;
 /// Largest accepted duration in milliseconds (about 31.7 years).
 pub const MAX_DURATION_MS: f64 = 1.0e12;
 
-/// Converts milliseconds to nanoseconds, rounding; negative or NaN gives 0
-/// and values beyond `u64` saturate.
-pub(super) fn ms_to_nanos(ms: f64) -> Nanos {
-    if ms.is_nan() || ms <= 0.0 {
-        return 0;
-    }
-    // `as` saturates at u64::MAX for large finite values and infinity.
-    (ms * NANOS_PER_MS as f64).round() as Nanos
-}
+use crate::core::config_error::ConfigError;
+use crate::core::units::ms_to_ns;
 
 /// Whether `ms` is a finite duration in `[0, MAX_DURATION_MS]`.
 pub(super) fn valid_duration_ms(ms: f64) -> bool {
@@ -48,7 +41,7 @@ pub(super) mod ms_as_nanos {
                 "length_ms: expected a finite number of milliseconds in [0, {MAX_DURATION_MS:e}], got {ms}"
             )));
         }
-        Ok(ms_to_nanos(ms))
+        Ok(ms_to_ns(ms))
     }
 }
 
@@ -172,9 +165,9 @@ impl BreakerConfig {
     /// Checks the configuration; `path` prefixes the field names in the
     /// error (e.g. `"breaker.connection"` gives
     /// `"breaker.connection.failure_rate"`).
-    pub fn validate(&self, path: &str) -> Result<(), BreakerConfigError> {
+    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
         let err = |field: &str, message: String| {
-            Err(BreakerConfigError {
+            Err(ConfigError {
                 path: if path.is_empty() {
                     field.to_string()
                 } else {
@@ -301,15 +294,4 @@ impl BreakerConfig {
         }
         Ok(())
     }
-}
-
-/// A rejected breaker configuration: the field path and what was expected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path}: {message}")]
-pub struct BreakerConfigError {
-    /// Dotted path of the offending field, e.g.
-    /// `"breaker.connection.failure_rate"`.
-    pub path: String,
-    /// What was expected and what was found.
-    pub message: String,
 }

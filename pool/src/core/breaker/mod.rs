@@ -119,8 +119,6 @@ mod window;
 mod tests;
 
 pub use circuit::{BreakerState, CallKind, CircuitBreaker};
-pub use config::{
-    BreakerConfig, BreakerConfigError, MAX_COUNT_WINDOW, MAX_DURATION_MS, MAX_TIME_BUCKETS, Window,
-};
+pub use config::{BreakerConfig, MAX_COUNT_WINDOW, MAX_DURATION_MS, MAX_TIME_BUCKETS, Window};
 pub use multi::{MultiBreaker, Permit, Tripped};
 pub use multi_config::MultiBreakerConfig;

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::config::{BreakerConfig, BreakerConfigError, Window};
+use super::config::{BreakerConfig, Window};
+use crate::core::config_error::ConfigError;
 use crate::core::telemetry::ErrorCategory;
 
 /// Configuration of a [`MultiBreaker`](super::MultiBreaker) (the `[breaker]` table).
@@ -87,7 +88,7 @@ impl MultiBreakerConfig {
 
     /// Checks every breaker; errors name `breaker.<category>.<field>` or
     /// `breaker.global.<field>`.
-    pub fn validate(&self) -> Result<(), BreakerConfigError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         for category in ErrorCategory::ALL {
             self.category(category)
                 .validate(&format!("breaker.{}", category.name()))?;

@@ -42,6 +42,7 @@ use sha2::{Digest, Sha256};
 
 use self::raw::{Getter, RawFeature, raw_features};
 use self::window::{Ring, SignalHistory, WINDOW_STATS};
+use super::config_error::{ConfigError, join};
 use super::{NANOS_PER_SEC, Nanos, Snapshot};
 
 /// Bumped whenever a feature's computation changes without its name or
@@ -82,22 +83,13 @@ impl Default for FeatureConfig {
     }
 }
 
-/// Why a feature configuration was refused.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("feature config `{field}`: {message}")]
-pub struct FeatureConfigError {
-    /// The offending field.
-    pub field: &'static str,
-    /// What was expected.
-    pub message: String,
-}
-
 /// The most history one extractor keeps for a season (2^21 intervals, 16 MB).
 const MAX_SEASON_INTERVALS: u64 = 1 << 21;
 
 impl FeatureConfig {
-    fn check(&self, interval_ns: Nanos) -> Result<Vec<usize>, FeatureConfigError> {
-        let err = |field, message: String| Err(FeatureConfigError { field, message });
+    fn check(&self, interval_ns: Nanos) -> Result<Vec<usize>, ConfigError> {
+        let err =
+            |field: &str, message: String| Err(ConfigError::new(join("features", field), message));
         if interval_ns == 0 {
             return err("interval", "the interval must be > 0".into());
         }
@@ -221,9 +213,9 @@ impl FeatureSpec {
     /// Resolves `config` for telemetry at `interval_ns`.
     ///
     /// # Errors
-    /// A [`FeatureConfigError`] naming the field when a window, lag or span
+    /// A [`ConfigError`] naming the field (`features.<field>`) when a window, lag or span
     /// is out of range or a season is not a multiple of the interval.
-    pub fn new(config: FeatureConfig, interval_ns: Nanos) -> Result<Self, FeatureConfigError> {
+    pub fn new(config: FeatureConfig, interval_ns: Nanos) -> Result<Self, ConfigError> {
         let season_lens = config.check(interval_ns)?;
         let mut defs = Vec::new();
         let def = |name: String, family: &'static str, definition: String| FeatureDef {

@@ -185,9 +185,9 @@ fn bad_configs_name_the_field() {
         MIN,
     )
     .unwrap_err();
-    assert_eq!(e.field, "windows");
+    assert_eq!(e.path, "features.windows");
     let e = FeatureSpec::new(FeatureConfig::default(), 7 * NANOS_PER_SEC).unwrap_err();
-    assert_eq!(e.field, "seasons_s");
+    assert_eq!(e.path, "features.seasons_s");
     assert!(e.to_string().contains("multiple"), "{e}");
     let e = FeatureSpec::new(
         FeatureConfig {
@@ -197,5 +197,5 @@ fn bad_configs_name_the_field() {
         MIN,
     )
     .unwrap_err();
-    assert_eq!(e.field, "lags");
+    assert_eq!(e.path, "features.lags");
 }

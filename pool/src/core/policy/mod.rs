@@ -25,6 +25,7 @@ pub use predictive::{INTERVAL_TOLERANCE, PredictiveConfig, PredictiveMode, Predi
 use serde::{Deserialize, Serialize};
 
 use super::{Nanos, Snapshot};
+use crate::core::config_error::ConfigError;
 
 /// What the future holds, known only to the simulator (for the oracle).
 pub trait Foresight {
@@ -149,35 +150,38 @@ impl ReactiveConfig {
     ///
     /// # Errors
     /// Names the field (under `path`) whose value is out of range.
-    pub fn validate(&self, path: &str) -> Result<(), (String, String)> {
+    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
         let f = |name: &str| format!("{path}.{name}");
         let unit = |v: f64| v.is_finite() && v > 0.0 && v <= 1.5;
         if !unit(self.scale_up_utilization) {
-            return Err((
+            return Err(ConfigError::new(
                 f("scale_up_utilization"),
-                "expected a number in (0, 1.5]".into(),
+                "expected a number in (0, 1.5]",
             ));
         }
         if !unit(self.target_utilization) || self.target_utilization > self.scale_up_utilization {
-            return Err((
+            return Err(ConfigError::new(
                 f("target_utilization"),
-                "expected a number in (0, scale_up_utilization]".into(),
+                "expected a number in (0, scale_up_utilization]",
             ));
         }
         if !(self.scale_down_utilization.is_finite()
             && self.scale_down_utilization >= 0.0
             && self.scale_down_utilization < self.target_utilization)
         {
-            return Err((
+            return Err(ConfigError::new(
                 f("scale_down_utilization"),
-                "expected a number in [0, target_utilization)".into(),
+                "expected a number in [0, target_utilization)",
             ));
         }
         if self.window == 0 {
-            return Err((f("window"), "expected at least 1 interval".into()));
+            return Err(ConfigError::new(
+                f("window"),
+                "expected at least 1 interval",
+            ));
         }
         if self.max_step_down == 0 {
-            return Err((f("max_step_down"), "expected at least 1".into()));
+            return Err(ConfigError::new(f("max_step_down"), "expected at least 1"));
         }
         Ok(())
     }
@@ -354,20 +358,23 @@ impl AdaptiveConfig {
     ///
     /// # Errors
     /// Names the field (under `path`) that breaks the order.
-    pub fn validate(&self, path: &str) -> Result<(), (String, String)> {
+    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
         if !(self.low.is_finite() && self.low > 0.0) {
-            return Err((format!("{path}.low"), "expected a positive number".into()));
+            return Err(ConfigError::new(
+                format!("{path}.low"),
+                "expected a positive number",
+            ));
         }
         if !(self.high.is_finite() && self.high > self.low) {
-            return Err((
+            return Err(ConfigError::new(
                 format!("{path}.high"),
-                "expected a number above `low`".into(),
+                "expected a number above `low`",
             ));
         }
         if !(self.critical.is_finite() && self.critical > self.high) {
-            return Err((
+            return Err(ConfigError::new(
                 format!("{path}.critical"),
-                "expected a number above `high`".into(),
+                "expected a number above `high`",
             ));
         }
         Ok(())
@@ -459,7 +466,7 @@ impl PolicyConfig {
     ///
     /// # Errors
     /// The field path under `path` and what was expected.
-    pub fn validate(&self, path: &str) -> Result<(), (String, String)> {
+    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
         match self {
             PolicyConfig::Static { .. } => Ok(()),
             PolicyConfig::Reactive(c) => c.validate(path),
@@ -586,13 +593,13 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            c.validate("pool.policy").unwrap_err().0,
+            c.validate("pool.policy").unwrap_err().path,
             "pool.policy.scale_down_utilization"
         );
         let a = AdaptiveConfig {
             high: 0.1,
             ..Default::default()
         };
-        assert_eq!(a.validate("p").unwrap_err().0, "p.high");
+        assert_eq!(a.validate("p").unwrap_err().path, "p.high");
     }
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{PolicyContext, ScalingPolicy};
 use crate::core::Snapshot;
+use crate::core::config_error::ConfigError;
 
 /// Settings of [`OraclePolicy`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,17 +33,17 @@ impl OracleConfig {
     ///
     /// # Errors
     /// The field path under `path` and what was expected.
-    pub fn validate(&self, path: &str) -> Result<(), (String, String)> {
+    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
         if self.lead == 0 {
-            return Err((
+            return Err(ConfigError::new(
                 format!("{path}.lead"),
-                "expected at least 1 interval".into(),
+                "expected at least 1 interval",
             ));
         }
         if !(self.headroom.is_finite() && (1.0..=10.0).contains(&self.headroom)) {
-            return Err((
+            return Err(ConfigError::new(
                 format!("{path}.headroom"),
-                "expected a number in [1, 10]".into(),
+                "expected a number in [1, 10]",
             ));
         }
         Ok(())

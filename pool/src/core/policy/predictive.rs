@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{PolicyContext, ReactiveConfig, ReactivePolicy, ScalingPolicy};
 use crate::core::artifact::{Aggregate, Forecast, Forecaster, ModelArtifact};
+use crate::core::config_error::ConfigError;
 use crate::core::erlang::connections_for_wait;
 use crate::core::{Nanos, Snapshot};
 
@@ -80,28 +81,40 @@ impl PredictiveConfig {
     ///
     /// # Errors
     /// The field path under `path` and what was expected.
-    pub fn validate(&self, path: &str) -> Result<(), (String, String)> {
+    pub fn validate(&self, path: &str) -> Result<(), ConfigError> {
         let f = |name: &str| format!("{path}.{name}");
         if !(self.target_wait_ms.is_finite() && self.target_wait_ms >= 0.0) {
-            return Err((f("target_wait_ms"), "expected a number ≥ 0".into()));
+            return Err(ConfigError::new(
+                f("target_wait_ms"),
+                "expected a number ≥ 0",
+            ));
         }
         if !(self.headroom.is_finite() && (0.5..=10.0).contains(&self.headroom)) {
-            return Err((f("headroom"), "expected a number in [0.5, 10]".into()));
+            return Err(ConfigError::new(
+                f("headroom"),
+                "expected a number in [0.5, 10]",
+            ));
         }
         if !(self.max_relative_width.is_finite() && self.max_relative_width > 0.0) {
-            return Err((f("max_relative_width"), "expected a number > 0".into()));
+            return Err(ConfigError::new(
+                f("max_relative_width"),
+                "expected a number > 0",
+            ));
         }
         if !(0.0..=1.0).contains(&self.min_online_accuracy) {
-            return Err((
+            return Err(ConfigError::new(
                 f("min_online_accuracy"),
-                "expected a number in [0, 1]".into(),
+                "expected a number in [0, 1]",
             ));
         }
         if self.accuracy_window == 0 {
-            return Err((f("accuracy_window"), "expected at least 1 interval".into()));
+            return Err(ConfigError::new(
+                f("accuracy_window"),
+                "expected at least 1 interval",
+            ));
         }
         if self.max_step_down == 0 {
-            return Err((f("max_step_down"), "expected at least 1".into()));
+            return Err(ConfigError::new(f("max_step_down"), "expected at least 1"));
         }
         self.fallback.validate(&f("fallback"))
     }

@@ -21,6 +21,10 @@ use sha2::{Digest, Sha256};
 use crate::metric::Metric;
 use crate::overrides::Override;
 
+mod check;
+
+use poolcast::core::config_error::ConfigError;
+
 /// `[experiment]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -88,7 +92,7 @@ pub struct TuningSection {
     /// `duration_s`).
     pub duration_s: Option<f64>,
     /// Parameter path → the values to try (`policy.headroom`,
-    /// `breaker.connection.failure_rate`, `pool.min_size`, ...).
+    /// `breaker.connection.failure_rate`, `pool.settings.min_size`, ...).
     pub space: BTreeMap<String, Vec<toml::Value>>,
 }
 
@@ -317,6 +321,9 @@ pub struct Manifest {
     pub origin: String,
     /// The file's text, copied into the run directory as is.
     pub text: String,
+    /// Whether the file sets `[predictive.fallback]` (otherwise the
+    /// predictive policy falls back to `evaluation.reactive`).
+    pub predictive_fallback_given: bool,
     /// Every section but the scenarios.
     pub body: ManifestBody,
     /// The scenarios (`[defaults]` merged in).
@@ -355,14 +362,9 @@ pub struct Resolved<'a> {
     pub export_horizon: u32,
 }
 
-fn err(origin: &str, path: &str, msg: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::anyhow!("{origin}: {path}: {msg}")
-}
-
-fn valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+/// `e`, in the manifest file `origin`: `origin: field.path: message`.
+fn in_file(origin: &str, e: ConfigError) -> anyhow::Error {
+    anyhow::anyhow!("{origin}: {e}")
 }
 
 impl Manifest {
@@ -412,6 +414,10 @@ impl Manifest {
                 sc_doc.insert(key.into(), v);
             }
         }
+        let fallback_given = doc
+            .get("predictive")
+            .and_then(|p| p.get("fallback"))
+            .is_some();
         let body: ManifestBody = serde_path_to_error::deserialize(toml::Value::Table(doc))
             .map_err(|e| {
                 let p = e.path().to_string();
@@ -421,16 +427,17 @@ impl Manifest {
                 if p.is_empty() {
                     anyhow::anyhow!("{origin}: {msg}")
                 } else {
-                    err(origin, &p, msg)
+                    in_file(origin, ConfigError::new(p, msg))
                 }
             })?;
         sc_doc.insert(
             "seed".into(),
-            toml::Value::Integer(
-                i64::try_from(body.experiment.seed).map_err(|_| {
-                    err(origin, "experiment.seed", "expected an integer below 2^63")
-                })?,
-            ),
+            toml::Value::Integer(i64::try_from(body.experiment.seed).map_err(|_| {
+                in_file(
+                    origin,
+                    ConfigError::new("experiment.seed", "expected an integer below 2^63"),
+                )
+            })?),
         );
         if !sc_doc.contains_key("scenario") {
             bail!("{origin}: scenario: no [[scenario]] defined (the workloads to simulate)");
@@ -444,7 +451,9 @@ impl Manifest {
             .iter()
             .map(|w| format!("{}: {}", w.path, w.message))
             .collect();
-        Self::check(origin, text, body, file.scenarios, &mut warnings)
+        let mut m = Self::check(origin, text, body, file.scenarios, &mut warnings)?;
+        m.predictive_fallback_given = fallback_given;
+        Ok(m)
     }
 
     fn check(
@@ -454,356 +463,29 @@ impl Manifest {
         scenarios: Vec<Scenario>,
         warnings: &mut Vec<String>,
     ) -> Result<Manifest> {
-        let e = |path: &str, msg: String| err(origin, path, msg);
-        if !valid_name(&body.experiment.name) {
-            return Err(e(
-                "experiment.name",
-                format!(
-                    "{:?}: expected letters, digits, `-`, `_` or `.` (it names a directory)",
-                    body.experiment.name
-                ),
-            ));
-        }
-        let known: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
-        let names = |path: &str, list: &[String], default: &[String]| -> Result<Vec<String>> {
-            if list.is_empty() {
-                return Ok(default.to_vec());
-            }
-            for (i, n) in list.iter().enumerate() {
-                if !known.contains(&n.as_str()) {
-                    return Err(e(
-                        &format!("{path}[{i}]"),
-                        format!("no scenario named {n:?} (scenarios: {})", known.join(", ")),
-                    ));
-                }
-                if list[..i].contains(n) {
-                    return Err(e(&format!("{path}[{i}]"), format!("{n:?} is listed twice")));
-                }
-            }
-            Ok(list.to_vec())
-        };
-        let all: Vec<String> = known.iter().map(|s| s.to_string()).collect();
-        let data_names = names("data.scenarios", &body.data.scenarios, &all)?;
-        if body.data.replications == Some(0) {
-            return Err(e("data.replications", "expected at least 1".into()));
-        }
-        if let Some(p) = &body.data.policy {
-            p.validate("data.policy").map_err(|(p, m)| e(&p, m))?;
-            if matches!(p, PolicyConfig::Predictive(_)) {
-                return Err(e(
-                    "data.policy",
-                    "a predictive policy cannot collect the data its own model learns from".into(),
-                ));
-            }
-        }
-        let data: Vec<(String, u32)> = data_names
-            .iter()
-            .map(|n| {
-                let sc = scenarios.iter().find(|s| &s.name == n);
-                let reps = body
-                    .data
-                    .replications
-                    .or(sc.map(|s| s.replications))
-                    .unwrap_or(1);
-                (n.clone(), reps)
-            })
-            .collect();
-        // One interval for the whole run: the model is trained at it and
-        // drives the pool at it.
-        let interval = scenarios
-            .iter()
-            .find(|s| s.name == data[0].0)
-            .map(|s| s.interval_s)
-            .unwrap_or(1.0);
-        for (i, sc) in scenarios.iter().enumerate() {
-            if (sc.interval_s - interval).abs() > 1e-9 * interval {
-                return Err(e(
-                    &format!("scenario[{i}].interval_s"),
-                    format!(
-                        "{} differs from the data's interval {interval}: every scenario of a run \
-                         shares one interval (the model forecasts in it)",
-                        sc.interval_s
-                    ),
-                ));
-            }
-        }
-        if body.dataset.horizons.is_empty() {
-            return Err(e(
-                "dataset.horizons",
-                "expected at least one horizon".into(),
-            ));
-        }
-        if let Some(h) = body
-            .train
-            .horizons
-            .iter()
-            .find(|h| !body.dataset.horizons.contains(h))
-        {
-            return Err(e(
-                "train.horizons",
-                format!(
-                    "horizon {h} is not built by dataset.horizons {:?}",
-                    body.dataset.horizons
-                ),
-            ));
-        }
-        if body.train.families.is_empty() {
-            return Err(e("train.families", "expected at least one family".into()));
-        }
-        body.train
-            .split
-            .validate()
-            .map_err(|x| e("train.split", x.to_string()))?;
-        let trained: Vec<u32> = if body.train.horizons.is_empty() {
-            body.dataset.horizons.clone()
-        } else {
-            body.train.horizons.clone()
-        };
-        let export_horizon = match body.export.horizon {
-            Some(h) if trained.contains(&h) => h,
-            Some(h) => {
-                return Err(e(
-                    "export.horizon",
-                    format!("horizon {h} is not trained (trained: {trained:?})"),
-                ));
-            }
-            None => trained.iter().copied().min().unwrap_or(1),
-        };
-        if body.predictive.artifact.is_some() {
-            return Err(e(
-                "predictive.artifact",
-                "leave it out: the predictive policy uses the model this run trains".into(),
-            ));
-        }
-        body.predictive
-            .validate("predictive")
-            .map_err(|(p, m)| e(&p, m))?;
-        let (tuning_scenarios, tuning_params) = match &body.tuning {
-            None => (Vec::new(), Vec::new()),
-            Some(t) => {
-                let names = names("tuning.scenarios", &t.scenarios, &data_names)?;
-                if t.replications == 0 {
-                    return Err(e("tuning.replications", "expected at least 1".into()));
-                }
-                if t.space.is_empty() {
-                    return Err(e(
-                        "tuning.space",
-                        "expected at least one parameter to search (or leave [tuning] out)".into(),
-                    ));
-                }
-                for (m, v) in &t.constraints {
-                    let path = format!("tuning.constraints.{m}");
-                    Metric::from_name(m).map_err(|msg| e(&path, msg))?;
-                    if !v.is_finite() {
-                        return Err(e(&path, "expected a finite bound".into()));
-                    }
-                }
-                if t.method == SearchMethod::Random && t.samples == 0 {
-                    return Err(e("tuning.samples", "expected at least 1".into()));
-                }
-                let mut params = Vec::new();
-                let mut combos: u64 = 1;
-                for (k, vals) in &t.space {
-                    let path = format!("tuning.space.\"{k}\"");
-                    if vals.is_empty() {
-                        return Err(e(&path, "expected at least one value".into()));
-                    }
-                    let ovs = vals
-                        .iter()
-                        .enumerate()
-                        .map(|(i, v)| {
-                            Override::parse(k, v.clone()).map_err(|m| e(&format!("{path}[{i}]"), m))
-                        })
-                        .collect::<Result<Vec<_>>>()?;
-                    combos = combos.saturating_mul(vals.len() as u64);
-                    params.push((k.clone(), ovs));
-                }
-                if t.method == SearchMethod::Grid && combos > 1000 {
-                    return Err(e(
-                        "tuning.space",
-                        format!(
-                            "the grid has {combos} candidates; use method = \"random\" with samples, \
-                             or fewer values (at most 1000)"
-                        ),
-                    ));
-                }
-                (names, params)
-            }
-        };
-        let eval_scenarios = names(
-            "evaluation.scenarios",
-            &body.evaluation.scenarios,
-            &data_names,
-        )?;
-        let interval_s = interval;
-        for (path, d) in [
-            ("evaluation.duration_s", body.evaluation.duration_s),
-            (
-                "tuning.duration_s",
-                body.tuning.as_ref().and_then(|t| t.duration_s),
-            ),
-        ] {
-            if let Some(d) = d
-                && !(d.is_finite() && d >= interval_s)
-            {
-                return Err(e(
-                    path,
-                    format!("expected at least one interval ({interval_s} s), found {d}"),
-                ));
-            }
-        }
-        // A replayed trace has an end: an evaluation or tuning length set
-        // here must not run a replay scenario past it (Scenario::validate
-        // checks only the scenario's own duration_s).
-        for (path, d, list) in [
-            (
-                "evaluation.duration_s",
-                body.evaluation.duration_s,
-                &eval_scenarios,
-            ),
-            (
-                "tuning.duration_s",
-                body.tuning.as_ref().and_then(|t| t.duration_s),
-                &tuning_scenarios,
-            ),
-        ] {
-            let Some(d) = d else { continue };
-            for name in list {
-                let Some(sc) = scenarios.iter().find(|s| &s.name == name) else {
-                    continue;
-                };
-                if let Some(info) = sc.replay.as_ref().and_then(|r| r.loaded.as_ref()) {
-                    let covered = info.last_arrival_ns as f64 / 1e9 + sc.interval_s;
-                    if d > covered {
-                        return Err(e(
-                            path,
-                            format!(
-                                "{d} s is longer than scenario {name:?}'s replayed trace \
-                                 (last arrival at {:.3} s); expected at most {covered:.3}",
-                                info.last_arrival_ns as f64 / 1e9
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
-        for name in &eval_scenarios {
-            if data_names.contains(name)
-                && scenarios
-                    .iter()
-                    .any(|s| &s.name == name && s.replay.is_some())
-            {
-                warnings.push(format!(
-                    "{origin}: evaluation.scenarios: {name:?} replays a trace and is also a data \
-                     scenario: every replication of a replay offers the same traffic, so the \
-                     evaluation runs on the traffic the model was trained on (hold out another \
-                     part of the trace with start_s instead)"
-                ));
-            }
-        }
-        if body.evaluation.replications < 2 {
-            return Err(e(
-                "evaluation.replications",
-                "expected at least 2 (confidence intervals need them; 5 or more is better)".into(),
-            ));
-        }
-        if body.evaluation.replications < 5 {
-            warnings.push(format!(
-                "{origin}: evaluation.replications: {} replications give wide intervals; \
-                 5 or more are recommended",
-                body.evaluation.replications
-            ));
-        }
-        if body.evaluation.policies.is_empty() {
-            return Err(e(
-                "evaluation.policies",
-                "expected at least one policy".into(),
-            ));
-        }
-        let mut policies = Vec::new();
-        for (i, p) in body.evaluation.policies.iter().enumerate() {
-            let spec =
-                PolicySpec::parse(p).map_err(|m| e(&format!("evaluation.policies[{i}]"), m))?;
-            if policies.contains(&spec) {
-                return Err(e(
-                    &format!("evaluation.policies[{i}]"),
-                    format!("{p:?} is listed twice"),
-                ));
-            }
-            policies.push(spec);
-        }
-        if policies.contains(&PolicySpec::StaticMatched)
-            && !policies.contains(&PolicySpec::Predictive)
-        {
-            return Err(e(
-                "evaluation.policies",
-                "static-matched is sized from the predictive pool: list predictive too".into(),
-            ));
-        }
-        body.evaluation
-            .reactive
-            .validate("evaluation.reactive")
-            .map_err(|(p, m)| e(&p, m))?;
-        body.evaluation
-            .adaptive
-            .validate("evaluation.adaptive")
-            .map_err(|(p, m)| e(&p, m))?;
-        body.evaluation
-            .oracle
-            .validate("evaluation.oracle")
-            .map_err(|(p, m)| e(&p, m))?;
-        let baseline =
-            PolicySpec::parse(&body.claims.baseline).map_err(|m| e("claims.baseline", m))?;
-        if !policies.contains(&baseline) {
-            return Err(e(
-                "claims.baseline",
-                format!(
-                    "{:?} is not among evaluation.policies",
-                    body.claims.baseline
-                ),
-            ));
-        }
-        names("claims.scenarios", &body.claims.scenarios, &eval_scenarios)?;
-        if let Some((i, n)) = body
-            .claims
-            .scenarios
-            .iter()
-            .enumerate()
-            .find(|(_, n)| !eval_scenarios.contains(n))
-        {
-            return Err(e(
-                &format!("claims.scenarios[{i}]"),
-                format!("{n:?} is not an evaluation scenario"),
-            ));
-        }
-        // Every tuning candidate must give a valid configuration on every
-        // scenario it runs on: check the first value of each parameter now,
-        // and each value on its own, so a bad value names its place.
+        let c =
+            check::sections(origin, &body, &scenarios, warnings).map_err(|e| in_file(origin, e))?;
         let m = Manifest {
             origin: origin.into(),
             text: text.into(),
+            predictive_fallback_given: false,
             body,
             scenarios,
-            data,
-            tuning_scenarios,
-            tuning_params,
-            eval_scenarios,
-            policies,
-            export_horizon,
+            data: c.data,
+            tuning_scenarios: c.tuning_scenarios,
+            tuning_params: c.tuning_params,
+            eval_scenarios: c.eval_scenarios,
+            policies: c.policies,
+            export_horizon: c.export_horizon,
             warnings: std::mem::take(warnings),
         };
-        for (k, ovs) in &m.tuning_params {
-            for (i, ov) in ovs.iter().enumerate() {
-                for name in &m.tuning_scenarios {
-                    let sc = m.scenario(name);
-                    let mut cfg = m.body.predictive.clone();
-                    let mut sc = sc.clone();
-                    ov.apply(&mut sc, &mut cfg)
-                        .map_err(|msg| e(&format!("tuning.space.\"{k}\"[{i}]"), msg))?;
-                }
-            }
-        }
+        check::candidates(&m).map_err(|e| in_file(origin, e))?;
         Ok(m)
+    }
+
+    /// The scenario named `name`, if there is one.
+    pub fn find_scenario(&self, name: &str) -> Option<&Scenario> {
+        self.scenarios.iter().find(|s| s.name == name)
     }
 
     /// The scenario named `name` (validated to exist).
@@ -880,18 +562,10 @@ impl Manifest {
     /// was written.
     pub fn predictive_base(&self) -> PredictiveConfig {
         let mut p = self.body.predictive.clone();
-        if !self.text_mentions_fallback() {
+        if !self.predictive_fallback_given {
             p.fallback = self.body.evaluation.reactive.clone();
         }
         p
-    }
-
-    fn text_mentions_fallback(&self) -> bool {
-        self.text
-            .parse::<toml::Table>()
-            .ok()
-            .and_then(|t| t.get("predictive").and_then(|p| p.get("fallback")).cloned())
-            .is_some()
     }
 }
 

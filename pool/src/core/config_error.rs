@@ -1,11 +1,14 @@
-//! The error every configuration check returns: the dotted path of the
-//! offending field and what was expected.
+//! [`ConfigError`], the one error of every configuration check in the
+//! workspace (`pool.toml`, the pool core's bounds, breakers, features,
+//! scenario files and experiment manifests): the dotted path of the
+//! offending field and what was expected. The helpers build paths and run
+//! the common numeric checks.
 
-use std::fmt;
-
-/// A bad value in a scenario or manifest, with the field's path
-/// (for example `scenarios[2].load.patterns[0].multiplier`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A bad value in a configuration, with the field's path as written in the
+/// file (for example `scenario[2].load.patterns[0].multiplier` or
+/// `pool.max_size`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
 pub struct ConfigError {
     /// Dotted path of the field, as written in the TOML file.
     pub path: String,
@@ -21,15 +24,21 @@ impl ConfigError {
             message: message.into(),
         }
     }
-}
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
+    /// The same error one level down: under `parent` (`pool` makes
+    /// `max_size` into `pool.max_size`).
+    pub fn under(self, parent: &str) -> Self {
+        let path = if self.path.is_empty() {
+            parent.to_string()
+        } else {
+            join(parent, &self.path)
+        };
+        ConfigError {
+            path,
+            message: self.message,
+        }
     }
 }
-
-impl std::error::Error for ConfigError {}
 
 /// Joins a parent path and a field name (`join("a.b", "c")` is `a.b.c`).
 pub fn join(parent: &str, field: &str) -> String {
@@ -42,7 +51,7 @@ pub fn join(parent: &str, field: &str) -> String {
 
 /// Small checks shared by the `validate` methods. Each takes the path of the
 /// value's parent and the field name, and reports `parent.field`.
-pub(crate) mod check {
+pub mod check {
     use super::{ConfigError, join};
 
     /// A finite number strictly greater than zero.
