@@ -18,30 +18,22 @@ fn error(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::new(path, message)
 }
 
-/// What the checks of the sections work out, beside the body.
-pub(super) struct Checked {
-    pub data: Vec<(String, u32)>,
-    pub tuning_scenarios: Vec<String>,
-    pub tuning_params: Vec<(String, Vec<Override>)>,
-    pub eval_scenarios: Vec<String>,
-    pub policies: Vec<PolicySpec>,
-    pub export_horizon: u32,
-}
-
-/// Checks every section of `body` against `scenarios`; non-fatal findings
-/// go to `warnings`, each prefixed with `origin`.
+/// Checks every section of `body` against `scenarios` and builds the
+/// manifest; non-fatal findings go to its `warnings`, each prefixed with
+/// `origin`.
 pub(super) fn sections(
     origin: &str,
-    body: &ManifestBody,
-    scenarios: &[Scenario],
-    warnings: &mut Vec<String>,
-) -> Result<Checked, ConfigError> {
+    text: &str,
+    body: ManifestBody,
+    scenarios: Vec<Scenario>,
+    mut warnings: Vec<String>,
+) -> Result<Manifest, ConfigError> {
     experiment(&body.experiment)?;
     let known = Known(scenarios.iter().map(|s| s.name.clone()).collect());
-    let (data_names, data) = data(&body.data, &known, scenarios)?;
-    let interval = interval(scenarios, &data)?;
-    let export_horizon = training(body)?;
-    predictive(body)?;
+    let (data_names, data) = data(&body.data, &known, &scenarios)?;
+    let interval = interval(&scenarios, &data)?;
+    let export_horizon = training(&body)?;
+    predictive(&body)?;
     let (tuning_scenarios, tuning_params) = match &body.tuning {
         None => (Vec::new(), Vec::new()),
         Some(t) => tuning(t, &known, &data_names)?,
@@ -52,23 +44,37 @@ pub(super) fn sections(
         &data_names,
     )?;
     durations(
-        body,
+        &body,
         interval,
-        scenarios,
+        &scenarios,
         &eval_scenarios,
         &tuning_scenarios,
     )?;
-    replayed_evaluation(origin, scenarios, &data_names, &eval_scenarios, warnings);
-    let policies = evaluation(origin, &body.evaluation, warnings)?;
+    replayed_evaluation(
+        origin,
+        &scenarios,
+        &data_names,
+        &eval_scenarios,
+        &mut warnings,
+    );
+    let policies = evaluation(origin, &body.evaluation, &mut warnings)?;
     claims(&body.claims, &policies, &known, &eval_scenarios)?;
-    Ok(Checked {
+    let m = Manifest {
+        origin: origin.into(),
+        text: text.into(),
+        predictive_fallback_given: false,
+        body,
+        scenarios,
         data,
         tuning_scenarios,
         tuning_params,
         eval_scenarios,
         policies,
         export_horizon,
-    })
+        warnings,
+    };
+    candidates(&m)?;
+    Ok(m)
 }
 
 /// The scenario names a manifest defines.
@@ -436,7 +442,7 @@ fn claims(
 /// Every tuning candidate must give a valid configuration on every
 /// scenario it runs on: each value is applied on its own, so a bad value
 /// names its place.
-pub(super) fn candidates(m: &Manifest) -> Result<(), ConfigError> {
+fn candidates(m: &Manifest) -> Result<(), ConfigError> {
     for (k, ovs) in &m.tuning_params {
         for (i, ov) in ovs.iter().enumerate() {
             for name in &m.tuning_scenarios {

@@ -446,40 +446,14 @@ impl Manifest {
             toml::to_string(&sc_doc).map_err(|e| anyhow::anyhow!("{origin}: scenario: {e}"))?;
         let file =
             ScenarioFile::parse_in(&sc_text, origin, base).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mut warnings: Vec<String> = file
+        let warnings: Vec<String> = file
             .warnings
             .iter()
             .map(|w| format!("{}: {}", w.path, w.message))
             .collect();
-        let mut m = Self::check(origin, text, body, file.scenarios, &mut warnings)?;
+        let mut m = check::sections(origin, text, body, file.scenarios, warnings)
+            .map_err(|e| in_file(origin, e))?;
         m.predictive_fallback_given = fallback_given;
-        Ok(m)
-    }
-
-    fn check(
-        origin: &str,
-        text: &str,
-        body: ManifestBody,
-        scenarios: Vec<Scenario>,
-        warnings: &mut Vec<String>,
-    ) -> Result<Manifest> {
-        let c =
-            check::sections(origin, &body, &scenarios, warnings).map_err(|e| in_file(origin, e))?;
-        let m = Manifest {
-            origin: origin.into(),
-            text: text.into(),
-            predictive_fallback_given: false,
-            body,
-            scenarios,
-            data: c.data,
-            tuning_scenarios: c.tuning_scenarios,
-            tuning_params: c.tuning_params,
-            eval_scenarios: c.eval_scenarios,
-            policies: c.policies,
-            export_horizon: c.export_horizon,
-            warnings: std::mem::take(warnings),
-        };
-        check::candidates(&m).map_err(|e| in_file(origin, e))?;
         Ok(m)
     }
 

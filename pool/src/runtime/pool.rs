@@ -381,7 +381,7 @@ impl<M: Manager> Pool<M> {
                 });
             }
         };
-        let req = st.waiters.next_id();
+        let req = Waiters::id(node);
         let me = Me {
             req,
             permit,
@@ -447,7 +447,7 @@ impl<M: Manager> Pool<M> {
                 st.clear_checkout(g.id);
                 // Queued again under a new id, at the head, with its first
                 // arrival time.
-                me.req = st.waiters.next_id();
+                me.req = Waiters::id(node);
                 debug_assert_eq!(me.permit, g.permit);
                 shared.enqueue(&mut st, me, cx.waker(), node, true);
                 st.core.check_failed(now, me.req, g.id, me.arrived);

@@ -555,12 +555,10 @@ impl<M: Manager> Shared<M> {
     ) {
         st.waiters.link(
             node,
-            me.req,
             Queued {
                 waker: waker.clone(),
                 me,
             },
-            front,
         );
         // A new request is queued in the core before it is linked here; a
         // request checked again (`front`) after.

@@ -38,8 +38,8 @@ use poolcast::core::telemetry::RecorderFile;
 use poolcast::core::{Nanos, RequestRecord};
 use serde::{Deserialize, Serialize};
 
-pub use super::trace_stream::ReplayRequest;
 use super::trace_stream::{Plan, Sorter, Source, Survey, Timing};
+pub use super::trace_stream::{REQUEST_BYTES, ReplayRequest};
 use super::{ms_to_ns, secs_to_ns};
 use crate::config_error::check::{at_most, non_negative, positive};
 use crate::config_error::{ConfigError, join};
@@ -233,9 +233,6 @@ impl PartialEq for ReplayTrace {
             && self.plan.survey == o.plan.survey
     }
 }
-
-/// The bytes one replayed request takes in memory.
-pub const REQUEST_BYTES: u64 = std::mem::size_of::<ReplayRequest>() as u64;
 
 impl ReplayTrace {
     /// Reads `source` once to survey it, and again into memory when its

@@ -46,6 +46,9 @@ pub struct ReplayRequest {
     pub recorded_end: Nanos,
 }
 
+/// The bytes one replayed request takes in memory.
+pub const REQUEST_BYTES: u64 = std::mem::size_of::<ReplayRequest>() as u64;
+
 /// Where a trace's records come from, in the order they were written.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Source {
@@ -240,7 +243,7 @@ impl Survey {
             }
             let seq = count;
             count += 1;
-            if count.saturating_mul(super::replay::REQUEST_BYTES) > keep_bytes {
+            if count.saturating_mul(REQUEST_BYTES) > keep_bytes {
                 kept = None;
             }
             if let Some(k) = &mut kept {
