@@ -179,15 +179,15 @@ impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for SplitSimOn
             };
             match routed {
                 Routed::Settings(k) => return Ok(Some(k)),
-                Routed::Sim("health_check_ms") => {
+                Routed::Sim(SimField::HealthCheckMs) => {
                     self.sim.health_check_ms = Some(self.map.next_value()?);
                 }
-                Routed::Sim("create_time") => self.sim.create_time = Some(self.map.next_value()?),
-                Routed::Sim("policy") => self.sim.policy = Some(self.map.next_value()?),
-                Routed::Sim("affinity") => self.sim.affinity = Some(self.map.next_value()?),
-                Routed::Sim(other) => {
-                    use serde::de::Error;
-                    return Err(A::Error::custom(format!("pool key `{other}` is not read")));
+                Routed::Sim(SimField::CreateTime) => {
+                    self.sim.create_time = Some(self.map.next_value()?);
+                }
+                Routed::Sim(SimField::Policy) => self.sim.policy = Some(self.map.next_value()?),
+                Routed::Sim(SimField::Affinity) => {
+                    self.sim.affinity = Some(self.map.next_value()?);
                 }
             }
         }
@@ -202,14 +202,32 @@ impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for SplitSimOn
 }
 
 /// The simulation-only keys of a `pool` table.
-const SIM_ONLY: [&str; 4] = ["health_check_ms", "create_time", "policy", "affinity"];
+#[derive(Clone, Copy)]
+enum SimField {
+    HealthCheckMs,
+    CreateTime,
+    Policy,
+    Affinity,
+}
+
+impl SimField {
+    fn of(key: &str) -> Option<SimField> {
+        Some(match key {
+            "health_check_ms" => SimField::HealthCheckMs,
+            "create_time" => SimField::CreateTime,
+            "policy" => SimField::Policy,
+            "affinity" => SimField::Affinity,
+            _ => return None,
+        })
+    }
+}
 
 /// Where a key of a `pool` table goes.
 enum Routed<K> {
     /// A [`PoolSettings`] key, as its own deserializer read it.
     Settings(K),
-    /// A simulation-only key (one of [`SIM_ONLY`]).
-    Sim(&'static str),
+    /// A simulation-only key.
+    Sim(SimField),
 }
 
 /// Reads a key and routes it: a simulation-only one is kept by name, any
@@ -223,8 +241,8 @@ impl<'de, K: serde::de::DeserializeSeed<'de>> serde::de::DeserializeSeed<'de> fo
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         use serde::de::{Error, IntoDeserializer};
         let key = String::deserialize(d)?;
-        if let Some(name) = SIM_ONLY.iter().find(|n| **n == key) {
-            return Ok(Routed::Sim(name));
+        if let Some(field) = SimField::of(&key) {
+            return Ok(Routed::Sim(field));
         }
         let seed = self
             .0

@@ -248,7 +248,7 @@ pub(crate) struct State<C> {
     pub(crate) conns: Vec<Option<Box<C>>>,
     /// Per connection slot, while leak detection is on.
     pub(crate) checkouts: Vec<Checkout>,
-    /// The queued requests, oldest first; it hands out request ids.
+    /// The queued requests' nodes (the core keeps their order).
     pub(crate) waiters: Waiters<Queued, Reply<C>>,
     pub(crate) wakes: Wakes,
     /// When the controller task will next wake up on its own; a waiter
