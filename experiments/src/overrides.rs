@@ -225,7 +225,7 @@ pool = { min_size = 2, max_size = 20 }
             "t",
         )
         .unwrap();
-        f.scenarios[0].clone()
+        f.scenarios[0].clone().into_inner()
     }
 
     #[test]

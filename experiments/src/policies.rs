@@ -49,7 +49,7 @@ pub fn scenario_for(
     predictive: Option<&Predictive<'_>>,
     matched: Option<f64>,
 ) -> anyhow::Result<Scenario> {
-    let mut sc = m.scenario(name).clone();
+    let mut sc = m.scenario(name)?.clone().into_inner();
     let ev = &m.body.evaluation;
     if let Some(d) = ev.duration_s {
         sc.duration_s = d;

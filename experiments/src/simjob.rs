@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use poolcast::core::policy::PolicyConfig;
 use poolcast::core::{NANOS_PER_SEC, RequestRecord, Snapshot};
 use poolcast_datasets::{RecordWriter, SnapshotWriter, WriteOptions};
-use poolcast_sim::{Engine, Scenario, Summary, TelemetrySink};
+use poolcast_sim::{Engine, Scenario, Summary, TelemetrySink, ValidScenario};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::{self, Key};
@@ -51,8 +51,8 @@ pub struct SimJob {
     pub phase: &'static str,
     /// The policy's report name.
     pub policy: String,
-    /// The scenario, policy and overrides applied.
-    pub scenario: Scenario,
+    /// The scenario, policy and overrides applied, validated.
+    pub scenario: ValidScenario,
     /// The experiment seed.
     pub seed: u64,
     /// The replication (its random streams).
@@ -107,6 +107,19 @@ impl TelemetrySink for Sink {
             None => Ok(()),
         }
     }
+}
+
+/// `sc`, set up for `policy` (and any overrides), validated to run as a
+/// job. The manifest's checks make a failure here unlikely, but a
+/// combination they did not foresee is an error that names the scenario,
+/// not a panic in the engine.
+///
+/// # Errors
+/// The first bad field, under the scenario's name and policy.
+pub fn validated(sc: Scenario, policy: &str) -> Result<ValidScenario> {
+    let name = sc.name.clone();
+    sc.into_valid("")
+        .map_err(|e| anyhow::anyhow!("scenario {name:?} set up for policy {policy}: {e}"))
 }
 
 impl SimJob {

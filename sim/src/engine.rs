@@ -36,9 +36,9 @@ use crate::database::DatabaseConfig;
 use crate::failures::Failures;
 use crate::kernel::EventQueue;
 use crate::rng::{SimRng, StreamKey};
-use crate::scenario::Scenario;
 use crate::statement_cache::StatementCaches;
 use crate::summary::{Summary, WAIT_QUANTILE_LEVELS};
+use crate::valid_scenario::ValidScenario;
 use crate::workload::closed_loop::ChainRef;
 use crate::workload::demand::Demand;
 use crate::workload::{ServiceSampler, ms_to_ns};
@@ -128,7 +128,7 @@ struct Counters {
 
 /// One simulation run of one scenario replication.
 pub struct Engine<'a, S: TelemetrySink> {
-    sc: &'a Scenario,
+    sc: &'a ValidScenario,
     q: EventQueue<Ev>,
     pool: PoolCore,
     breaker: MultiBreaker,
@@ -165,18 +165,11 @@ pub struct Engine<'a, S: TelemetrySink> {
 }
 
 impl<'a, S: TelemetrySink> Engine<'a, S> {
-    /// Prepares replication `replication` of `sc` under `seed`. The
-    /// scenario must have passed [`Scenario::validate`].
-    pub fn new(sc: &'a Scenario, seed: u64, replication: u32, sink: &'a mut S) -> Self {
+    /// Prepares replication `replication` of `sc` under `seed`.
+    pub fn new(sc: &'a ValidScenario, seed: u64, replication: u32, sink: &'a mut S) -> Self {
         let key = StreamKey::new(seed, sc.name.clone(), replication);
         let horizon = sc.horizon_ns();
-        let pool = PoolCore::new(sc.pool.core_config(), 0).unwrap_or_else(|e| {
-            // Scenario::validate checks the same bounds; reaching this is a bug.
-            panic!(
-                "scenario {} passed validation with a bad pool: {e}",
-                sc.name
-            )
-        });
+        let pool = PoolCore::with_valid(sc.pool_config().clone(), 0);
         let failures = Failures::new(&sc.failures);
         let demand = Demand::new(sc, seed, replication);
         Engine {
@@ -189,7 +182,7 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
             closed: demand.is_closed(),
             demand,
             armed: None,
-            create_time: sc.pool.create_time.sampler(),
+            create_time: sc.create_time().clone(),
             inject: !failures.is_none(),
             failures,
             db: sc.database.clone(),

@@ -15,7 +15,7 @@ use std::collections::BinaryHeap;
 use poolcast::core::Nanos;
 use poolcast::core::policy::Foresight;
 
-use crate::scenario::Scenario;
+use crate::valid_scenario::ValidScenario;
 use crate::workload::demand::Demand;
 
 /// Peak unconstrained concurrency per interval of one run.
@@ -27,7 +27,7 @@ pub struct DemandProfile {
 
 impl DemandProfile {
     /// Replays the arrivals of `sc` replication `replication` under `seed`.
-    pub fn compute(sc: &Scenario, seed: u64, replication: u32) -> Self {
+    pub fn compute(sc: &ValidScenario, seed: u64, replication: u32) -> Self {
         let horizon = sc.horizon_ns();
         let interval = sc.interval_ns().max(1);
         let mut demand = Demand::open_loop(sc, seed, replication);

@@ -8,6 +8,8 @@
 //!   ties;
 //! - [`rng`]: independent seeded streams per (seed, scenario, replication,
 //!   stream);
+//! - [`valid_scenario`]: a scenario that passed validation, the only
+//!   thing the engine runs;
 //! - [`workload`]: load patterns, query classes, service times;
 //! - [`failures`], [`database`]: what goes wrong and what slows down;
 //! - [`engine`]: the driver; [`output`]: Parquet and `summary.json`;
@@ -31,9 +33,11 @@ pub mod rng;
 pub mod scenario;
 mod statement_cache;
 pub mod summary;
+pub mod valid_scenario;
 pub mod workload;
 
 pub use config_error::ConfigError;
 pub use engine::{Engine, MemorySink, TelemetrySink};
 pub use scenario::{Scenario, ScenarioFile};
 pub use summary::Summary;
+pub use valid_scenario::ValidScenario;

@@ -20,8 +20,9 @@ use poolcast_datasets::{DatasetError, RecordWriter, SnapshotWriter, WriteOptions
 use rayon::prelude::*;
 
 use crate::engine::{Engine, TelemetrySink};
-use crate::scenario::{Scenario, ScenarioFile};
+use crate::scenario::ScenarioFile;
 use crate::summary::Summary;
+use crate::valid_scenario::ValidScenario;
 
 /// What can go wrong while writing a run.
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +94,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
 /// # Errors
 /// The first file that could not be written.
 pub fn run_one(
-    sc: &Scenario,
+    sc: &ValidScenario,
     seed: u64,
     replication: u32,
     out: &Path,
@@ -150,7 +151,7 @@ pub fn run_one(
 /// # Errors
 /// The first run that failed to write, in file order.
 pub fn run_file(file: &ScenarioFile, out: &Path) -> Result<Vec<Summary>, OutputError> {
-    let jobs: Vec<(&Scenario, u32)> = file
+    let jobs: Vec<(&ValidScenario, u32)> = file
         .scenarios
         .iter()
         .flat_map(|sc| (0..sc.replications).map(move |r| (sc, r)))

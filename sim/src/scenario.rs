@@ -32,6 +32,7 @@ use crate::config_error::check::{non_negative, positive};
 use crate::config_error::{ConfigError, join};
 use crate::database::DatabaseConfig;
 use crate::failures::FailureConfig;
+use crate::valid_scenario::ValidScenario;
 use crate::workload::{ClassMix, ClassSpec, LoadConfig, ReplayConfig, ServiceDist, secs_to_ns};
 
 /// Statement-cache affinity (`pool.affinity`): every connection keeps an
@@ -389,8 +390,8 @@ impl Scenario {
     /// A predictive policy's artifact path is used as given; a relative one
     /// is relative to the process's working directory, so pass an absolute
     /// path, or call [`PolicyConfig::resolve_paths`] first (as
-    /// [`ScenarioFile::load`] does with the file's directory). Validate the
-    /// result ([`Scenario::validate`]) before running it.
+    /// [`ScenarioFile::load`] does with the file's directory). To run the
+    /// result, validate it ([`Scenario::into_valid`]).
     pub fn with_policy(mut self, policy: PolicyConfig) -> Scenario {
         self.pool.policy = Some(policy);
         self
@@ -401,7 +402,7 @@ impl Scenario {
     /// and `min_idle` lowered to at most `size` (it may not exceed
     /// `max_size`). Everything else, the name included, is unchanged (see
     /// [`Scenario::with_policy`]). `size` must be at least 1 for the result
-    /// to pass [`Scenario::validate`].
+    /// to pass [`Scenario::into_valid`].
     pub fn with_fixed_size(mut self, size: u32) -> Scenario {
         self.pool.settings.min_size = size;
         self.pool.settings.max_size = size;
@@ -556,8 +557,8 @@ impl Scenario {
 pub struct ScenarioFile {
     /// The seed every stream derives from.
     pub seed: u64,
-    /// The scenarios, defaults merged in.
-    pub scenarios: Vec<Scenario>,
+    /// The scenarios, defaults merged in, validated.
+    pub scenarios: Vec<ValidScenario>,
     /// Non-fatal findings.
     pub warnings: Vec<Warning>,
 }
@@ -594,9 +595,9 @@ impl ScenarioFile {
         Self::parse_in(text, origin, Path::new(""))
     }
 
-    /// [`ScenarioFile::parse`], with relative trace paths of replay
-    /// scenarios taken relative to `base` (the file's directory) and their
-    /// traces read.
+    /// [`ScenarioFile::parse`], with relative paths (a replay scenario's
+    /// trace, a predictive policy's artifact) taken relative to `base` (the
+    /// file's directory), and the traces read.
     ///
     /// # Errors
     /// As [`ScenarioFile::parse`], and a trace that cannot be read.
@@ -663,13 +664,16 @@ impl ScenarioFile {
                 };
                 ConfigError::new(format!("{origin}: {at}"), e.into_inner().to_string())
             })?;
+            if let Some(p) = &mut sc.pool.policy {
+                p.resolve_paths(base);
+            }
             let horizon = sc.horizon_ns();
             if let Some(r) = &mut sc.replay {
                 r.resolve_paths(base);
                 // Scenarios replaying one trace share one copy of it.
                 let shared = scenarios
                     .iter()
-                    .filter_map(|s: &Scenario| s.replay.as_ref())
+                    .filter_map(|s: &ValidScenario| s.replay.as_ref())
                     .any(|other| r.share_from(other, horizon));
                 if !shared {
                     r.load(&join(&path, "replay"), horizon).map_err(|e| {
@@ -677,16 +681,14 @@ impl ScenarioFile {
                     })?;
                 }
             }
-            warnings.extend(
-                sc.validate(&path)
-                    .map_err(|e| ConfigError::new(format!("{origin}: {}", e.path), e.message))?
-                    .into_iter()
-                    .map(|w| Warning {
-                        path: format!("{origin}: {}", w.path),
-                        ..w
-                    }),
-            );
-            if scenarios.iter().any(|s: &Scenario| s.name == sc.name) {
+            let sc = sc
+                .into_valid(&path)
+                .map_err(|e| ConfigError::new(format!("{origin}: {}", e.path), e.message))?;
+            warnings.extend(sc.warnings().iter().map(|w| Warning {
+                path: format!("{origin}: {}", w.path),
+                message: w.message.clone(),
+            }));
+            if scenarios.iter().any(|s: &ValidScenario| s.name == sc.name) {
                 return Err(ConfigError::new(
                     format!("{origin}: {path}.name"),
                     format!("duplicate scenario name {:?}", sc.name),
@@ -712,12 +714,6 @@ impl ScenarioFile {
         // A replayed trace's path and a predictive policy's artifact path
         // are relative to this file.
         let base = path.parent().unwrap_or(Path::new("."));
-        let mut file = Self::parse_in(&text, &origin, base)?;
-        for sc in &mut file.scenarios {
-            if let Some(p) = &mut sc.pool.policy {
-                p.resolve_paths(base);
-            }
-        }
-        Ok(file)
+        Self::parse_in(&text, &origin, base)
     }
 }

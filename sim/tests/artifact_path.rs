@@ -87,12 +87,12 @@ fn artifacts_are_found_from_any_working_directory() {
     loads(rel);
 
     // The runner's way: a scenario whose policy is set in code.
-    let mut reactive = abs.clone();
+    let mut reactive = abs.clone().into_inner();
     reactive.pool.policy = Some(PolicyConfig::Reactive(Default::default()));
     let coded = reactive
         .clone()
         .with_policy(abs.pool.policy.clone().expect("set"));
-    assert_eq!(&coded, abs);
+    assert_eq!(&coded, &**abs);
     loads(&coded);
 
     // The model drives the pool: the run differs from the reactive

@@ -23,7 +23,7 @@ pool = {{ min_size = 4, max_size = 120, initial_size = 10, acquire_timeout_ms = 
 "#
     );
     let mut f = common::parse(&toml);
-    f.scenarios.remove(0)
+    f.scenarios.remove(0).into_inner()
 }
 
 fn run(sc: &Scenario) -> Summary {

@@ -225,7 +225,7 @@ fn different_seed_or_replication_gives_different_data() {
 #[test]
 fn recording_requests_does_not_change_the_run() {
     let f = file(7);
-    let mut sc = f.scenarios[0].clone();
+    let mut sc = f.scenarios[0].clone().into_inner();
     sc.record_requests = false;
     let (s_off, off) = common::run(&sc, f.seed, 1);
     sc.record_requests = true;
@@ -244,7 +244,7 @@ fn streams_are_keyed_by_scenario_name() {
     // The same scenario under another name draws other numbers, and two
     // runs under one name draw the same ones.
     let f = file(42);
-    let sc = f.scenarios[1].clone();
+    let sc = f.scenarios[1].clone().into_inner();
     let mut renamed = sc.clone();
     renamed.name = "markov-2".into();
     let (_, a) = common::run(&sc, f.seed, 0);

@@ -5,7 +5,7 @@
 
 use poolcast::core::config_error::ConfigError;
 use poolcast::core::policy::PolicyConfig;
-use poolcast_sim::Scenario;
+use poolcast_sim::ValidScenario;
 
 use super::{
     ClaimsSection, DataSection, EvaluationSection, ExperimentSection, Manifest, ManifestBody,
@@ -25,7 +25,7 @@ pub(super) fn sections(
     origin: &str,
     text: &str,
     body: ManifestBody,
-    scenarios: Vec<Scenario>,
+    scenarios: Vec<ValidScenario>,
     mut warnings: Vec<String>,
 ) -> Result<Manifest, ConfigError> {
     experiment(&body.experiment)?;
@@ -69,6 +69,7 @@ pub(super) fn sections(
         tuning_scenarios,
         tuning_params,
         eval_scenarios,
+        interval_s: interval,
         policies,
         export_horizon,
         warnings,
@@ -136,7 +137,7 @@ fn experiment(e: &ExperimentSection) -> Result<(), ConfigError> {
 fn data(
     d: &DataSection,
     known: &Known,
-    scenarios: &[Scenario],
+    scenarios: &[ValidScenario],
 ) -> Result<(Vec<String>, Vec<(String, u32)>), ConfigError> {
     let names = known.list("data.scenarios", &d.scenarios, &known.0)?;
     if d.replications == Some(0) {
@@ -164,7 +165,7 @@ fn data(
 
 /// One interval for the whole run: the model is trained at it and drives
 /// the pool at it. Returns it.
-fn interval(scenarios: &[Scenario], data: &[(String, u32)]) -> Result<f64, ConfigError> {
+fn interval(scenarios: &[ValidScenario], data: &[(String, u32)]) -> Result<f64, ConfigError> {
     let interval = data
         .first()
         .and_then(|(name, _)| scenarios.iter().find(|s| &s.name == name))
@@ -297,7 +298,7 @@ fn tuning(
 fn durations(
     body: &ManifestBody,
     interval_s: f64,
-    scenarios: &[Scenario],
+    scenarios: &[ValidScenario],
     eval_scenarios: &[String],
     tuning_scenarios: &[String],
 ) -> Result<(), ConfigError> {
@@ -345,7 +346,7 @@ fn durations(
 /// of a replay offers the same traffic.
 fn replayed_evaluation(
     origin: &str,
-    scenarios: &[Scenario],
+    scenarios: &[ValidScenario],
     data_names: &[String],
     eval_scenarios: &[String],
     warnings: &mut Vec<String>,
@@ -446,11 +447,11 @@ fn candidates(m: &Manifest) -> Result<(), ConfigError> {
     for (k, ovs) in &m.tuning_params {
         for (i, ov) in ovs.iter().enumerate() {
             for name in &m.tuning_scenarios {
-                let Some(sc) = m.find_scenario(name) else {
+                let Some(sc) = m.scenarios.iter().find(|s| &s.name == name) else {
                     continue;
                 };
                 let mut cfg = m.body.predictive.clone();
-                let mut sc = sc.clone();
+                let mut sc = sc.clone().into_inner();
                 ov.apply(&mut sc, &mut cfg)
                     .map_err(|msg| error(format!("tuning.space.\"{k}\"[{i}]"), msg))?;
             }

@@ -14,7 +14,7 @@ use poolcast::core::policy::{
 };
 use poolcast_models::dataset::DatasetConfig;
 use poolcast_models::train::TrainConfig;
-use poolcast_sim::{Scenario, ScenarioFile};
+use poolcast_sim::{Scenario, ScenarioFile, ValidScenario};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -326,8 +326,8 @@ pub struct Manifest {
     pub predictive_fallback_given: bool,
     /// Every section but the scenarios.
     pub body: ManifestBody,
-    /// The scenarios (`[defaults]` merged in).
-    pub scenarios: Vec<Scenario>,
+    /// The scenarios (`[defaults]` merged in), validated.
+    pub scenarios: Vec<ValidScenario>,
     /// Data scenarios, each with its replication count.
     pub data: Vec<(String, u32)>,
     /// Tuning scenarios.
@@ -336,6 +336,8 @@ pub struct Manifest {
     pub tuning_params: Vec<(String, Vec<Override>)>,
     /// Evaluation scenarios.
     pub eval_scenarios: Vec<String>,
+    /// The telemetry interval of the run, in seconds: every scenario's.
+    pub interval_s: f64,
     /// The evaluated policies, in manifest order.
     pub policies: Vec<PolicySpec>,
     /// The export horizon.
@@ -345,13 +347,14 @@ pub struct Manifest {
 }
 
 /// The pieces of a manifest that decide the results, every default filled:
-/// its hash names the run.
+/// its hash names the run. `S` is how a scenario is held (the hash takes
+/// copies without their trace paths).
 #[derive(Debug, Clone, Serialize)]
-pub struct Resolved<'a> {
+pub struct Resolved<'a, S = ValidScenario> {
     /// Every section.
     pub body: &'a ManifestBody,
     /// The scenarios, merged and validated.
-    pub scenarios: &'a [Scenario],
+    pub scenarios: &'a [S],
     /// The data scenarios and their replications.
     pub data: &'a [(String, u32)],
     /// The tuning scenarios.
@@ -379,13 +382,7 @@ impl Manifest {
         // A scenario's replayed trace and its own predictive artifact path
         // are relative to the file.
         let base = path.parent().unwrap_or(Path::new("."));
-        let mut m = Self::parse_in(&text, &origin, base)?;
-        for sc in &mut m.scenarios {
-            if let Some(p) = &mut sc.pool.policy {
-                p.resolve_paths(base);
-            }
-        }
-        Ok(m)
+        Self::parse_in(&text, &origin, base)
     }
 
     /// Parses and validates manifest TOML; `origin` names it in errors.
@@ -457,22 +454,15 @@ impl Manifest {
         Ok(m)
     }
 
-    /// The scenario named `name`, if there is one.
-    pub fn find_scenario(&self, name: &str) -> Option<&Scenario> {
-        self.scenarios.iter().find(|s| s.name == name)
-    }
-
-    /// The scenario named `name` (validated to exist).
-    pub fn scenario(&self, name: &str) -> &Scenario {
+    /// The scenario named `name`.
+    ///
+    /// # Errors
+    /// The manifest defines no scenario of that name.
+    pub fn scenario(&self, name: &str) -> Result<&ValidScenario> {
         self.scenarios
             .iter()
             .find(|s| s.name == name)
-            .unwrap_or_else(|| panic!("scenario {name} was validated to exist"))
-    }
-
-    /// The telemetry interval of the run, in seconds.
-    pub fn interval_s(&self) -> f64 {
-        self.scenario(&self.data[0].0).interval_s
+            .ok_or_else(|| anyhow::anyhow!("{}: no scenario named {name:?}", self.origin))
     }
 
     /// What decides the results.
@@ -496,11 +486,15 @@ impl Manifest {
         let scenarios: Vec<Scenario> = self
             .scenarios
             .iter()
-            .map(Scenario::without_trace_path)
+            .map(|s| s.without_trace_path())
             .collect();
         let resolved = Resolved {
+            body: &self.body,
             scenarios: &scenarios,
-            ..self.resolved()
+            data: &self.data,
+            tuning_scenarios: &self.tuning_scenarios,
+            eval_scenarios: &self.eval_scenarios,
+            export_horizon: self.export_horizon,
         };
         let json = serde_json::to_vec(&resolved).expect("a manifest always serializes");
         format!("{:x}", Sha256::digest(&json))
@@ -515,6 +509,12 @@ impl Manifest {
     /// First replication index of evaluation runs: after data and tuning.
     pub fn eval_rep0(&self) -> u32 {
         self.tuning_rep0() + self.body.tuning.as_ref().map_or(0, |t| t.replications)
+    }
+
+    /// The replication indices of the evaluation runs.
+    pub fn eval_reps(&self) -> std::ops::Range<u32> {
+        let rep0 = self.eval_rep0();
+        rep0..rep0 + self.body.evaluation.replications
     }
 
     /// Whether tuning searches pool or breaker settings, which every
@@ -596,7 +596,7 @@ replay = { trace = "traces" }
         let path = dir.path().join("m.toml");
         std::fs::write(&path, text).unwrap();
         let m = Manifest::load(&path).unwrap();
-        let sc = m.scenario("prod");
+        let sc = m.scenario("prod").unwrap();
         assert_eq!(sc.offered_requests(), 601.0);
         let info = sc.replay.as_ref().and_then(|r| r.loaded.as_ref()).unwrap();
         assert_eq!(info.requests, 700);

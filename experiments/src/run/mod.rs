@@ -29,7 +29,7 @@ use crate::cache::write_atomic;
 use crate::manifest::{Manifest, PolicySpec};
 use crate::overrides::Override;
 use crate::policies::{self};
-use crate::simjob::{JobOutput, SimJob, read_json, to_json};
+use crate::simjob::{self, JobOutput, SimJob, read_json, to_json};
 use crate::tune;
 
 mod steps;
@@ -190,14 +190,18 @@ fn run_jobs(root: &Path, jobs: &[SimJob], ui: &Ui, what: &str) -> Result<Vec<Job
 }
 
 /// The data runs of `m`.
-pub fn data_jobs(m: &Manifest) -> Vec<SimJob> {
+///
+/// # Errors
+/// A data scenario under `data.policy` that does not validate.
+pub fn data_jobs(m: &Manifest) -> Result<Vec<SimJob>> {
     let mut jobs = Vec::new();
     for (name, reps) in &m.data {
-        let mut sc = m.scenario(name).clone();
+        let mut sc = m.scenario(name)?.clone().into_inner();
         if let Some(p) = &m.body.data.policy {
             sc.pool.policy = Some(p.clone());
         }
         let policy = sc.pool.policy_config().build().name();
+        let sc = simjob::validated(sc, &policy)?;
         for r in 0..*reps {
             jobs.push(SimJob {
                 phase: "data",
@@ -213,30 +217,38 @@ pub fn data_jobs(m: &Manifest) -> Vec<SimJob> {
             });
         }
     }
-    jobs
+    Ok(jobs)
 }
 
-fn eval_job(
+/// The evaluation jobs of `spec` on `scenario`, `sc` set up for it: one
+/// per replication, from `rep0`.
+///
+/// # Errors
+/// `sc` does not validate.
+pub(crate) fn eval_jobs(
     m: &Manifest,
     spec: PolicySpec,
     scenario: &str,
-    rep: u32,
+    reps: std::ops::Range<u32>,
     sc: poolcast_sim::Scenario,
-    extra_key: String,
-) -> SimJob {
+    extra_key: &str,
+) -> Result<Vec<SimJob>> {
     let policy = spec.name();
-    SimJob {
-        phase: "eval",
-        dir: PathBuf::from(format!(
-            "telemetry/phase=eval/policy={policy}/scenario={scenario}/replication={rep}"
-        )),
-        policy,
-        scenario: sc,
-        seed: m.body.experiment.seed,
-        replication: rep,
-        telemetry: m.body.evaluation.telemetry,
-        extra_key,
-    }
+    let sc = simjob::validated(sc, &policy)?;
+    Ok(reps
+        .map(|rep| SimJob {
+            phase: "eval",
+            dir: PathBuf::from(format!(
+                "telemetry/phase=eval/policy={policy}/scenario={scenario}/replication={rep}"
+            )),
+            policy: policy.clone(),
+            scenario: sc.clone(),
+            seed: m.body.experiment.seed,
+            replication: rep,
+            telemetry: m.body.evaluation.telemetry,
+            extra_key: extra_key.to_string(),
+        })
+        .collect())
 }
 
 /// The evaluation runs of the policies that need no model, in (policy,
@@ -247,16 +259,7 @@ pub fn model_free_eval_jobs(m: &Manifest, shared: &[Override]) -> Result<Vec<Sim
     for &spec in m.policies.iter().filter(|p| !p.needs_model()) {
         for name in &m.eval_scenarios {
             let sc = policies::scenario_for(m, name, spec, shared, None, None)?;
-            for i in 0..m.body.evaluation.replications {
-                jobs.push(eval_job(
-                    m,
-                    spec,
-                    name,
-                    m.eval_rep0() + i,
-                    sc.clone(),
-                    String::new(),
-                ));
-            }
+            jobs.extend(eval_jobs(m, spec, name, m.eval_reps(), sc, "")?);
         }
     }
     Ok(jobs)
@@ -308,7 +311,7 @@ pub struct ShardRecord {
 /// shard plan): the data runs, and the model-free policies' evaluation
 /// unless tuning searches pool or breaker settings they share.
 pub fn shard_plan(m: &Manifest) -> Result<Vec<SimJob>> {
-    let mut jobs = data_jobs(m);
+    let mut jobs = data_jobs(m)?;
     if !m.tunes_shared() {
         jobs.extend(model_free_eval_jobs(m, &[])?);
     }
@@ -382,7 +385,7 @@ pub fn run_cmd(a: &RunArgs) -> Result<PathBuf> {
 }
 
 fn print_plan(m: &Manifest, root: &Path) -> Result<()> {
-    let data = data_jobs(m);
+    let data = data_jobs(m)?;
     let free = model_free_eval_jobs(m, &[])?;
     let cands = tune::candidates(m);
     let tune_runs = cands.len()
@@ -439,7 +442,7 @@ fn print_plan(m: &Manifest, root: &Path) -> Result<()> {
 }
 
 /// The report's `meta` section: the run, its scenarios and its procedure.
-fn meta(m: &Manifest, info: &RunInfo) -> Meta {
+fn meta(m: &Manifest, info: &RunInfo) -> Result<Meta> {
     let seed = m.body.experiment.seed;
     let mut scenarios = Vec::new();
     for (name, reps) in &m.data {
@@ -448,7 +451,7 @@ fn meta(m: &Manifest, info: &RunInfo) -> Meta {
             role: "data".into(),
             replications: (0..*reps).collect(),
             seen_in_training: true,
-            description: describe(m.scenario(name)),
+            description: describe(m.scenario(name)?),
         });
     }
     if let Some(t) = &m.body.tuning {
@@ -458,7 +461,7 @@ fn meta(m: &Manifest, info: &RunInfo) -> Meta {
                 role: "tuning".into(),
                 replications: (m.tuning_rep0()..m.tuning_rep0() + t.replications).collect(),
                 seen_in_training: m.is_data_scenario(name),
-                description: describe(m.scenario(name)),
+                description: describe(m.scenario(name)?),
             });
         }
     }
@@ -469,7 +472,7 @@ fn meta(m: &Manifest, info: &RunInfo) -> Meta {
             role: "evaluation".into(),
             replications: (e0..e0 + m.body.evaluation.replications).collect(),
             seen_in_training: m.is_data_scenario(name),
-            description: describe(m.scenario(name)),
+            description: describe(m.scenario(name)?),
         });
     }
     let split = &m.body.train.split;
@@ -494,7 +497,7 @@ fn meta(m: &Manifest, info: &RunInfo) -> Meta {
                     " (overridden: {})",
                     p.build().name()
                 )),
-            m.interval_s()
+            m.interval_s
         ),
         format!(
             "Features: the pool core's one definition, computed per run so no window crosses runs; \
@@ -568,7 +571,7 @@ fn meta(m: &Manifest, info: &RunInfo) -> Meta {
         m.eval_scenarios.len(),
         m.body.evaluation.replications
     ));
-    Meta {
+    Ok(Meta {
         experiment: m.body.experiment.name.clone(),
         description: m.body.experiment.description.clone(),
         run_id: info.run_id.clone(),
@@ -578,7 +581,7 @@ fn meta(m: &Manifest, info: &RunInfo) -> Meta {
         seed,
         procedure,
         scenarios,
-    }
+    })
 }
 
 /// One line about a scenario's workload and pool.

@@ -21,13 +21,13 @@ use poolcast_reports::{ForecastSection, Meta, ModelTiming, PolicySection, RunRep
 use poolcast_sim::Summary;
 use serde::{Deserialize, Serialize};
 
-use super::{RunInfo, Ui, data_jobs, eval_job, meta, model_free_eval_jobs, run_jobs};
+use super::{RunInfo, Ui, data_jobs, eval_jobs, meta, model_free_eval_jobs, run_jobs};
 use crate::cache::{self, Key, sha256_file, write_atomic};
 use crate::evaluate::{self, Cell};
 use crate::manifest::{Manifest, PolicySpec};
 use crate::overrides::Override;
 use crate::policies::{self, Predictive};
-use crate::simjob::{JobOutput, SimJob, read_json, to_json};
+use crate::simjob::{self, JobOutput, SimJob, read_json, to_json};
 use crate::{ceiling, claims, forecast, poolfile, tune};
 
 /// Versions mixed into the cache keys of the cached steps: change one when
@@ -133,7 +133,7 @@ pub(super) fn run_all(m: &Manifest, root: &Path, info: &RunInfo, ui: &mut Ui) ->
 /// Step 1: the data runs.
 fn data(m: &Manifest, root: &Path, ui: &mut Ui, sims: &mut SimTally) -> Result<Vec<SimJob>> {
     let t0 = Instant::now();
-    let djobs = data_jobs(m);
+    let djobs = data_jobs(m)?;
     let outs = run_jobs(root, &djobs, ui, "data")?;
     sims.add(&outs);
     ui.step("data", t0, outs.iter().all(|o| o.reused));
@@ -293,6 +293,7 @@ fn tune_thresholds(
             if let Some(d) = tuning.duration_s {
                 sc.duration_s = d;
             }
+            let sc = simjob::validated(sc, "predictive")?;
             for i in 0..tuning.replications {
                 let r = m.tuning_rep0() + i;
                 jobs.push(SimJob {
@@ -368,11 +369,9 @@ fn export(
         .first()
         .or(m.eval_scenarios.first())
         .ok_or_else(|| anyhow!("no tuning or evaluation scenario to take the pool from"))?;
-    let tuned_sc = m
-        .find_scenario(tuned_name)
-        .ok_or_else(|| anyhow!("no scenario named {tuned_name:?}"))?;
+    let tuned_sc = m.scenario(tuned_name)?;
     let prov = provenance(m, info, &art_path, tuned_name, tuned.outcome.as_ref())?;
-    let pool_toml = poolfile::build(tuned_sc, m.interval_s(), &tuned.base, &tuned.chosen, prov)?;
+    let pool_toml = poolfile::build(tuned_sc, m.interval_s, &tuned.base, &tuned.chosen, prov)?;
     write_atomic(&root.join("pool.toml"), pool_toml.as_bytes())?;
     ui.step("export", t0, false);
     Ok(art_path)
@@ -444,7 +443,6 @@ fn evaluate_policies(
         config: &with_art,
         overrides: &tuned.chosen,
     };
-    let reps = m.body.evaluation.replications;
     let shared: Vec<Override> = tuned
         .chosen
         .iter()
@@ -457,16 +455,14 @@ fn evaluate_policies(
         for name in &m.eval_scenarios {
             let sc =
                 policies::scenario_for(m, name, PolicySpec::Predictive, &[], Some(&pred), None)?;
-            for i in 0..reps {
-                jobs.push(eval_job(
-                    m,
-                    PolicySpec::Predictive,
-                    name,
-                    m.eval_rep0() + i,
-                    sc.clone(),
-                    art_sha.clone(),
-                ));
-            }
+            jobs.extend(eval_jobs(
+                m,
+                PolicySpec::Predictive,
+                name,
+                m.eval_reps(),
+                sc,
+                &art_sha,
+            )?);
         }
     }
     let mut outs = run_jobs(root, &jobs, ui, "evaluate")?;
@@ -483,14 +479,14 @@ fn evaluate_policies(
                 None,
                 Some(o.summary.mean_size),
             )?;
-            matched.push(eval_job(
+            matched.extend(eval_jobs(
                 m,
                 PolicySpec::StaticMatched,
                 &j.scenario.name,
-                j.replication,
+                j.replication..j.replication + 1,
                 sc,
-                String::new(),
-            ));
+                "",
+            )?);
         }
         let mo = run_jobs(root, &matched, ui, "matched")?;
         sims.add(&mo);
@@ -569,7 +565,7 @@ fn report(
         machine_claims.push(training_claim(&trained.timings, trained.reused));
     }
     let report = RunReport {
-        meta: meta(m, info),
+        meta: meta(m, info)?,
         forecast: Some(trained.forecast),
         policies: Some(evaluated.section),
         tuning: tuned.outcome.map(|o| o.section),

@@ -114,7 +114,29 @@ impl Default for PoolConfig {
     }
 }
 
+/// A [`PoolConfig`] that passed [`PoolConfig::validate`]: what
+/// [`PoolCore::with_valid`] takes, so building a pool from it cannot fail.
+/// Read it through `Deref`; it cannot be changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidPoolConfig(PoolConfig);
+
+impl std::ops::Deref for ValidPoolConfig {
+    type Target = PoolConfig;
+    fn deref(&self) -> &PoolConfig {
+        &self.0
+    }
+}
+
 impl PoolConfig {
+    /// Checks the bounds and returns the configuration as validated.
+    ///
+    /// # Errors
+    /// As [`PoolConfig::validate`].
+    pub fn into_valid(self) -> Result<ValidPoolConfig, ConfigError> {
+        self.validate()?;
+        Ok(ValidPoolConfig(self))
+    }
+
     /// Checks the bounds.
     ///
     /// # Errors
@@ -351,7 +373,13 @@ impl PoolCore {
     /// # Errors
     /// Returns the [`PoolConfig::validate`] error.
     pub fn new(cfg: PoolConfig, now: Nanos) -> Result<Self, ConfigError> {
-        cfg.validate()?;
+        Ok(Self::with_valid(cfg.into_valid()?, now))
+    }
+
+    /// A pool at time `now` from a configuration that passed validation:
+    /// it cannot fail.
+    pub fn with_valid(cfg: ValidPoolConfig, now: Nanos) -> Self {
+        let ValidPoolConfig(cfg) = cfg;
         let target = cfg.initial_size.max(cfg.min_size);
         let mut pool = PoolCore {
             slots: Vec::with_capacity(cfg.max_size as usize),
@@ -380,7 +408,7 @@ impl PoolCore {
             cfg,
         };
         pool.fill(now);
-        Ok(pool)
+        pool
     }
 
     /// The configuration.

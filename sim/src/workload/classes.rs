@@ -283,42 +283,43 @@ pub struct MixSampler {
 }
 
 impl MixSampler {
-    /// Compiles `mix`.
+    /// Compiles `mix`; `path` names it in errors (as in
+    /// [`ClassMix::validate`]).
     ///
-    /// # Panics
-    /// If `mix` fails [`ClassMix::validate`] (for example every share is
-    /// zero); validate configurations when they are loaded.
-    pub fn new(mix: &ClassMix) -> Self {
-        if let Err(e) = mix.validate("mix") {
-            panic!("invalid class mix: {e}");
-        }
+    /// # Errors
+    /// As [`ClassMix::validate`] (for example every share is zero), or a
+    /// class's service or think time makes no distribution
+    /// ([`ServiceDist::sampler`]).
+    pub fn new(mix: &ClassMix, path: &str) -> Result<Self, ConfigError> {
+        mix.validate(path)?;
         let mut acc = 0.0;
-        let classes: Vec<CompiledClass> = mix
-            .classes
-            .iter()
-            .map(|c| {
-                acc += c.share;
-                CompiledClass {
-                    class: c.class,
-                    cum_share: acc,
-                    service: c.service.sampler(),
-                    think: c.think_ms.as_ref().map(ServiceDist::sampler),
-                    statements: c.statements.max(1),
-                    ranks: RankSampler::new(c.patterns, c.pattern_zipf),
-                    hashes: (1..=c.patterns.min(ZIPF_TABLE_MAX))
-                        .map(|r| pattern_hash(c.class, r))
-                        .collect(),
-                    mean_hold_ns: c.mean_hold_ns(),
-                }
-            })
-            .collect();
+        let mut classes = Vec::with_capacity(mix.classes.len());
+        for (i, c) in mix.classes.iter().enumerate() {
+            let at = indexed(path, "classes", i);
+            acc += c.share;
+            classes.push(CompiledClass {
+                class: c.class,
+                cum_share: acc,
+                service: c.service.sampler(&join(&at, "service"))?,
+                think: match &c.think_ms {
+                    Some(t) => Some(t.sampler(&join(&at, "think_ms"))?),
+                    None => None,
+                },
+                statements: c.statements.max(1),
+                ranks: RankSampler::new(c.patterns, c.pattern_zipf),
+                hashes: (1..=c.patterns.min(ZIPF_TABLE_MAX))
+                    .map(|r| pattern_hash(c.class, r))
+                    .collect(),
+                mean_hold_ns: c.mean_hold_ns(),
+            });
+        }
         let last_positive = mix.classes.iter().rposition(|c| c.share > 0.0).unwrap_or(0);
-        MixSampler {
+        Ok(MixSampler {
             classes,
             total_share: acc,
             last_positive,
             mean_hold_ns: mix.mean_hold_ns(),
-        }
+        })
     }
 
     /// Number of classes in the mix (indices are `0..len()`).

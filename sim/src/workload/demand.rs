@@ -12,6 +12,7 @@ use super::replay::{ChainEnd, ReplayRequest, ReplayStream};
 use super::{ArrivalProcess, HoldSample, MixSampler, RateFn, ms_to_ns};
 use crate::rng::{SimRng, StreamKey};
 use crate::scenario::Scenario;
+use crate::valid_scenario::{Traffic, ValidScenario};
 
 /// The arrival-rate function of replication `replication` of `sc` under
 /// `seed`: the engine's own draws, so it is the rate the run's arrivals
@@ -75,53 +76,35 @@ pub struct Demand {
 
 impl Demand {
     /// The traffic of replication `replication` of `sc` under `seed`.
-    ///
-    /// # Panics
-    /// If `sc` has not passed [`Scenario::validate`] (a replay whose trace
-    /// was not loaded, or an invalid class mix).
-    pub fn new(sc: &Scenario, seed: u64, replication: u32) -> Demand {
+    pub fn new(sc: &ValidScenario, seed: u64, replication: u32) -> Demand {
         Self::build(sc, seed, replication, true)
     }
 
     /// As [`Demand::new`], but a closed-loop replay keeps its recorded
     /// arrival times: what the oracle's pre-pass, which runs no pool, can
     /// see of it.
-    pub fn open_loop(sc: &Scenario, seed: u64, replication: u32) -> Demand {
+    pub fn open_loop(sc: &ValidScenario, seed: u64, replication: u32) -> Demand {
         Self::build(sc, seed, replication, false)
     }
 
-    fn build(sc: &Scenario, seed: u64, replication: u32, closed: bool) -> Demand {
-        let source = match &sc.replay {
-            Some(r) => {
-                let stream = r
-                    .trace()
-                    .unwrap_or_else(|| {
-                        panic!(
-                            "scenario {} replays a trace that was not loaded (validate it first)",
-                            sc.name
-                        )
-                    })
-                    .stream();
-                if closed && r.closed_loop {
-                    Source::Closed {
-                        stream: stream.peekable(),
-                        chains: ClosedLoop::new(ms_to_ns(r.chain_gap_ms))
-                            .with_tick(ms_to_ns(r.think_tick_ms))
-                            .with_deadlines(r.chain_end == ChainEnd::Deadline),
-                    }
-                } else {
-                    Source::Replay {
-                        stream,
-                        scheduled: VecDeque::new(),
-                        last: None,
-                    }
-                }
-            }
-            None => {
+    fn build(sc: &ValidScenario, seed: u64, replication: u32, closed: bool) -> Demand {
+        let source = match (sc.traffic(), &sc.replay) {
+            (Traffic::Replay(trace), Some(r)) if closed && r.closed_loop => Source::Closed {
+                stream: trace.stream().peekable(),
+                chains: ClosedLoop::new(ms_to_ns(r.chain_gap_ms))
+                    .with_tick(ms_to_ns(r.think_tick_ms))
+                    .with_deadlines(r.chain_end == ChainEnd::Deadline),
+            },
+            (Traffic::Replay(trace), _) => Source::Replay {
+                stream: trace.stream(),
+                scheduled: VecDeque::new(),
+                last: None,
+            },
+            (Traffic::Synthetic(mix), _) => {
                 let key = StreamKey::new(seed, sc.name.clone(), replication);
                 Source::Synthetic {
                     arrivals: ArrivalProcess::new(run_rate(sc, seed, replication), sc.horizon_ns()),
-                    mix: MixSampler::new(&sc.mix()),
+                    mix: mix.clone(),
                     rng_arrivals: key.stream("arrivals"),
                     rng_classes: key.stream("classes"),
                     rng_service: key.stream("service"),

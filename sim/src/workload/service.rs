@@ -124,28 +124,31 @@ impl ServiceDist {
         self.mean_ms() * NANOS_PER_MS as f64
     }
 
-    /// Compiles the distribution into a sampler.
+    /// Compiles the distribution into a sampler; `path` names it in errors
+    /// (as in [`ServiceDist::validate`]).
     ///
-    /// # Panics
-    /// If the distribution fails [`ServiceDist::validate`].
-    pub fn sampler(&self) -> ServiceSampler {
+    /// # Errors
+    /// As [`ServiceDist::validate`], or when the parameters, converted to
+    /// nanoseconds, make no distribution (a mean too large to represent).
+    pub fn sampler(&self, path: &str) -> Result<ServiceSampler, ConfigError> {
+        self.validate(path)?;
+        let unusable = |e: &dyn std::fmt::Display| {
+            ConfigError::new(path, format!("not a usable distribution: {e}"))
+        };
         let kind = match self {
             ServiceDist::Exponential { mean_ms } => Kind::Exp(mean_ms * NANOS_PER_MS as f64),
             ServiceDist::Lognormal { mean_ms, cv } if *cv == 0.0 => Kind::Const(ms_to_ns(*mean_ms)),
             ServiceDist::Lognormal { mean_ms, cv } => Kind::LogNormal(
                 LogNormal::from_mean_cv(mean_ms * NANOS_PER_MS as f64, *cv)
-                    .unwrap_or_else(|e| panic!("invalid lognormal service time: {e}")),
+                    .map_err(|e| unusable(&e))?,
             ),
             ServiceDist::Gamma { mean_ms, shape } => Kind::Gamma(
                 Gamma::new(*shape, mean_ms * NANOS_PER_MS as f64 / shape)
-                    .unwrap_or_else(|e| panic!("invalid gamma service time: {e}")),
+                    .map_err(|e| unusable(&e))?,
             ),
             ServiceDist::Deterministic { ms } => Kind::Const(ms_to_ns(*ms)),
+            // `validate` refused an empty sample list.
             ServiceDist::Empirical { samples_ms } => {
-                assert!(
-                    !samples_ms.is_empty(),
-                    "empirical service time without samples"
-                );
                 Kind::Empirical(samples_ms.iter().map(|&ms| ms_to_ns(ms)).collect())
             }
         };
@@ -153,19 +156,7 @@ impl ServiceDist {
             Kind::Empirical(v) => v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64,
             _ => self.mean_ns(),
         };
-        ServiceSampler { kind, mean_ns }
-    }
-
-    /// Draws one value. Convenient for occasional draws; in a loop compile
-    /// once with [`ServiceDist::sampler`] instead.
-    pub fn sample(&self, rng: &mut SimRng) -> Nanos {
-        match self {
-            // Avoid copying the sample vector.
-            ServiceDist::Empirical { samples_ms } => {
-                ms_to_ns(samples_ms[rng.random_range(0..samples_ms.len())])
-            }
-            _ => self.sampler().sample(rng),
-        }
+        Ok(ServiceSampler { kind, mean_ns })
     }
 }
 

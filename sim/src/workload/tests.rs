@@ -496,7 +496,7 @@ fn arrivals_are_reproducible_and_restartable() {
 // ---------------------------------------------------------------- service
 
 fn sample_mean(d: &ServiceDist, n: usize, seed: u64) -> (f64, f64) {
-    let s = d.sampler();
+    let s = d.sampler("service").unwrap();
     let mut g = rng(seed);
     let xs: Vec<f64> = (0..n).map(|_| s.sample(&mut g) as f64).collect();
     let mean = xs.iter().sum::<f64>() / n as f64;
@@ -547,7 +547,7 @@ fn service_means_match_configuration() {
         d.validate("service").unwrap();
         let (mean, sd) = sample_mean(d, n, i as u64);
         let target = d.mean_ns();
-        assert_eq!(d.sampler().mean_ns(), target);
+        assert_eq!(d.sampler("service").unwrap().mean_ns(), target);
         let tol = 4.0 * cv * target / (n as f64).sqrt() + 1.0;
         assert!(
             (mean - target).abs() <= tol,
@@ -558,12 +558,15 @@ fn service_means_match_configuration() {
         }
     }
     assert_eq!(
-        ServiceDist::Deterministic { ms: 2.5 }.sample(&mut rng(0)),
+        ServiceDist::Deterministic { ms: 2.5 }
+            .sampler("s")
+            .unwrap()
+            .sample(&mut rng(0)),
         2_500_000
     );
     let e = ServiceDist::from_nanos([1_000_000, 3_000_000]);
     assert_eq!(e.mean_ns(), 2_000_000.0);
-    let v = e.sample(&mut rng(0));
+    let v = e.sampler("s").unwrap().sample(&mut rng(0));
     assert!(v == 1_000_000 || v == 3_000_000);
 }
 
@@ -601,7 +604,7 @@ fn web_mix() -> ClassMix {
 fn mix_draws_classes_by_share_and_holds_transactions() {
     let mix = web_mix();
     mix.validate("mix").unwrap();
-    let m = MixSampler::new(&mix);
+    let m = MixSampler::new(&mix, "mix").unwrap();
     assert_eq!(m.len(), 3);
     let mut g = rng(21);
     let n = 200_000;
@@ -642,13 +645,13 @@ fn mix_draws_classes_by_share_and_holds_transactions() {
     // Zero shares are never drawn.
     let mut zero = web_mix();
     zero.classes[0].share = 0.0;
-    let m0 = MixSampler::new(&zero);
+    let m0 = MixSampler::new(&zero, "mix").unwrap();
     assert!((0..10_000).all(|_| m0.sample(&mut g).1 != 0));
 }
 
 #[test]
 fn patterns_follow_zipf_with_stable_hashes() {
-    let m = MixSampler::new(&web_mix());
+    let m = MixSampler::new(&web_mix(), "mix").unwrap();
     let mut g = rng(5);
     let mut counts = std::collections::HashMap::new();
     for _ in 0..100_000 {
@@ -676,7 +679,7 @@ fn patterns_follow_zipf_with_stable_hashes() {
     // Many patterns take the rejection-sampling path.
     let mut big = web_mix();
     big.classes[0].patterns = 1_000_000;
-    let mb = MixSampler::new(&big);
+    let mb = MixSampler::new(&big, "mix").unwrap();
     let distinct: std::collections::HashSet<u64> =
         (0..1000).map(|_| mb.sample_pattern(0, &mut g)).collect();
     assert!(distinct.len() > 50);
@@ -952,7 +955,7 @@ fn toml_rejects_unknown_fields_and_kinds() {
     assert_eq!(mix.classes[0].patterns, 20);
     assert_eq!(mix.classes[0].pattern_zipf, 1.1);
     assert_eq!(mix.classes[1].statements, 5);
-    let m = MixSampler::new(&mix);
+    let m = MixSampler::new(&mix, "mix").unwrap();
     assert!(m.mean_hold_ns() > 0.0);
     let bad = MIX_TOML.replace("shape = 2.0", "shape = 2.0, scale = 1.0");
     assert!(toml::from_str::<ClassMix>(&bad).is_err());
@@ -960,4 +963,45 @@ fn toml_rejects_unknown_fields_and_kinds() {
     assert!(toml::from_str::<ClassMix>(&bad).is_err());
     let bad = MIX_TOML.replace("class = \"read\"", "class = \"reads\"");
     assert!(toml::from_str::<ClassMix>(&bad).is_err());
+}
+
+#[test]
+fn compiling_a_bad_distribution_or_mix_is_an_error_not_a_panic() {
+    let e = ServiceDist::Gamma {
+        mean_ms: 1.0,
+        shape: 0.0,
+    }
+    .sampler("svc")
+    .unwrap_err();
+    assert_eq!(e.path, "svc.shape");
+    let e = ServiceDist::from_samples([]).sampler("svc").unwrap_err();
+    assert_eq!(e.path, "svc.samples_ms");
+    // Means that pass the checks but overflow in nanoseconds either compile
+    // or are refused; they never panic, and what compiles draws.
+    for mean_ms in [1e300, 1e303, f64::MAX] {
+        for d in [
+            ServiceDist::Exponential { mean_ms },
+            ServiceDist::Lognormal { mean_ms, cv: 1.5 },
+            ServiceDist::Gamma {
+                mean_ms,
+                shape: 0.5,
+            },
+            ServiceDist::Deterministic { ms: mean_ms },
+        ] {
+            if let Ok(s) = d.sampler("svc") {
+                s.sample(&mut rng(1));
+            }
+        }
+    }
+    let mut zero = web_mix();
+    for c in &mut zero.classes {
+        c.share = 0.0;
+    }
+    assert!(MixSampler::new(&zero, "mix").is_err());
+    let mut bad_think = web_mix();
+    bad_think.classes[2].think_ms = Some(ServiceDist::Exponential { mean_ms: -1.0 });
+    assert_eq!(
+        MixSampler::new(&bad_think, "mix").unwrap_err().path,
+        "mix.classes[2].think_ms.mean_ms"
+    );
 }

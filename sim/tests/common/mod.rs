@@ -9,10 +9,15 @@ pub fn parse(toml: &str) -> ScenarioFile {
     ScenarioFile::parse(toml, "test.toml").unwrap_or_else(|e| panic!("invalid test scenario: {e}"))
 }
 
-/// Runs one replication in memory.
+/// Validates `sc` (which the test expects to be valid) and runs one
+/// replication in memory.
 pub fn run(sc: &Scenario, seed: u64, replication: u32) -> (Summary, MemorySink) {
+    let sc = sc
+        .clone()
+        .into_valid("test")
+        .unwrap_or_else(|e| panic!("invalid test scenario: {e}"));
     let mut sink = MemorySink::default();
-    let summary = Engine::new(sc, seed, replication, &mut sink)
+    let summary = Engine::new(&sc, seed, replication, &mut sink)
         .run()
         .expect("the memory sink never fails");
     (summary, sink)
