@@ -377,6 +377,11 @@ impl Model {
             "{} requests wait beside {idle} idle connections",
             self.queue.len()
         );
+        // The core's own check, which a driver runs after a poisoned lock,
+        // agrees with the model.
+        if let Err(e) = self.core.check_invariants() {
+            panic!("check_invariants: {e}");
+        }
     }
 
     /// Closes, hands back every checkout and answers every creation: the

@@ -1,4 +1,5 @@
-//! The runtime pool against a real PostgreSQL (`POOLCAST_TEST_PG`):
+//! The runtime pool against a real PostgreSQL (`POOLCAST_TEST_PG`, else a
+//! throwaway cluster the tests start):
 //! queries, statement-cache affinity, SQLSTATE classification, broken
 //! backends (`pg_terminate_backend` under load), the trace recorder,
 //! acquire timeouts, idle and lifetime retirement, resize and drain as
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use common::cluster::Cluster;
 use common::{LogBuffer, eventually, pg_url, with_app_name};
 use poolcast::core::settings::{
     ControllerSettings, HealthCheckSetting, PoolFile, PoolSettings, RecycleMode,
@@ -40,7 +42,11 @@ fn file(max: u32) -> PoolFile {
 }
 
 fn pool(app: &str, f: PoolFile) -> Pool<PgManager> {
-    let m = PgManager::from_url(&with_app_name(&pg_url(), app)).expect("POOLCAST_TEST_PG parses");
+    pool_at(&pg_url(), app, f)
+}
+
+fn pool_at(url: &str, app: &str, f: PoolFile) -> Pool<PgManager> {
+    let m = PgManager::from_url(&with_app_name(url, app)).expect("the test URL parses");
     Pool::builder(m)
         .name(app)
         .config(f)
@@ -127,9 +133,11 @@ async fn sqlstates_feed_the_right_breakers() {
 
 /// Terminates random pool backends while 16 tasks run queries: every
 /// request ends with rows or a typed error, nothing panics or hangs, broken
-/// connections are discarded and the pool heals.
+/// connections are discarded and the pool heals. It terminates backends,
+/// so it runs on a cluster of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminated_backends_are_discarded_and_the_pool_heals() {
+    let cluster = Cluster::start();
     let app = "poolcast_t_terminate";
     let mut f = file(8);
     f.pool.min_size = 4;
@@ -137,7 +145,7 @@ async fn terminated_backends_are_discarded_and_the_pool_heals() {
     // breaker out of this test (it has its own in pg_restart.rs).
     f.breaker.connection.enabled = false;
     f.breaker.global.enabled = false;
-    let p = pool(app, f);
+    let p = pool_at(&cluster.url(), app, f);
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -162,7 +170,7 @@ async fn terminated_backends_are_discarded_and_the_pool_heals() {
             }
         }));
     }
-    let (admin, conn) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)
+    let (admin, conn) = tokio_postgres::connect(&cluster.url(), tokio_postgres::NoTls)
         .await
         .unwrap();
     tokio::spawn(conn);
@@ -464,4 +472,31 @@ fn a_leak_warning_names_where_the_connection_was_taken() {
             prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) if v == 1.0
         ));
     });
+}
+
+/// Without the server binaries (and without `POOLCAST_TEST_PG`) a
+/// PostgreSQL test fails, naming the package to install: it never passes
+/// silently. Runs one test of this binary again in a child process that
+/// cannot find them.
+#[test]
+fn without_server_binaries_a_test_fails_naming_the_package() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "select_one_and_pool_bookkeeping"])
+        .env_remove("POOLCAST_TEST_PG")
+        .env("POOLCAST_PG_BIN", "/nonexistent/poolcast-no-postgres")
+        .output()
+        .expect("the test binary runs again");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !out.status.success(),
+        "it passed without PostgreSQL:\n{text}"
+    );
+    assert!(
+        text.contains("1 failed") && text.contains("apt install postgresql"),
+        "{text}"
+    );
 }

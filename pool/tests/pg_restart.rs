@@ -1,9 +1,7 @@
 //! PostgreSQL is stopped and started again while 16 tasks run queries
-//! through the pool. This test restarts the server itself
-//! (`pg_ctlcluster`), so it lives alone in its own test binary: cargo runs
-//! test binaries one after another, and nothing else talks to the
-//! database meanwhile. (Under a parallel runner such as nextest, run it
-//! alone.)
+//! through the pool. The server is a throwaway cluster this test starts
+//! itself (`common::cluster`), whatever `POOLCAST_TEST_PG` says: a test
+//! never stops a server it did not start.
 //!
 //! What must hold:
 //! - every request ends with rows or a typed error, and every acquire ends
@@ -15,12 +13,12 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{pg_url, with_app_name};
+use common::cluster::Cluster;
+use common::with_app_name;
 use poolcast::core::policy::PolicyConfig;
 use poolcast::core::settings::{ControllerSettings, HealthCheckSetting, PoolFile, PoolSettings};
 use poolcast::core::telemetry::ErrorCategory;
@@ -28,36 +26,6 @@ use poolcast::runtime::postgres::PgManager;
 use poolcast::runtime::{Pool, PoolError};
 
 const ACQUIRE_TIMEOUT_MS: u64 = 1000;
-
-fn pg_ctl(action: &str) {
-    let versions = std::fs::read_dir("/etc/postgresql")
-        .expect("/etc/postgresql exists: this test restarts the local cluster with pg_ctlcluster");
-    for v in versions.flatten() {
-        let v = v.file_name().to_string_lossy().into_owned();
-        let mut cmd = Command::new("pg_ctlcluster");
-        cmd.args(["--skip-systemctl-redirect", &v, "main", action]);
-        if action == "stop" {
-            cmd.args(["-m", "fast"]);
-        }
-        let out = cmd
-            .output()
-            .expect("pg_ctlcluster runs (postgresql-common installed, run as root)");
-        assert!(
-            out.status.success(),
-            "pg_ctlcluster {v} main {action} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-/// Starts PostgreSQL again even if the test fails half-way.
-struct RestartGuard;
-
-impl Drop for RestartGuard {
-    fn drop(&mut self) {
-        let _ = std::panic::catch_unwind(|| pg_ctl("start"));
-    }
-}
 
 async fn pg_answers(url: &str) -> bool {
     match tokio::time::timeout(
@@ -85,7 +53,8 @@ struct Tally {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_postgres_under_load() {
-    let url = pg_url();
+    let cluster = Arc::new(Cluster::start());
+    let url = cluster.url();
     assert!(
         pg_answers(&url).await,
         "PostgreSQL must answer before the test"
@@ -172,8 +141,8 @@ async fn restart_postgres_under_load() {
     let ok_before = tally.ok.load(Ordering::Relaxed);
     assert!(ok_before > 0, "no query succeeded before the restart");
 
-    let guard = RestartGuard;
-    tokio::task::spawn_blocking(|| pg_ctl("stop"))
+    let c = Arc::clone(&cluster);
+    tokio::task::spawn_blocking(move || c.pg_ctl_stop())
         .await
         .unwrap();
     // Down for a while: the connection breaker must open.
@@ -188,10 +157,10 @@ async fn restart_postgres_under_load() {
         smallest = smallest.min(s.size);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    tokio::task::spawn_blocking(|| pg_ctl("start"))
+    let c = Arc::clone(&cluster);
+    tokio::task::spawn_blocking(move || c.pg_ctl_start())
         .await
         .unwrap();
-    std::mem::forget(guard);
     let start_wait = Instant::now();
     while !pg_answers(&url).await {
         assert!(

@@ -450,6 +450,61 @@ impl PoolCore {
         self.closing && self.open == 0 && self.creating == 0
     }
 
+    /// Checks the core's bookkeeping against its slots: every counter
+    /// agrees with the slot states, every idle slot is in the idle list
+    /// once, and no request waits beside an idle connection (a lowered
+    /// `max_size` may be exceeded for a while: busy connections and
+    /// creations in flight are never cut short). A driver calls it after a panic may
+    /// have cut an update short (a poisoned lock), to decide whether the
+    /// pool can go on.
+    ///
+    /// # Errors
+    /// The first disagreement found.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let count = |st: SlotState| self.slots.iter().filter(|s| s.state == st).count() as u32;
+        let (idle, busy, creating) = (
+            count(SlotState::Idle),
+            count(SlotState::Busy),
+            count(SlotState::Creating),
+        );
+        if idle != self.idle.len() as u32 {
+            return Err(format!(
+                "{idle} idle slots but {} in the idle list",
+                self.idle.len()
+            ));
+        }
+        if busy != self.busy || creating != self.creating {
+            return Err(format!(
+                "slots say {busy} busy and {creating} creating, counters {} and {}",
+                self.busy, self.creating
+            ));
+        }
+        if self.open != idle + busy {
+            return Err(format!(
+                "open {} is not idle + busy {}",
+                self.open,
+                idle + busy
+            ));
+        }
+        let mut seen = vec![false; self.slots.len()];
+        for &c in &self.idle {
+            let Some(slot) = self.slots.get(c as usize) else {
+                return Err(format!("idle list names slot {c}, which does not exist"));
+            };
+            if slot.state != SlotState::Idle || std::mem::replace(&mut seen[c as usize], true) {
+                return Err(format!("idle list entry {c} is not one idle slot"));
+            }
+        }
+        if !self.waiters.is_empty() && !self.idle.is_empty() && !self.closing {
+            return Err(format!(
+                "{} requests wait beside {} idle connections",
+                self.waiters.len(),
+                self.idle.len()
+            ));
+        }
+        Ok(())
+    }
+
     /// Next instruction for the driver, if any.
     #[inline]
     pub fn poll_action(&mut self) -> Option<Action> {

@@ -12,9 +12,13 @@ use tokio::sync::Notify;
 
 use super::manager::Manager;
 use super::shared::Shared;
+use super::unwind::{self, Panicked};
 use crate::core::config_error::ConfigError;
 use crate::core::interval::SystemSignals;
-use crate::core::policy::{PolicyConfig, PolicyContext, PredictivePolicy, ScalingPolicy};
+use crate::core::policy::{
+    PolicyConfig, PolicyContext, PredictivePolicy, ReactiveConfig, ReactivePolicy, ScalingPolicy,
+};
+use crate::core::telemetry::Snapshot;
 use crate::core::{NANOS_PER_MS, NANOS_PER_SEC, Nanos};
 
 const WEEK_NS: u64 = 7 * 86_400 * NANOS_PER_SEC;
@@ -51,6 +55,68 @@ pub(crate) fn build_policy(cfg: &PolicyConfig) -> Result<Box<dyn ScalingPolicy>,
         }
         other => other.build(),
     })
+}
+
+/// What replaces a scaling policy that panicked: the reactive policy with
+/// its default settings, named for what happened.
+#[derive(Debug)]
+struct PanickedFallback {
+    reactive: ReactivePolicy,
+    why: String,
+}
+
+impl PanickedFallback {
+    fn new(p: &Panicked) -> Self {
+        PanickedFallback {
+            reactive: ReactivePolicy::new(ReactiveConfig::default()),
+            why: p.to_string(),
+        }
+    }
+}
+
+impl ScalingPolicy for PanickedFallback {
+    fn name(&self) -> String {
+        self.reactive.name()
+    }
+    fn decide(&mut self, ctx: &PolicyContext<'_>, snap: &Snapshot) -> Option<u32> {
+        self.reactive.decide(ctx, snap)
+    }
+    fn describe(&self) -> String {
+        format!("reactive (fallback: the scaling policy {})", self.why)
+    }
+}
+
+/// Runs the controller ([`run`]) and starts it again if it dies anyway (a
+/// bug of ours: the calls into user code are caught), so acquire timeouts
+/// and create retries always fire. A restarted controller scales
+/// reactively: the policy it had went down with it.
+pub(crate) async fn supervise<M: Manager>(
+    weak: Weak<Shared<M>>,
+    wake: Arc<Notify>,
+    policy: Box<dyn ScalingPolicy>,
+) {
+    let mut policy = Some(policy);
+    loop {
+        let p = policy.take().unwrap_or_else(|| {
+            Box::new(PanickedFallback::new(&Panicked(
+                "died with the controller".into(),
+            )))
+        });
+        let task = tokio::spawn(run(weak.clone(), Arc::clone(&wake), p));
+        match task.await {
+            Err(e) if e.is_panic() => {
+                let Some(shared) = weak.upgrade() else {
+                    return;
+                };
+                let p = Panicked(format!("{e}"));
+                shared.log_panic("the pool's controller", &p);
+                shared.lock().counters.panics += 1;
+            }
+            // Ended (the pool is gone or closed), or cancelled (the
+            // runtime is shutting down).
+            _ => return,
+        }
+    }
 }
 
 /// The controller loop.
@@ -90,7 +156,10 @@ pub(crate) async fn run<M: Manager>(
                 for (conn, c) in s.conns.iter_mut().enumerate() {
                     if let Some(c) = c
                         && s.core.is_idle(conn as u32)
-                        && shared.manager.is_broken(&mut **c)
+                        && shared.is_broken(c).unwrap_or_else(|b| {
+                            s.counters.panics += 1;
+                            b
+                        })
                     {
                         broken.push(conn as u32);
                     }
@@ -161,8 +230,17 @@ pub(crate) async fn run<M: Manager>(
                 target,
                 foresight: None,
             };
-            let decided = policy.decide(&ctx, &snap);
-            let description = policy.describe();
+            // A policy that panics is replaced by the reactive one: the
+            // pool keeps scaling, and says so in its policy name.
+            let decided = match unwind::call(|| (policy.decide(&ctx, &snap), policy.describe())) {
+                Ok(d) => Some(d),
+                Err(p) => {
+                    shared.note_panic("ScalingPolicy::decide", &p);
+                    policy = Box::new(PanickedFallback::new(&p));
+                    None
+                }
+            };
+            let (decided, description) = decided.unwrap_or_else(|| (None, policy.describe()));
             let mut st = shared.lock();
             if st.policy_name != description {
                 tracing::info!(pool = %shared.opts.name, policy = %description, "scaling policy mode");
@@ -184,8 +262,10 @@ pub(crate) async fn run<M: Manager>(
                 }
             }
             drop(st);
-            if let Some(hook) = &shared.on_snapshot {
-                hook(&snap);
+            if let Some(hook) = &shared.on_snapshot
+                && let Err(p) = unwind::call(|| hook(&snap))
+            {
+                shared.note_panic("on_snapshot hook", &p);
             }
         }
         let wait = shared.until(wake_at);

@@ -56,8 +56,14 @@ pub struct Metrics {
     pub closed: [u64; 4],
     /// Creations that timed out.
     pub create_timeouts: u64,
-    /// Acquires abandoned by their caller.
+    /// Acquires abandoned by their caller (queued, or during the health
+    /// check of the connection granted to them).
     pub cancelled: u64,
+    /// Panics caught in code the pool calls (the manager's `create`,
+    /// `recycle`, `is_broken` and `classify`, the scaling policy, the
+    /// snapshot hook, the controller itself), each counted as that step's
+    /// failure.
+    pub panics: u64,
     /// Breaker state per category (0 closed, 1 half-open, 2 open).
     pub breakers: [BreakerCode; ErrorCategory::COUNT],
     /// Global breaker state.
@@ -115,6 +121,7 @@ impl<M: Manager> Pool<M> {
             closed: c.closed,
             create_timeouts: c.create_timeouts,
             cancelled: c.cancelled,
+            panics: c.panics,
             breakers,
             breaker_global,
             policy: st.policy_name.clone(),
@@ -364,6 +371,12 @@ mod exposition {
                 "counter",
                 "Acquires abandoned by their caller.",
                 self.cancelled as f64,
+            );
+            o.one(
+                "poolcast_panics_total",
+                "counter",
+                "Panics caught in code the pool calls, each failing its step.",
+                self.panics as f64,
             );
             o.head(
                 "poolcast_policy_info",

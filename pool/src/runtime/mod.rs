@@ -40,6 +40,7 @@
 //! Configuration is a [`PoolFile`] (`pool.toml`), loaded with
 //! [`load_pool_file`].
 
+mod checking;
 mod driver;
 mod error;
 mod manager;
@@ -51,6 +52,7 @@ pub mod postgres;
 mod recorder;
 mod shards;
 mod shared;
+mod unwind;
 mod wait;
 // The one module with `unsafe` code (see its safety argument).
 #[allow(unsafe_code)]

@@ -82,7 +82,10 @@ impl<M: Manager> Object<M> {
     /// circuit breaker of its category sees a failure when the connection
     /// comes back. The first error reported wins. Returns the class.
     pub fn report_error(&mut self, err: &M::Error) -> ErrorClass {
-        let class = self.shared.manager.classify(err);
+        let class = self.shared.classify(err).unwrap_or_else(|fallback| {
+            self.shared.lock().counters.panics += 1;
+            fallback
+        });
         self.report_class(class);
         class
     }
@@ -177,7 +180,12 @@ impl<M: Manager> Drop for Object<M> {
             return;
         };
         let shared = &self.shared;
-        let broken = self.broken || shared.manager.is_broken(&mut *conn);
+        let mut panicked = false;
+        let broken = self.broken
+            || shared.is_broken(&mut conn).unwrap_or_else(|b| {
+                panicked = true;
+                b
+            });
         // The clock is read before locking: a clock read is as long as the
         // rest of the bookkeeping on some VMs, and other tasks wait for the
         // lock meanwhile (see `Shared::now`).
@@ -190,11 +198,16 @@ impl<M: Manager> Drop for Object<M> {
         // This thread's shard, outside the lock (see `Shards`).
         shared.shards.with(|s| s.end(self.class, hold, outcome));
         let mut st = shared.lock();
+        st.counters.panics += u64::from(panicked);
         let i = self.id as usize;
         st.clear_checkout(self.id);
         if broken {
             st.affinity.forget_conn(self.id);
-            drop(conn);
+            // User code under the lock (see `Shared::dispatch`'s close).
+            if let Err(p) = super::unwind::call(|| drop(conn)) {
+                shared.log_panic("dropping a connection", &p);
+                st.counters.panics += 1;
+            }
         } else {
             st.conns[i] = Some(conn);
             for &p in &self.evicted {

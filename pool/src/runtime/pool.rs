@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
+use super::checking::Checking;
 use super::driver;
 use super::error::{BuildError, PoolError};
 use super::manager::Manager;
@@ -25,6 +26,7 @@ use super::shared::{
     CacheAligned, Counters, Granted, Me, Opts, Reply, Shared, SnapshotHook, State, WaitNode, Wakes,
     task_client,
 };
+use super::unwind::{self, Panicked};
 use super::wait::Wait;
 use super::waiter::Waiters;
 use crate::core::RequestRecord;
@@ -110,6 +112,9 @@ pub struct Status {
     pub breakers: [BreakerCode; ErrorCategory::COUNT],
     /// The global breaker's state.
     pub breaker_global: BreakerCode,
+    /// Half-open probe calls let through by the breakers and not yet
+    /// reported back (0 when nothing is in flight).
+    pub probes_outstanding: u32,
 }
 
 /// Builds a [`Pool`].
@@ -215,6 +220,7 @@ impl<M: Manager> Builder<M> {
             closed: false,
             policy_name,
             trace: self.trace,
+            inconsistent: false,
         };
         let shared = Arc::new(Shared {
             manager: self.manager,
@@ -233,7 +239,7 @@ impl<M: Manager> Builder<M> {
             let now = shared.now();
             shared.dispatch(&mut st, now, None);
         }
-        handle.spawn(driver::run(
+        handle.spawn(driver::supervise(
             Arc::downgrade(&shared),
             Arc::clone(&shared.driver_wake),
             policy,
@@ -328,16 +334,22 @@ impl<M: Manager> Pool<M> {
         let g = reply?;
         self.shared.shards.with(|s| s.wait(g.waited));
         if !g.check {
-            return Ok(Object::new(
-                Arc::clone(&self.shared),
-                g,
-                me.class,
-                me.pattern,
-                me.arrived,
-                me.client,
-            ));
+            return Ok(self.object(g, me));
         }
-        self.checked(g, me).await
+        // From here the grant is owned by a guard that gives it back if
+        // this future is dropped during the check.
+        self.checked(Checking::new(&self.shared, g, me)).await
+    }
+
+    fn object(&self, g: Granted<M::Connection>, me: Me) -> Object<M> {
+        Object::new(
+            Arc::clone(&self.shared),
+            g,
+            me.class,
+            me.pattern,
+            me.arrived,
+            me.client,
+        )
     }
 
     /// Asks the breakers and the core for a connection, under the lock:
@@ -408,36 +420,21 @@ impl<M: Manager> Pool<M> {
     }
 
     /// Runs the health check of a grant that asks for one; a failed check
-    /// closes the connection and the request is served again.
-    async fn checked(
-        &self,
-        mut g: Granted<M::Connection>,
-        mut me: Me,
-    ) -> Result<Object<M>, PoolError> {
+    /// closes the connection and the request is served again. Cancel-safe
+    /// at every await: the grant under check is owned by a [`Checking`]
+    /// guard, a queued request by its [`Wait`].
+    async fn checked(&self, mut checking: Checking<'_, M>) -> Result<Object<M>, PoolError> {
         let shared = &self.shared;
         loop {
-            if !g.check {
-                return Ok(Object::new(
-                    Arc::clone(&self.shared),
-                    g,
-                    me.class,
-                    me.pattern,
-                    me.arrived,
-                    me.client,
-                ));
-            }
-            if self.recycle(&mut *g.conn).await {
-                return Ok(Object::new(
-                    Arc::clone(&self.shared),
-                    g,
-                    me.class,
-                    me.pattern,
-                    me.arrived,
-                    me.client,
-                ));
+            if self.recycle(checking.conn()).await {
+                let me = checking.me();
+                return Ok(self.object(checking.into_granted(), me));
             }
             // The check failed: the core closes the slot and serves the
-            // request again, at the head of the queue.
+            // request again, at the head of the queue. No await between
+            // taking the grant from the guard and handing it to the core.
+            let mut me = checking.me();
+            let g = checking.into_granted();
             let node = pin!(WaitNode::new());
             let node = node.as_ref();
             let wait = poll_fn(|cx| {
@@ -456,28 +453,42 @@ impl<M: Manager> Pool<M> {
             })
             .await;
             drop(g.conn);
-            g = wait.await?;
+            let g = wait.await?;
             shared.shards.with(|s| s.wait(g.waited));
+            if !g.check {
+                return Ok(self.object(g, me));
+            }
+            checking = Checking::new(shared, g, me);
         }
     }
 
     /// The health check: [`Manager::recycle`], bounded by
-    /// `create_timeout_ms` (10 s without one). A check that is done at its
-    /// first poll (the fast local check is) needs no timer, so the timer
-    /// (a clock read and a timer-wheel entry) is only set for one that
-    /// has to wait.
+    /// `create_timeout_ms` (10 s without one); a check that panics has
+    /// failed. A check that is done at its first poll (the fast local
+    /// check is) needs no timer, so the timer (a clock read and a
+    /// timer-wheel entry) is only set for one that has to wait.
     async fn recycle(&self, conn: &mut M::Connection) -> bool {
         let shared = &self.shared;
-        let check = shared.manager.recycle(conn, shared.opts.recycle);
+        let check = unwind::call_async(shared.manager.recycle(conn, shared.opts.recycle));
         let mut check = std::pin::pin!(check);
+        let passed = |r: Result<Result<(), M::Error>, Panicked>| match r {
+            Ok(r) => r.is_ok(),
+            Err(p) => {
+                shared.note_panic("Manager::recycle", &p);
+                false
+            }
+        };
         if let Poll::Ready(r) = poll_fn(|cx| Poll::Ready(check.as_mut().poll(cx))).await {
-            return r.is_ok();
+            return passed(r);
         }
         let limit = shared
             .opts
             .create_timeout
             .unwrap_or(Duration::from_secs(10));
-        matches!(tokio::time::timeout(limit, check).await, Ok(Ok(())))
+        match tokio::time::timeout(limit, check).await {
+            Ok(r) => passed(r),
+            Err(_) => false,
+        }
     }
 
     /// The pool's state now.
@@ -500,6 +511,7 @@ impl<M: Manager> Pool<M> {
             policy: st.policy_name.clone(),
             breakers,
             breaker_global,
+            probes_outstanding: st.breaker.probes_outstanding(),
         }
     }
 

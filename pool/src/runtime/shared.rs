@@ -24,9 +24,10 @@ use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
 use super::error::PoolError;
-use super::manager::Manager;
+use super::manager::{ErrorClass, Manager};
 use super::recorder::TraceRecorder;
 use super::shards::Shards;
+use super::unwind::{self, Panicked};
 use super::waiter::{Node, Waiters};
 use crate::core::affinity::AffinityIndex;
 use crate::core::breaker::{MultiBreaker, Permit};
@@ -146,6 +147,8 @@ pub(crate) struct Counters {
     pub(crate) closed: [u64; 4],
     pub(crate) create_timeouts: u64,
     pub(crate) cancelled: u64,
+    /// Panics caught in code the pool calls (see [`super::unwind`]).
+    pub(crate) panics: u64,
 }
 
 pub(crate) fn close_reason_index(r: CloseReason) -> usize {
@@ -262,6 +265,11 @@ pub(crate) struct State<C> {
     pub(crate) closed: bool,
     pub(crate) policy_name: String,
     pub(crate) trace: Option<TraceRecorder>,
+    /// A poisoned lock left the core's queue and the queued nodes out of
+    /// step: the core's request ids are no longer known to name live
+    /// nodes, so none is answered through them again (see
+    /// [`Shared::recover`]).
+    pub(crate) inconsistent: bool,
 }
 
 impl<C> State<C> {
@@ -321,11 +329,61 @@ pub(crate) struct Shared<M: Manager> {
 impl<M: Manager> Shared<M> {
     #[inline]
     pub(crate) fn lock(&self) -> Locked<'_, M::Connection> {
-        // A panic while the lock was held cannot leave the core half
-        // updated in a way that matters more than a dead pool would.
-        Locked {
-            guard: Some(self.state.0.lock().unwrap_or_else(PoisonError::into_inner)),
+        let guard = match self.state.0.lock() {
+            Ok(g) => g,
+            Err(poisoned) => self.recover(poisoned),
+        };
+        Locked { guard: Some(guard) }
+    }
+
+    /// The lock is poisoned: a panic cut short an update made under it
+    /// (calls into user code are caught, so this is a bug of ours or of a
+    /// tracing subscriber). The pool goes on only if its bookkeeping
+    /// proves consistent ([`PoolCore::check_invariants`], and one queued
+    /// node per request the core holds). Otherwise it fails closed: it is
+    /// closed, every request the core holds is refused with
+    /// [`PoolError::Closed`] at the next dispatch, and every later one at
+    /// once.
+    #[cold]
+    #[inline(never)]
+    fn recover<'a>(
+        &'a self,
+        poisoned: PoisonError<MutexGuard<'a, State<M::Connection>>>,
+    ) -> MutexGuard<'a, State<M::Connection>> {
+        self.state.0.clear_poison();
+        let mut st = poisoned.into_inner();
+        let verdict = st.core.check_invariants().and_then(|()| {
+            let (nodes, queued) = (st.waiters.len(), st.core.waiting() as usize);
+            if nodes == queued {
+                Ok(())
+            } else {
+                Err(format!("{nodes} queued nodes for {queued} queued requests"))
+            }
+        });
+        st.counters.panics += 1;
+        match verdict {
+            Ok(()) => tracing::warn!(
+                pool = %self.opts.name,
+                "a panic poisoned the pool's lock; its bookkeeping checks out, so it goes on"
+            ),
+            Err(e) => {
+                st.inconsistent = true;
+                tracing::error!(
+                    pool = %self.opts.name,
+                    error = %e,
+                    "a panic poisoned the pool's lock and left its bookkeeping inconsistent; \
+                     closing the pool"
+                );
+                if !st.closed {
+                    st.closed = true;
+                    let now = self.now();
+                    st.core.close(now);
+                }
+                // The controller carries out the refusals.
+                self.driver_wake.notify_one();
+            }
         }
+        st
     }
 
     /// Nanoseconds since the pool started.
@@ -435,6 +493,11 @@ impl<M: Manager> Shared<M> {
                             check,
                             permit: m.permit,
                         }));
+                    } else if st.inconsistent {
+                        // No request id is trusted any more: the grant
+                        // goes back (the pool is closed, so it closes).
+                        st.conns[i] = Some(c);
+                        st.core.release(now, conn, true);
                     } else {
                         // A waiter whose future is dropped before it picks
                         // this up gives it back (`Wait`'s drop).
@@ -484,7 +547,12 @@ impl<M: Manager> Shared<M> {
                     if reason != CloseReason::PoolClosed {
                         tracing::debug!(conn, ?reason, "closing connection");
                     }
-                    drop(c);
+                    // The connection's own `Drop` is user code, run under
+                    // the lock: a panic in it must not poison the pool.
+                    if let Err(p) = unwind::call(|| drop(c)) {
+                        self.log_panic("dropping a connection", &p);
+                        st.counters.panics += 1;
+                    }
                 }
                 Action::Timeout { req, waited } => {
                     let err = self.timeout_error(st, waited);
@@ -533,6 +601,9 @@ impl<M: Manager> Shared<M> {
             *mine = Some(Err(err));
             return Some(m);
         }
+        if st.inconsistent {
+            return None;
+        }
         let w = st.waiters.answer(req, err, |e, _| Err(e)).ok()?;
         st.wakes.push(w.waker);
         Some(w.me)
@@ -572,14 +643,70 @@ impl<M: Manager> Shared<M> {
         }
     }
 
+    /// Logs a panic caught in `what`, code the pool calls; the caller
+    /// counts it (`counters.panics`) and fails the step.
+    pub(crate) fn log_panic(&self, what: &str, p: &Panicked) {
+        tracing::error!(
+            pool = %self.opts.name,
+            call = what,
+            error = %p,
+            "caught a panic in code the pool calls; that step failed"
+        );
+    }
+
+    /// Logs and counts a panic caught in `what`, outside the lock.
+    pub(crate) fn note_panic(&self, what: &str, p: &Panicked) {
+        self.log_panic(what, p);
+        self.lock().counters.panics += 1;
+    }
+
+    /// [`Manager::classify`]; one that panics calls the error a connection
+    /// fault (the default). Call it outside the lock or count the panic.
+    pub(crate) fn classify(&self, e: &M::Error) -> Result<ErrorClass, ErrorClass> {
+        unwind::call(|| self.manager.classify(e)).map_err(|p| {
+            self.log_panic("Manager::classify", &p);
+            ErrorClass::fault(ErrorCategory::Connection)
+        })
+    }
+
+    /// [`Manager::is_broken`]; one that panics says broken. `Err` when it
+    /// panicked (the caller counts it).
+    pub(crate) fn is_broken(&self, c: &mut M::Connection) -> Result<bool, bool> {
+        unwind::call(|| self.manager.is_broken(c)).map_err(|p| {
+            self.log_panic("Manager::is_broken", &p);
+            true
+        })
+    }
+
     fn spawn_create(self: &Arc<Self>, conn: ConnId) {
         let shared = Arc::clone(self);
         self.handle.spawn(async move {
+            // A create that panics is a failed create: its slot is given
+            // back like any other's, or `max_concurrent_creates` panics
+            // would leave the pool unable to open a connection.
+            let create = unwind::call_async(shared.manager.create());
             let result = match shared.opts.create_timeout {
-                Some(limit) => tokio::time::timeout(limit, shared.manager.create())
+                Some(limit) => tokio::time::timeout(limit, create)
                     .await
                     .map_err(|_| limit),
-                None => Ok(shared.manager.create().await),
+                None => Ok(create.await),
+            };
+            let result = match result {
+                Ok(Ok(r)) => Ok(r),
+                Ok(Err(p)) => {
+                    shared.log_panic("Manager::create", &p);
+                    let mut st = shared.lock();
+                    let now = shared.now();
+                    st.counters.panics += 1;
+                    st.last_create_error = Some(format!("Manager::create {p}"));
+                    st.breaker
+                        .record(now, Permit::default(), Some(ErrorCategory::Connection));
+                    st.core.create_failed(now, conn);
+                    shared.driver_wake.notify_one();
+                    shared.dispatch(&mut st, now, None);
+                    return;
+                }
+                Err(limit) => Err(limit),
             };
             let mut st = shared.lock();
             let now = shared.now();
@@ -593,7 +720,10 @@ impl<M: Manager> Shared<M> {
                     }
                 }
                 Ok(Err(e)) => {
-                    let class = shared.manager.classify(&e);
+                    let class = shared.classify(&e).unwrap_or_else(|fallback| {
+                        st.counters.panics += 1;
+                        fallback
+                    });
                     let msg = e.to_string();
                     tracing::warn!(pool = %shared.opts.name, category = class.category.name(), error = %msg, "could not open a connection; backing off");
                     st.last_create_error = Some(msg);

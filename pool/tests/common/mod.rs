@@ -4,18 +4,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The test database's URL from `POOLCAST_TEST_PG`. Panics with the fix when
-/// it is unset: a PostgreSQL test never passes silently without a database.
+pub mod cluster;
+
+/// The test database's URL: `POOLCAST_TEST_PG` when it is set (a server
+/// the tests only connect to), else a throwaway cluster this test binary
+/// starts on first use (see [`cluster`]). A test that stops, terminates or
+/// reconfigures the server uses a [`cluster::Cluster`] of its own instead.
 pub fn pg_url() -> String {
-    match std::env::var("POOLCAST_TEST_PG") {
-        Ok(u) if !u.trim().is_empty() => u,
-        _ => panic!(
-            "POOLCAST_TEST_PG is not set. These tests need a real PostgreSQL:\n  \
-             export POOLCAST_TEST_PG=postgres://postgres@127.0.0.1:5432/test\n\
-             (`bash .ci/run` starts PostgreSQL and sets it; if PostgreSQL is down: \
-             pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start)"
-        ),
-    }
+    cluster::shared_url()
 }
 
 /// `url` with `application_name` set, so a test can find its own backends in
@@ -38,6 +34,24 @@ pub async fn eventually(what: &str, limit: Duration, mut f: impl FnMut() -> bool
             "timed out after {limit:?} waiting for: {what}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Runs `act` until `check` is true, or fails after `limit`.
+pub async fn eventually_doing<F: std::future::Future<Output = ()>>(
+    what: &str,
+    limit: Duration,
+    mut check: impl FnMut() -> bool,
+    mut act: impl FnMut() -> F,
+) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for: {what}"
+        );
+        act().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 

@@ -155,6 +155,17 @@ impl MultiBreaker {
         Ok(permit)
     }
 
+    /// Probe calls let through and not yet reported back, over every
+    /// breaker.
+    pub fn probes_outstanding(&self) -> u32 {
+        self.global.probes_outstanding()
+            + self
+                .categories
+                .iter()
+                .map(CircuitBreaker::probes_outstanding)
+                .sum::<u32>()
+    }
+
     /// Gives back the probe slots of a permit whose call will never be
     /// recorded.
     pub fn cancel(&mut self, permit: Permit) {
