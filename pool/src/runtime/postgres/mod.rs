@@ -19,13 +19,38 @@
 //! idle. Errors are classified by SQLSTATE ([`classify_sqlstate`]) for the
 //! circuit breakers. The connection string's password never appears in
 //! `Debug` output, errors or logs.
+//!
+//! TLS follows libpq: `sslmode` (disable, allow, prefer — the default —,
+//! require, verify-ca, verify-full), `sslrootcert` (a PEM file or
+//! `system`), `sslcert` and `sslkey`, in the URL's query string or the
+//! key=value string, or set with [`PgManager::with_tls`]; see [`tls`] for
+//! what each mode checks. A failed check is a [`TlsError`] that says which
+//! one (no TLS on the server, an unknown CA, a host name mismatch).
+//!
+//! ```no_run
+//! # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use poolcast::runtime::postgres::PgManager;
+//!
+//! // A managed database: encrypted, and the server proven to be the host.
+//! let manager = PgManager::from_url(
+//!     "postgres://app@db.example.com/app?sslmode=verify-full&sslrootcert=/etc/ssl/rds-ca.pem",
+//! )?;
+//! # let _ = manager; Ok(()) }
+//! ```
 
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
 
 use tokio::task::JoinHandle;
+use tokio_postgres::config::{Host, SslMode as PgSslMode};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Row, Statement};
+
+mod conninfo;
+pub mod tls;
+
+use tls::Connector;
+pub use tls::{PgTls, RootCert, SslMode, TlsError};
 
 use super::manager::{ErrorClass, Manager};
 use super::object::Object;
@@ -49,6 +74,9 @@ pub enum PgError {
         "invalid PostgreSQL connection string ({0}); expected postgres://user@host:port/dbname or key=value pairs"
     )]
     Config(String),
+    /// TLS could not be set up or a check of the server failed.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 impl PgError {
@@ -66,17 +94,25 @@ pub use crate::core::sqlstate::classify_sqlstate;
 /// Classifies any [`PgError`]: server errors by SQLSTATE, everything else
 /// (closed socket, refused connection, I/O) as a connection fault.
 pub fn classify(err: &PgError) -> ErrorClass {
-    match err.sqlstate() {
-        Some(code) => classify_sqlstate(code),
-        None => ErrorClass::fault(ErrorCategory::Connection),
+    match (err, err.sqlstate()) {
+        // A server that cannot prove who it is, or a TLS set-up that does
+        // not work, is a security fault, not a network blip.
+        (PgError::Tls(_), _) => ErrorClass::fault(ErrorCategory::Security),
+        (_, Some(code)) => classify_sqlstate(code),
+        (_, None) => ErrorClass::fault(ErrorCategory::Connection),
     }
 }
 
-/// Opens tokio-postgres connections (without TLS).
+/// Opens tokio-postgres connections, with TLS as libpq would (see the
+/// [module documentation](self)).
 #[derive(Clone)]
 pub struct PgManager {
     config: Config,
     statement_cache: usize,
+    tls: PgTls,
+    /// Built from `tls` when it is set; an error surfaces at every create
+    /// (for a manager from [`PgManager::new`], which cannot fail).
+    connector: Result<Option<Connector>, TlsError>,
 }
 
 impl std::fmt::Debug for PgManager {
@@ -88,32 +124,56 @@ impl std::fmt::Debug for PgManager {
             .field("ports", &self.config.get_ports())
             .field("user", &self.config.get_user())
             .field("dbname", &self.config.get_dbname())
+            .field("sslmode", &self.tls.mode.as_str())
             .field("statement_cache", &self.statement_cache)
             .finish_non_exhaustive()
     }
 }
 
 impl PgManager {
-    /// A manager for `config`, caching up to 256 prepared statements per
-    /// connection.
+    /// A manager for `config` with libpq's default TLS (`sslmode=prefer`),
+    /// caching up to 256 prepared statements per connection. Set TLS with
+    /// [`with_tls`](Self::with_tls).
     pub fn new(config: Config) -> Self {
+        let tls = PgTls::default();
         PgManager {
             config,
             statement_cache: 256,
+            connector: tls.connector(),
+            tls,
         }
     }
 
-    /// Parses a URL (`postgres://user:pass@host:port/db`) or a key=value
-    /// string.
+    /// Parses a URL (`postgres://user:pass@host:port/db?sslmode=...`) or a
+    /// key=value string, with libpq's TLS options (`sslmode`,
+    /// `sslrootcert`, `sslcert`, `sslkey`).
     ///
     /// # Errors
-    /// [`PgError::Config`], which does not repeat the string.
+    /// [`PgError::Config`], which does not repeat the string;
+    /// [`PgError::Tls`] for TLS options that cannot work (a root
+    /// certificate file that cannot be read, `verify-full` without one).
     pub fn from_url(url: &str) -> Result<Self, PgError> {
-        let config: Config = url.parse().map_err(|e: tokio_postgres::Error| {
+        let (rest, options) = conninfo::split(url)?;
+        let config: Config = rest.parse().map_err(|e: tokio_postgres::Error| {
             // The parser's message names the problem, never the value.
             PgError::Config(e.to_string())
         })?;
-        Ok(Self::new(config))
+        Self::new(config).with_tls(PgTls::from_options(&options)?)
+    }
+
+    /// Uses `tls`; the certificate files are read now.
+    ///
+    /// # Errors
+    /// [`PgError::Tls`] names the file or the option that cannot work.
+    pub fn with_tls(mut self, tls: PgTls) -> Result<Self, PgError> {
+        self.connector = Ok(tls.connector()?);
+        self.tls = tls;
+        Ok(self)
+    }
+
+    /// The TLS settings.
+    pub fn tls(&self) -> &PgTls {
+        &self.tls
     }
 
     /// Sets the per-connection prepared-statement cache size (0 disables
@@ -229,12 +289,23 @@ impl Manager for PgManager {
     type Error = PgError;
 
     async fn create(&self) -> Result<PgConnection, PgError> {
-        let (client, connection) = self.config.connect(NoTls).await?;
-        let task = tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "postgres connection ended with an error");
+        let (client, task) = match &self.connector {
+            Err(e) => return Err(PgError::Tls(e.clone())),
+            Ok(None) => self.connect_plain(SslMode::Disable).await?,
+            Ok(Some(c)) if c.mode == SslMode::Allow => {
+                // libpq's `allow`: plain first, TLS if the server wants it.
+                match self.connect_plain(SslMode::Allow).await {
+                    Err(PgError::Tls(TlsError::ServerRequiresTls { .. })) => {
+                        self.connect_tls(c, PgSslMode::Require).await?
+                    }
+                    other => other?,
+                }
             }
-        });
+            Ok(Some(c)) if c.mode == SslMode::Prefer => {
+                self.connect_tls(c, PgSslMode::Prefer).await?
+            }
+            Ok(Some(c)) => self.connect_tls(c, PgSslMode::Require).await?,
+        };
         Ok(PgConnection {
             client,
             cache: StatementCache {
@@ -262,6 +333,69 @@ impl Manager for PgManager {
     fn is_broken(&self, conn: &mut PgConnection) -> bool {
         conn.client.is_closed()
     }
+}
+
+impl PgManager {
+    /// The host connected to, for messages.
+    fn host(&self) -> String {
+        match self.config.get_hosts().first() {
+            Some(Host::Tcp(h)) => h.clone(),
+            #[cfg(unix)]
+            Some(Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".into(),
+        }
+    }
+
+    /// The TLS failure inside a failed connect, if it is one.
+    fn connect_error(&self, e: tokio_postgres::Error, mode: SslMode) -> PgError {
+        match TlsError::from_connect(&e, mode, &self.host()) {
+            Some(t) => PgError::Tls(t),
+            None => PgError::Db(e),
+        }
+    }
+
+    async fn connect_plain(&self, mode: SslMode) -> Result<(Client, JoinHandle<()>), PgError> {
+        let mut config = self.config.clone();
+        config.ssl_mode(PgSslMode::Disable);
+        // A refusal of a plain connection is read as "the server requires
+        // TLS" under `disable` (and `allow`, which then retries with it).
+        let as_mode = if mode == SslMode::Allow {
+            SslMode::Disable
+        } else {
+            mode
+        };
+        let (client, connection) = config
+            .connect(NoTls)
+            .await
+            .map_err(|e| self.connect_error(e, as_mode))?;
+        Ok((client, spawn_connection(connection)))
+    }
+
+    async fn connect_tls(
+        &self,
+        c: &Connector,
+        ssl: PgSslMode,
+    ) -> Result<(Client, JoinHandle<()>), PgError> {
+        let mut config = self.config.clone();
+        config.ssl_mode(ssl);
+        let (client, connection) = config
+            .connect(c.make.clone())
+            .await
+            .map_err(|e| self.connect_error(e, c.mode))?;
+        Ok((client, spawn_connection(connection)))
+    }
+}
+
+/// Drives a connection's socket on its own task until the client goes.
+fn spawn_connection<F>(connection: F) -> JoinHandle<()>
+where
+    F: std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "postgres connection ended with an error");
+        }
+    })
 }
 
 impl Object<PgManager> {
