@@ -58,6 +58,12 @@ pub enum HealthCheck {
     Always,
 }
 
+/// The largest `max_size` (and `max_concurrent_creates`) a pool takes:
+/// PostgreSQL's own ceiling on connections (`MAX_BACKENDS`, 2^18 − 1).
+/// The pool reserves its slots up front, so a larger value would only
+/// waste memory, or abort the process on a mistyped size.
+pub const MAX_POOL_SIZE: u32 = 262_143;
+
 /// Static configuration of a [`PoolCore`]. Names follow HikariCP where they
 /// fit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -147,6 +153,20 @@ impl PoolConfig {
         let err = |field: &str, message: String| Err(ConfigError::new(field, message));
         if self.max_size == 0 {
             return err("max_size", "must be at least 1".into());
+        }
+        for (field, v) in [
+            ("max_size", self.max_size),
+            ("max_concurrent_creates", self.max_concurrent_creates),
+        ] {
+            if v > MAX_POOL_SIZE {
+                return err(
+                    field,
+                    format!(
+                        "{v} is above {MAX_POOL_SIZE}, the most connections a PostgreSQL server \
+                         can take (its MAX_BACKENDS)"
+                    ),
+                );
+            }
         }
         if self.min_size > self.max_size {
             return err(

@@ -33,11 +33,19 @@ use serde::{Deserialize, Serialize};
 
 use super::Nanos;
 use super::breaker::MultiBreakerConfig;
-use super::config_error::check::{non_negative, positive};
+use super::config_error::check::{at_most, non_negative, positive};
 use super::config_error::{ConfigError, join};
 use super::policy::PolicyConfig;
-use super::pool::{HealthCheck, PoolConfig};
+use super::pool::{HealthCheck, MAX_POOL_SIZE, PoolConfig};
 use super::units::{ms_to_ns, secs_to_ns};
+
+/// The longest duration any setting takes: 100 years, in seconds. Past
+/// it a duration no longer fits the pool's nanosecond clock (`u64`,
+/// 584 years) with room to add to it; "never" is the field left out.
+pub const MAX_DURATION_S: f64 = 100.0 * 365.25 * 86_400.0;
+
+/// The most snapshots `controller.keep_snapshots` keeps in memory.
+pub const MAX_KEEP_SNAPSHOTS: usize = 1_000_000;
 
 /// When the pool checks a connection before handing it out.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
@@ -151,28 +159,34 @@ impl PoolSettings {
                 format!("{i} is below min_size {}", self.min_size),
             ));
         }
-        for (field, v) in [
-            ("acquire_timeout_ms", self.acquire_timeout_ms),
-            ("create_timeout_ms", self.create_timeout_ms),
-            ("idle_timeout_s", self.idle_timeout_s),
-            ("max_lifetime_s", self.max_lifetime_s),
+        let ms = MAX_DURATION_S * 1e3;
+        for (field, v, max, unit) in [
+            ("acquire_timeout_ms", self.acquire_timeout_ms, ms, "ms"),
+            ("create_timeout_ms", self.create_timeout_ms, ms, "ms"),
+            ("idle_timeout_s", self.idle_timeout_s, MAX_DURATION_S, "s"),
+            ("max_lifetime_s", self.max_lifetime_s, MAX_DURATION_S, "s"),
             (
                 "leak_detection_threshold_ms",
                 self.leak_detection_threshold_ms,
+                ms,
+                "ms",
             ),
         ] {
             if let Some(v) = v {
                 positive(path, field, v)?;
+                at_most(path, field, v, max, &format!("{unit} (100 years)"))?;
             }
         }
-        non_negative(
-            path,
-            "create_backoff_initial_ms",
-            self.create_backoff_initial_ms,
-        )?;
-        non_negative(path, "create_backoff_max_ms", self.create_backoff_max_ms)?;
+        for (field, v) in [
+            ("create_backoff_initial_ms", self.create_backoff_initial_ms),
+            ("create_backoff_max_ms", self.create_backoff_max_ms),
+        ] {
+            non_negative(path, field, v)?;
+            at_most(path, field, v, ms, "ms (100 years)")?;
+        }
         if let HealthCheckSetting::AfterIdleMs(v) = self.health_check {
             non_negative(path, "health_check.after_idle_ms", v)?;
+            at_most(path, "health_check.after_idle_ms", v, ms, "ms (100 years)")?;
         }
         Ok(())
     }
@@ -253,6 +267,29 @@ impl ControllerSettings {
                 join(path, "interval_s"),
                 "expected at least 0.001 (1 ms)",
             ));
+        }
+        at_most(path, "interval_s", self.interval_s, 86_400.0, "s (a day)")?;
+        if self.keep_snapshots > MAX_KEEP_SNAPSHOTS {
+            return Err(ConfigError::new(
+                join(path, "keep_snapshots"),
+                format!(
+                    "{} is above {MAX_KEEP_SNAPSHOTS} (about 1 KB each, kept in memory)",
+                    self.keep_snapshots
+                ),
+            ));
+        }
+        for (field, v) in [
+            ("max_step_up", self.max_step_up),
+            ("max_step_down", self.max_step_down),
+        ] {
+            if let Some(v) = v
+                && v > MAX_POOL_SIZE
+            {
+                return Err(ConfigError::new(
+                    join(path, field),
+                    format!("{v} is above the largest pool, {MAX_POOL_SIZE}"),
+                ));
+            }
         }
         if self.max_step_up == Some(0) {
             return Err(ConfigError::new(

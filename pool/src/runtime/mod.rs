@@ -66,7 +66,9 @@ pub use manager::{ErrorClass, Manager};
 pub use metrics::{CLOSE_REASONS, Metrics};
 pub use object::Object;
 pub use pool::{AcquireOptions, Builder, Pool, Status};
-pub use recorder::{REQUEST_HEADER, RecorderConfig, TraceRecorder};
+pub use recorder::{
+    MAX_RECORDER_CAPACITY, MAX_RECORDER_FILES, REQUEST_HEADER, RecorderConfig, TraceRecorder,
+};
 pub use shared::SnapshotHook;
 
 /// Reads and checks a `pool.toml`; a relative artifact path is resolved

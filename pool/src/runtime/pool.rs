@@ -568,7 +568,10 @@ impl<M: Manager> Pool<M> {
             }
             notified.await;
         }
-        if let Some(t) = &shared.lock().trace {
+        // Flushed outside the lock: a flush waits for the writer thread
+        // (up to seconds on a slow disk), and nothing else needs to.
+        let trace = shared.lock().trace.clone();
+        if let Some(t) = trace {
             t.flush();
         }
     }

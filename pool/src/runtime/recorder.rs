@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
+use crate::core::config_error::{ConfigError, join};
 use crate::core::telemetry::RecorderFile;
 use crate::core::{RequestRecord, Snapshot};
 
@@ -39,7 +40,48 @@ pub struct RecorderConfig {
     pub max_files: usize,
 }
 
+/// The most records a recorder buffers (about 64 bytes each).
+pub const MAX_RECORDER_CAPACITY: usize = 1 << 24;
+
+/// The most files of each kind a recorder keeps.
+pub const MAX_RECORDER_FILES: usize = 100_000;
+
 impl RecorderConfig {
+    /// Checks the sizes: `capacity` in 1..=[`MAX_RECORDER_CAPACITY`],
+    /// `max_rows` at least 1, `max_files` in 1..=[`MAX_RECORDER_FILES`]
+    /// (0 would delete every file as soon as it is written).
+    ///
+    /// # Errors
+    /// Names the field and the range expected.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let out_of = |field: &str, v: u64, max: u64, why: &str| {
+            Err(ConfigError::new(
+                join("recorder", field),
+                format!("expected 1..={max}{why}, found {v}"),
+            ))
+        };
+        if !(1..=MAX_RECORDER_CAPACITY).contains(&self.capacity) {
+            return out_of(
+                "capacity",
+                self.capacity as u64,
+                MAX_RECORDER_CAPACITY as u64,
+                "",
+            );
+        }
+        if self.max_rows == 0 {
+            return out_of("max_rows", 0, u64::MAX, "");
+        }
+        if !(1..=MAX_RECORDER_FILES).contains(&self.max_files) {
+            return out_of(
+                "max_files",
+                self.max_files as u64,
+                MAX_RECORDER_FILES as u64,
+                " (0 would delete every file as soon as it is written)",
+            );
+        }
+        Ok(())
+    }
+
     /// Defaults: 65,536 buffered records, 1,000,000 rows per file, 10 files.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         RecorderConfig {
@@ -202,10 +244,13 @@ impl TraceRecorder {
     /// Starts the writer thread.
     ///
     /// # Errors
-    /// When the directory cannot be created.
+    /// When a size is out of range ([`RecorderConfig::validate`], as
+    /// `InvalidInput`) or the directory cannot be created.
     pub fn start(cfg: RecorderConfig) -> io::Result<Self> {
+        cfg.validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         std::fs::create_dir_all(&cfg.dir)?;
-        let (tx, rx) = sync_channel(cfg.capacity.max(1));
+        let (tx, rx) = sync_channel(cfg.capacity);
         let errors = Arc::new(AtomicU64::new(0));
         let e = Arc::clone(&errors);
         std::thread::Builder::new()
