@@ -55,7 +55,10 @@ fn with(f: impl FnOnce(&mut PoolFile)) -> PoolFile {
 fn values_past_their_bound_name_the_field() {
     let cases: Vec<(&str, PoolFile)> = vec![
         ("pool.max_size", with(|f| f.pool.max_size = 4_000_000_000)),
-        ("pool.max_size", with(|f| f.pool.max_size = MAX_POOL_SIZE + 1)),
+        (
+            "pool.max_size",
+            with(|f| f.pool.max_size = MAX_POOL_SIZE + 1),
+        ),
         (
             "pool.max_concurrent_creates",
             with(|f| f.pool.max_concurrent_creates = u32::MAX),
@@ -80,7 +83,10 @@ fn values_past_their_bound_name_the_field() {
             "controller.keep_snapshots",
             with(|f| f.controller.keep_snapshots = usize::MAX),
         ),
-        ("controller.interval_s", with(|f| f.controller.interval_s = 1e10)),
+        (
+            "controller.interval_s",
+            with(|f| f.controller.interval_s = 1e10),
+        ),
         (
             "controller.max_step_up",
             with(|f| f.controller.max_step_up = Some(u32::MAX)),
@@ -104,7 +110,9 @@ fn pool_toml_past_a_bound_names_the_file_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pool.toml");
     std::fs::write(&path, "[pool]\nmax_size = 4000000000\n").unwrap();
-    let e = poolcast::runtime::load_pool_file(&path).unwrap_err().to_string();
+    let e = poolcast::runtime::load_pool_file(&path)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("pool.max_size") && e.contains("262143"), "{e}");
 }
 

@@ -709,8 +709,158 @@ async fn prometheus_output_parses() {
     }
     assert!(scrape.docs.contains_key("poolcast_breaker_state"));
     for s in &scrape.samples {
-        assert!(s.metric.starts_with("poolcast_"), "{}", s.metric);
+        assert!(
+            s.metric.starts_with("poolcast_") || s.metric.starts_with("db_client_connection_"),
+            "{}",
+            s.metric
+        );
     }
+}
+
+/// The value of the OpenTelemetry series `metric` (with `extra` labels) in
+/// an exposition: gauges and counters as their value, a histogram bucket
+/// as its count.
+fn otel_value(scrape: &prometheus_parse::Scrape, metric: &str, extra: &[(&str, &str)]) -> f64 {
+    let s = scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == metric
+                && s.labels.get("db_client_connection_pool_name") == Some("orders-main")
+                && s.labels.get("otel_scope_name") == Some("poolcast")
+                && extra
+                    .iter()
+                    .all(|(k, v)| *k == "le" || s.labels.get(k) == Some(*v))
+        })
+        .unwrap_or_else(|| panic!("no {metric} {extra:?}"));
+    match &s.value {
+        prometheus_parse::Value::Counter(v)
+        | prometheus_parse::Value::Gauge(v)
+        | prometheus_parse::Value::Untyped(v) => *v,
+        prometheus_parse::Value::Histogram(buckets) => {
+            let le: f64 = extra
+                .iter()
+                .find(|(k, _)| *k == "le")
+                .map_or(f64::INFINITY, |(_, v)| v.parse().unwrap());
+            buckets
+                .iter()
+                .find(|b| b.less_than == le)
+                .map(|b| b.count)
+                .unwrap_or_else(|| panic!("no bucket le={le} in {metric}"))
+        }
+        v => panic!("{metric}: {v:?}"),
+    }
+}
+
+/// Under a known load (4 connections, each created in at least 20 ms;
+/// 3 held, 1 idle; then 4 held and 2 requests queued until they time out;
+/// holds of at least 30 ms), the OpenTelemetry connection-pool series say
+/// exactly that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opentelemetry_pool_metrics_carry_the_right_values() {
+    let m = Arc::new(Mock::default());
+    m.create_delay_ms.store(20, Ordering::SeqCst);
+    let mut s = settings(4);
+    s.acquire_timeout_ms = Some(150.0);
+    s.min_idle = 1;
+    s.max_concurrent_creates = 4;
+    let pool = Pool::builder(MockManager(Arc::clone(&m)))
+        .name("orders-main")
+        .settings(s)
+        .build()
+        .unwrap();
+    let scrape = |p: &Pool<MockManager>| {
+        let text = p.prometheus();
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+            .expect("valid exposition")
+    };
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(pool.get().await.unwrap());
+    }
+    eventually("four connections", || pool.status().size == 4).await;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    drop(held.pop());
+    let x = scrape(&pool);
+    assert_eq!(
+        otel_value(
+            &x,
+            "db_client_connection_count",
+            &[("db_client_connection_state", "used")]
+        ),
+        3.0
+    );
+    assert_eq!(
+        otel_value(
+            &x,
+            "db_client_connection_count",
+            &[("db_client_connection_state", "idle")]
+        ),
+        1.0
+    );
+    assert_eq!(otel_value(&x, "db_client_connection_max", &[]), 4.0);
+    assert_eq!(otel_value(&x, "db_client_connection_idle_max", &[]), 4.0);
+    assert_eq!(otel_value(&x, "db_client_connection_idle_min", &[]), 1.0);
+    assert_eq!(
+        otel_value(&x, "db_client_connection_pending_requests", &[]),
+        0.0
+    );
+    // Four creates, none faster than the manager's 20 ms.
+    let create = "db_client_connection_create_time_seconds";
+    assert_eq!(otel_value(&x, create, &[("le", "+Inf")]), 4.0);
+    assert_eq!(otel_value(&x, create, &[("le", "0.01")]), 0.0);
+    let sum = x
+        .samples
+        .iter()
+        .find(|s| s.metric == "db_client_connection_create_time_seconds_sum")
+        .map(|s| match s.value {
+            prometheus_parse::Value::Untyped(v) | prometheus_parse::Value::Gauge(v) => v,
+            ref v => panic!("{v:?}"),
+        });
+    assert!(sum.is_some_and(|v| v >= 0.08), "{sum:?}");
+
+    // All four held, two more queued: pending 2, then two timeouts.
+    held.push(pool.get().await.unwrap());
+    let waiters: Vec<_> = (0..2)
+        .map(|_| {
+            let p = pool.clone();
+            tokio::spawn(async move { p.get().await.map(drop) })
+        })
+        .collect();
+    eventually("two queued", || pool.status().waiting == 2).await;
+    let x = scrape(&pool);
+    assert_eq!(
+        otel_value(&x, "db_client_connection_pending_requests", &[]),
+        2.0
+    );
+    assert_eq!(
+        otel_value(
+            &x,
+            "db_client_connection_count",
+            &[("db_client_connection_state", "used")]
+        ),
+        4.0
+    );
+    for w in waiters {
+        assert!(matches!(w.await.unwrap(), Err(PoolError::Timeout { .. })));
+    }
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    drop(held);
+    // Wait for the controller to close an interval with these holds.
+    eventually("the holds counted", || pool.metrics().use_time.count >= 5).await;
+    let x = scrape(&pool);
+    assert_eq!(
+        otel_value(&x, "db_client_connection_timeouts_total", &[]),
+        2.0
+    );
+    let used = "db_client_connection_use_time_seconds";
+    let n = otel_value(&x, used, &[("le", "+Inf")]);
+    assert!(n >= 5.0, "{n}");
+    // Every hold lasted 30 ms or more.
+    assert_eq!(otel_value(&x, used, &[("le", "0.025")]), 0.0);
+    let wait = "db_client_connection_wait_time_seconds";
+    assert!(otel_value(&x, wait, &[("le", "+Inf")]) >= 5.0);
+    pool.close().await;
 }
 
 #[test]

@@ -144,6 +144,28 @@ impl Histogram {
         Some(self.max as f64)
     }
 
+    /// Samples at most `v`, counted by whole buckets: a bucket is counted
+    /// when its upper edge is at most `v`, so the answer may leave out
+    /// samples within one bucket width (1/64 of `v`) below `v`. For
+    /// cumulative exposition buckets (Prometheus' `le`).
+    pub fn count_at_most(&self, v: Nanos) -> u64 {
+        if self.count == 0 || v < self.min {
+            return 0;
+        }
+        if v >= self.max {
+            return self.count;
+        }
+        let mut n = 0u64;
+        for i in self.used() {
+            let (low, width) = bucket_range(i);
+            if low.saturating_add(width - 1) > v {
+                break;
+            }
+            n += u64::from(self.counts[i]);
+        }
+        n
+    }
+
     /// Adds every sample of `other`.
     pub fn merge(&mut self, other: &Histogram) {
         if other.count == 0 {

@@ -83,6 +83,14 @@ impl IntervalRecorder {
         }
     }
 
+    /// Adds the holds of this interval (every class) to `into`; call it
+    /// before [`finish`](Self::finish), which clears them.
+    pub fn merge_holds_into(&self, into: &mut crate::core::histogram::Histogram) {
+        for h in &self.service {
+            into.merge(h);
+        }
+    }
+
     /// Closes the interval at `now` and starts the next one.
     pub fn finish(
         &mut self,

@@ -171,6 +171,7 @@ pub(crate) async fn run<M: Manager>(
                 let states = st.breaker.states(now);
                 let s = &mut *st;
                 shared.shards.drain(&mut s.recorder, &mut s.core);
+                s.recorder.merge_holds_into(&mut s.use_times);
                 let snap = s
                     .recorder
                     .finish(now, &mut s.core, states, SystemSignals::default());

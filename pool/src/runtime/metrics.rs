@@ -1,11 +1,70 @@
 //! The pool's metrics: a plain [`Metrics`] value, and (feature
 //! `prometheus`) its Prometheus text exposition.
+//!
+//! The exposition carries two families. `poolcast_*` has everything the
+//! pool counts. Beside it, the OpenTelemetry semantic conventions'
+//! database-client connection-pool metrics, named as OpenTelemetry's
+//! Prometheus exporter writes them (labels
+//! `db_client_connection_pool_name` = the pool's name and
+//! `otel_scope_name="poolcast"`), so a dashboard built for another
+//! instrumented pool reads this one:
+//!
+//! | OpenTelemetry metric | Prometheus series | poolcast series |
+//! |---|---|---|
+//! | `db.client.connection.count` (`state` = idle, used) | `db_client_connection_count{db_client_connection_state}` | `poolcast_connections{state}` (idle, busy) |
+//! | `db.client.connection.idle.max` | `db_client_connection_idle_max` | `max_size` (any open connection may be idle) |
+//! | `db.client.connection.idle.min` | `db_client_connection_idle_min` | `min_idle` |
+//! | `db.client.connection.max` | `db_client_connection_max` | `poolcast_max_connections` |
+//! | `db.client.connection.pending_requests` | `db_client_connection_pending_requests` | `poolcast_waiting_requests` |
+//! | `db.client.connection.timeouts` | `db_client_connection_timeouts_total` | `poolcast_acquire_timeouts_total` |
+//! | `db.client.connection.create_time` (s) | `db_client_connection_create_time_seconds` (histogram) | — (new) |
+//! | `db.client.connection.wait_time` (s) | `db_client_connection_wait_time_seconds` (histogram) | `poolcast_acquire_wait_seconds` (a summary: p50, p95, p99) |
+//! | `db.client.connection.use_time` (s) | `db_client_connection_use_time_seconds` (histogram) | — (new) |
+//!
+//! The histograms' buckets are [`LATENCY_BUCKETS_S`]; `wait_time` and
+//! `use_time` cover completed telemetry intervals, `create_time` the whole
+//! run.
 
 use super::manager::Manager;
 use super::pool::Pool;
 use crate::core::NANOS_PER_SEC;
+use crate::core::histogram::Histogram;
 use crate::core::pool::PoolTotals;
 use crate::core::telemetry::{BreakerCode, ErrorCategory};
+
+/// Upper bounds (seconds) of the latency histograms' buckets: the
+/// OpenTelemetry semantic conventions' advice for durations in seconds
+/// (as for `http.server.request.duration`), which the Java agent's pool
+/// instrumentations use too.
+pub const LATENCY_BUCKETS_S: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// A latency histogram in exposition form: cumulative counts at
+/// [`LATENCY_BUCKETS_S`], resolved to within 1/64 of each bound (the
+/// pool's histograms are log-linear).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LatencyBuckets {
+    /// Samples at most each bound of [`LATENCY_BUCKETS_S`].
+    pub cumulative: Vec<u64>,
+    /// Samples.
+    pub count: u64,
+    /// Their sum, seconds.
+    pub sum_s: f64,
+}
+
+impl LatencyBuckets {
+    fn of(h: &Histogram) -> Self {
+        LatencyBuckets {
+            cumulative: LATENCY_BUCKETS_S
+                .iter()
+                .map(|&b| h.count_at_most((b * NANOS_PER_SEC as f64) as u64))
+                .collect(),
+            count: h.count(),
+            sum_s: h.sum() as f64 / NANOS_PER_SEC as f64,
+        }
+    }
+}
 
 /// Close reasons, in the order of `Metrics::closed`.
 pub const CLOSE_REASONS: [&str; 4] = ["idle_timeout", "max_lifetime", "broken", "pool_closed"];
@@ -70,6 +129,14 @@ pub struct Metrics {
     pub breaker_global: BreakerCode,
     /// The scaling policy and its mode.
     pub policy: String,
+    /// `min_idle`: idle connections kept ready.
+    pub min_idle: u32,
+    /// Connection set-up times of successful creates, whole run.
+    pub create_time: LatencyBuckets,
+    /// Acquire waits of grants, over completed intervals.
+    pub wait_time: LatencyBuckets,
+    /// Checkout holds (grant to return), over completed intervals.
+    pub use_time: LatencyBuckets,
 }
 
 impl Metrics {
@@ -125,6 +192,10 @@ impl<M: Manager> Pool<M> {
             breakers,
             breaker_global,
             policy: st.policy_name.clone(),
+            min_idle: st.core.config().min_idle,
+            create_time: LatencyBuckets::of(&st.create_times),
+            wait_time: LatencyBuckets::of(h),
+            use_time: LatencyBuckets::of(&st.use_times),
         }
     }
 
@@ -140,7 +211,7 @@ impl<M: Manager> Pool<M> {
 mod exposition {
     use std::fmt::Write;
 
-    use super::{CLOSE_REASONS, Metrics};
+    use super::{CLOSE_REASONS, LATENCY_BUCKETS_S, Metrics};
     use crate::core::NANOS_PER_SEC;
     use crate::core::telemetry::ErrorCategory;
 
@@ -384,7 +455,105 @@ mod exposition {
                 "The scaling policy and its mode.",
             );
             o.line("poolcast_policy_info", &[("policy", &self.policy)], 1.0);
+            self.write_otel(&mut o.s);
             o.s
         }
+
+        /// The OpenTelemetry database-client connection-pool metrics
+        /// (`db.client.connection.*`), as OpenTelemetry's Prometheus
+        /// exporter writes them: dots become underscores in names and
+        /// attributes, a `{...}` unit is dropped, `s` becomes `_seconds`,
+        /// counters get `_total`, up-down counters are gauges, and every
+        /// series carries `otel_scope_name`. A dashboard built for another
+        /// instrumented pool (HikariCP through the Java agent, for one)
+        /// reads these unchanged.
+        fn write_otel(&self, s: &mut String) {
+            let pool = escape(&self.name);
+            let labels = |extra: &str| {
+                format!(
+                    "db_client_connection_pool_name=\"{pool}\",otel_scope_name=\"{OTEL_SCOPE}\"{extra}"
+                )
+            };
+            let head = |s: &mut String, name: &str, kind: &str, help: &str| {
+                let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            };
+            head(
+                s,
+                "db_client_connection_count",
+                "gauge",
+                "The number of connections that are currently in state described by the state attribute.",
+            );
+            for (state, v) in [("idle", self.idle), ("used", self.busy)] {
+                let l = labels(&format!(",db_client_connection_state=\"{state}\""));
+                let _ = writeln!(s, "db_client_connection_count{{{l}}} {v}");
+            }
+            for (name, help, v) in [
+                (
+                    "db_client_connection_idle_max",
+                    "The maximum number of idle open connections allowed.",
+                    self.max_size,
+                ),
+                (
+                    "db_client_connection_idle_min",
+                    "The minimum number of idle open connections allowed.",
+                    self.min_idle,
+                ),
+                (
+                    "db_client_connection_max",
+                    "The maximum number of open connections allowed.",
+                    self.max_size,
+                ),
+                (
+                    "db_client_connection_pending_requests",
+                    "The number of current pending requests for an open connection.",
+                    self.waiting,
+                ),
+            ] {
+                head(s, name, "gauge", help);
+                let _ = writeln!(s, "{name}{{{}}} {v}", labels(""));
+            }
+            head(
+                s,
+                "db_client_connection_timeouts_total",
+                "counter",
+                "The number of connection timeouts that have occurred trying to obtain a connection from the pool.",
+            );
+            let _ = writeln!(
+                s,
+                "db_client_connection_timeouts_total{{{}}} {}",
+                labels(""),
+                self.totals.timeouts
+            );
+            for (name, help, b) in [
+                (
+                    "db_client_connection_create_time_seconds",
+                    "The time it took to create a new connection.",
+                    &self.create_time,
+                ),
+                (
+                    "db_client_connection_wait_time_seconds",
+                    "The time it took to obtain an open connection from the pool.",
+                    &self.wait_time,
+                ),
+                (
+                    "db_client_connection_use_time_seconds",
+                    "The time between borrowing a connection and returning it to the pool.",
+                    &self.use_time,
+                ),
+            ] {
+                head(s, name, "histogram", help);
+                for (le, n) in LATENCY_BUCKETS_S.iter().zip(&b.cumulative) {
+                    let l = labels(&format!(",le=\"{le}\""));
+                    let _ = writeln!(s, "{name}_bucket{{{l}}} {n}");
+                }
+                let l = labels(",le=\"+Inf\"");
+                let _ = writeln!(s, "{name}_bucket{{{l}}} {}", b.count);
+                let _ = writeln!(s, "{name}_sum{{{}}} {}", labels(""), b.sum_s);
+                let _ = writeln!(s, "{name}_count{{{}}} {}", labels(""), b.count);
+            }
+        }
     }
+
+    /// The instrumentation scope the OpenTelemetry series name.
+    const OTEL_SCOPE: &str = "poolcast";
 }

@@ -63,7 +63,7 @@ use std::path::Path;
 pub use crate::core::settings::{PoolFile, PoolSettings, RecycleMode};
 pub use error::{BuildError, PoolError};
 pub use manager::{ErrorClass, Manager};
-pub use metrics::{CLOSE_REASONS, Metrics};
+pub use metrics::{CLOSE_REASONS, LATENCY_BUCKETS_S, LatencyBuckets, Metrics};
 pub use object::Object;
 pub use pool::{AcquireOptions, Builder, Pool, Status};
 pub use recorder::{

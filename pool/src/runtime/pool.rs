@@ -33,6 +33,7 @@ use crate::core::RequestRecord;
 use crate::core::affinity::{AffinityIndex, pattern_hash};
 use crate::core::breaker::MultiBreaker;
 use crate::core::config_error::ConfigError;
+use crate::core::histogram::Histogram;
 use crate::core::interval::IntervalRecorder;
 use crate::core::policy::ScalingPolicy;
 use crate::core::pool::PoolCore;
@@ -220,6 +221,8 @@ impl<M: Manager> Builder<M> {
             closed: false,
             policy_name,
             trace: self.trace,
+            create_times: Histogram::new(),
+            use_times: Histogram::new(),
             inconsistent: false,
         };
         let shared = Arc::new(Shared {

@@ -31,6 +31,7 @@ use super::unwind::{self, Panicked};
 use super::waiter::{Node, Waiters};
 use crate::core::affinity::AffinityIndex;
 use crate::core::breaker::{MultiBreaker, Permit};
+use crate::core::histogram::Histogram;
 use crate::core::interval::IntervalRecorder;
 use crate::core::pool::{Action, CloseReason, ConnId, PoolCore, RequestId};
 use crate::core::settings::RecycleMode;
@@ -265,6 +266,11 @@ pub(crate) struct State<C> {
     pub(crate) closed: bool,
     pub(crate) policy_name: String,
     pub(crate) trace: Option<TraceRecorder>,
+    /// Connection set-up times of successful creates, whole run.
+    pub(crate) create_times: Histogram,
+    /// Holds of returned connections, whole run, up to the last
+    /// completed interval.
+    pub(crate) use_times: Histogram,
     /// A poisoned lock left the core's queue and the queued nodes out of
     /// step: the core's request ids are no longer known to name live
     /// nodes, so none is answered through them again (see
@@ -684,6 +690,7 @@ impl<M: Manager> Shared<M> {
             // A create that panics is a failed create: its slot is given
             // back like any other's, or `max_concurrent_creates` panics
             // would leave the pool unable to open a connection.
+            let started = shared.now();
             let create = unwind::call_async(shared.manager.create());
             let result = match shared.opts.create_timeout {
                 Some(limit) => tokio::time::timeout(limit, create)
@@ -712,6 +719,7 @@ impl<M: Manager> Shared<M> {
             let now = shared.now();
             match result {
                 Ok(Ok(c)) => {
+                    st.create_times.record(now.saturating_sub(started));
                     st.conns[conn as usize] = Some(Box::new(c));
                     st.core.created(now, conn);
                     if st.last_create_error.is_some() {
