@@ -256,10 +256,13 @@ pub(crate) async fn run<M: Manager>(
                     t = t.max(cur.saturating_sub(down));
                 }
                 if t != cur {
-                    tracing::debug!(pool = %shared.opts.name, from = cur, to = t, "scaling target");
                     let now = shared.now();
                     st.core.set_target(now, t);
                     shared.dispatch(&mut st, now, None);
+                    // Logged after the state is consistent: a subscriber
+                    // that panics here poisons the lock, and the next
+                    // caller's check must find the pool in order.
+                    tracing::debug!(pool = %shared.opts.name, from = cur, to = t, "scaling target");
                 }
             }
             drop(st);

@@ -470,123 +470,144 @@ impl<M: Manager> Shared<M> {
     ) -> Option<Reply<M::Connection>> {
         let mut mine = None;
         while let Some(action) = st.core.poll_action() {
-            match action {
-                Action::Grant {
-                    req,
-                    conn,
-                    check,
-                    waited,
-                } => {
-                    let i = conn as usize;
-                    let Some(c) = st.conns.get_mut(i).and_then(Option::take) else {
-                        // The core granted a slot with no parked connection:
-                        // an invariant broke. Close the slot rather than hand
-                        // out nothing.
-                        tracing::error!(conn, "pool granted a slot without a connection");
-                        st.core.release(now, conn, false);
-                        continue;
-                    };
-                    let leaks = self.opts.leak_threshold.is_some();
-                    if let Some(m) = me.filter(|m| m.req == req) {
-                        if leaks {
-                            st.note_checkout(conn, now, m.location);
-                        }
-                        mine = Some(Ok(Granted {
-                            conn: c,
-                            id: conn,
-                            at: now,
-                            waited,
-                            check,
-                            permit: m.permit,
-                        }));
-                    } else if st.inconsistent {
-                        // No request id is trusted any more: the grant
-                        // goes back (the pool is closed, so it closes).
-                        st.conns[i] = Some(c);
-                        st.core.release(now, conn, true);
-                    } else {
-                        // A waiter whose future is dropped before it picks
-                        // this up gives it back (`Wait`'s drop).
-                        let answered = st.waiters.answer(req, c, |c, w| {
-                            Ok(Granted {
-                                conn: c,
-                                id: conn,
-                                at: now,
-                                waited,
-                                check,
-                                permit: w.me.permit,
-                            })
-                        });
-                        match answered {
-                            Ok(w) => {
-                                if leaks {
-                                    st.note_checkout(conn, now, w.me.location);
-                                }
-                                st.wakes.push(w.waker);
-                            }
-                            Err(c) => {
-                                // No queued request has that id: the core
-                                // named one it does not hold (a bug). The
-                                // connection goes back.
-                                tracing::error!(
-                                    req,
-                                    conn,
-                                    "pool granted a request that is not queued"
-                                );
-                                st.conns[i] = Some(c);
-                                st.core.release(now, conn, true);
-                            }
-                        }
-                    }
-                }
-                Action::Create { conn } => {
-                    let i = conn as usize;
-                    if st.conns.len() <= i {
-                        st.conns.resize_with(i + 1, || None);
-                    }
-                    self.spawn_create(conn);
-                }
-                Action::Close { conn, reason } => {
-                    let c = st.conns.get_mut(conn as usize).and_then(Option::take);
-                    st.affinity.forget_conn(conn);
-                    st.counters.closed[close_reason_index(reason)] += 1;
-                    if reason != CloseReason::PoolClosed {
-                        tracing::debug!(conn, ?reason, "closing connection");
-                    }
-                    // The connection's own `Drop` is user code, run under
-                    // the lock: a panic in it must not poison the pool.
-                    if let Err(p) = unwind::call(|| drop(c)) {
-                        self.log_panic("dropping a connection", &p);
-                        st.counters.panics += 1;
-                    }
-                }
-                Action::Timeout { req, waited } => {
-                    let err = self.timeout_error(st, waited);
-                    let Some(m) = Self::fail(st, me, &mut mine, req, err) else {
-                        continue;
-                    };
-                    st.breaker
-                        .record(now, m.permit, Some(ErrorCategory::Timeout));
-                    st.counters.errors[ErrorCategory::Timeout.index()] += 1;
-                    Self::record_request(st, m.record(waited, Outcome::AcquireTimeout));
-                }
-                Action::Reject { req, .. } => {
-                    let Some(m) = Self::fail(st, me, &mut mine, req, PoolError::Closed) else {
-                        continue;
-                    };
-                    st.breaker.cancel(m.permit);
-                    st.counters.rejected[ErrorCategory::COUNT] += 1;
-                    Self::record_request(
-                        st,
-                        m.record(now - m.arrived.min(now), Outcome::Rejected(None)),
-                    );
-                }
+            // Each action brings the core, the parked connections and the
+            // waiters back in step before it logs or traces, so a panic
+            // after that (a tracing subscriber's, the only code left here
+            // that may panic) costs only the log line: it is counted, and
+            // the remaining actions are carried out. Unwinding instead
+            // would leave a request the caller queued in the core with no
+            // node, and poison the lock.
+            if let Err(p) = unwind::call(|| self.carry_out(st, now, me, &mut mine, action)) {
+                st.counters.panics += 1;
+                let _ = unwind::call(|| self.log_panic("carrying out the pool's actions", &p));
             }
         }
         if st.closed && st.core.is_drained() {
             self.drained.notify_waiters();
         }
         mine
+    }
+
+    /// Carries out one action of the core (see
+    /// [`dispatch`](Self::dispatch)); a grant, timeout or rejection of `me`
+    /// goes into `mine`.
+    #[inline]
+    fn carry_out(
+        self: &Arc<Self>,
+        st: &mut State<M::Connection>,
+        now: Nanos,
+        me: Option<Me>,
+        mine: &mut Option<Reply<M::Connection>>,
+        action: Action,
+    ) {
+        match action {
+            Action::Grant {
+                req,
+                conn,
+                check,
+                waited,
+            } => {
+                let i = conn as usize;
+                let Some(c) = st.conns.get_mut(i).and_then(Option::take) else {
+                    // The core granted a slot with no parked connection:
+                    // an invariant broke. Close the slot rather than hand
+                    // out nothing.
+                    st.core.release(now, conn, false);
+                    tracing::error!(conn, "pool granted a slot without a connection");
+                    return;
+                };
+                let leaks = self.opts.leak_threshold.is_some();
+                if let Some(m) = me.filter(|m| m.req == req) {
+                    if leaks {
+                        st.note_checkout(conn, now, m.location);
+                    }
+                    *mine = Some(Ok(Granted {
+                        conn: c,
+                        id: conn,
+                        at: now,
+                        waited,
+                        check,
+                        permit: m.permit,
+                    }));
+                } else if st.inconsistent {
+                    // No request id is trusted any more: the grant
+                    // goes back (the pool is closed, so it closes).
+                    st.conns[i] = Some(c);
+                    st.core.release(now, conn, true);
+                } else {
+                    // A waiter whose future is dropped before it picks
+                    // this up gives it back (`Wait`'s drop).
+                    let answered = st.waiters.answer(req, c, |c, w| {
+                        Ok(Granted {
+                            conn: c,
+                            id: conn,
+                            at: now,
+                            waited,
+                            check,
+                            permit: w.me.permit,
+                        })
+                    });
+                    match answered {
+                        Ok(w) => {
+                            if leaks {
+                                st.note_checkout(conn, now, w.me.location);
+                            }
+                            st.wakes.push(w.waker);
+                        }
+                        Err(c) => {
+                            // No queued request has that id: the core
+                            // named one it does not hold (a bug). The
+                            // connection goes back.
+                            st.conns[i] = Some(c);
+                            st.core.release(now, conn, true);
+                            tracing::error!(req, conn, "pool granted a request that is not queued");
+                        }
+                    }
+                }
+            }
+            Action::Create { conn } => {
+                let i = conn as usize;
+                if st.conns.len() <= i {
+                    st.conns.resize_with(i + 1, || None);
+                }
+                self.spawn_create(conn);
+            }
+            Action::Close { conn, reason } => {
+                let c = st.conns.get_mut(conn as usize).and_then(Option::take);
+                st.affinity.forget_conn(conn);
+                st.counters.closed[close_reason_index(reason)] += 1;
+                // The connection's own `Drop` is user code, run under
+                // the lock: a panic in it must not poison the pool.
+                if let Err(p) = unwind::call(|| drop(c)) {
+                    st.counters.panics += 1;
+                    self.log_panic("dropping a connection", &p);
+                }
+                if reason != CloseReason::PoolClosed {
+                    tracing::debug!(conn, ?reason, "closing connection");
+                }
+            }
+            Action::Timeout { req, waited } => {
+                let err = self.timeout_error(st, waited);
+                let Some(m) = Self::fail(st, me, mine, req, err) else {
+                    return;
+                };
+                st.breaker
+                    .record(now, m.permit, Some(ErrorCategory::Timeout));
+                st.counters.errors[ErrorCategory::Timeout.index()] += 1;
+                Self::record_request(st, m.record(waited, Outcome::AcquireTimeout));
+            }
+            Action::Reject { req, .. } => {
+                let Some(m) = Self::fail(st, me, mine, req, PoolError::Closed) else {
+                    return;
+                };
+                st.breaker.cancel(m.permit);
+                st.counters.rejected[ErrorCategory::COUNT] += 1;
+                Self::record_request(
+                    st,
+                    m.record(now - m.arrived.min(now), Outcome::Rejected(None)),
+                );
+            }
+        }
     }
 
     /// Answers request `req` with `err`: into `mine` when it is the caller
@@ -687,74 +708,120 @@ impl<M: Manager> Shared<M> {
     fn spawn_create(self: &Arc<Self>, conn: ConnId) {
         let shared = Arc::clone(self);
         self.handle.spawn(async move {
-            // A create that panics is a failed create: its slot is given
-            // back like any other's, or `max_concurrent_creates` panics
-            // would leave the pool unable to open a connection.
             let started = shared.now();
-            let create = unwind::call_async(shared.manager.create());
-            let result = match shared.opts.create_timeout {
-                Some(limit) => tokio::time::timeout(limit, create)
-                    .await
-                    .map_err(|_| limit),
-                None => Ok(create.await),
+            let outcome = shared.create_once().await;
+            let warning = match &outcome {
+                CreateOutcome::Failed {
+                    category, message, ..
+                } => Some((*category, message.clone())),
+                CreateOutcome::Opened(_) => None,
             };
-            let result = match result {
-                Ok(Ok(r)) => Ok(r),
-                Ok(Err(p)) => {
-                    shared.log_panic("Manager::create", &p);
-                    let mut st = shared.lock();
-                    let now = shared.now();
-                    st.counters.panics += 1;
-                    st.last_create_error = Some(format!("Manager::create {p}"));
-                    st.breaker
-                        .record(now, Permit::default(), Some(ErrorCategory::Connection));
-                    st.core.create_failed(now, conn);
-                    shared.driver_wake.notify_one();
-                    shared.dispatch(&mut st, now, None);
-                    return;
-                }
-                Err(limit) => Err(limit),
-            };
+            // The state first, under the lock; the log after it, outside:
+            // a log line (a tracing subscriber's code) must not be able to
+            // leave a creating slot held.
             let mut st = shared.lock();
             let now = shared.now();
-            match result {
-                Ok(Ok(c)) => {
+            let reopened = match outcome {
+                CreateOutcome::Opened(c) => {
                     st.create_times.record(now.saturating_sub(started));
                     st.conns[conn as usize] = Some(Box::new(c));
                     st.core.created(now, conn);
-                    if st.last_create_error.is_some() {
-                        tracing::info!(pool = %shared.opts.name, "connections open again");
-                        st.last_create_error = None;
-                    }
+                    st.last_create_error.take().is_some()
                 }
-                Ok(Err(e)) => {
-                    let class = shared.classify(&e).unwrap_or_else(|fallback| {
-                        st.counters.panics += 1;
-                        fallback
-                    });
-                    let msg = e.to_string();
-                    tracing::warn!(pool = %shared.opts.name, category = class.category.name(), error = %msg, "could not open a connection; backing off");
-                    st.last_create_error = Some(msg);
+                CreateOutcome::Failed {
+                    category,
+                    ref message,
+                    timed_out,
+                    panics,
+                } => {
+                    st.last_create_error = Some(message.clone());
+                    st.counters.panics += panics;
+                    st.counters.create_timeouts += u64::from(timed_out);
                     // A failed creation is a failed call for the breakers:
                     // this is how the connection breaker sees a database
                     // going away (as in the simulator).
-                    st.breaker
-                        .record(now, Permit::default(), Some(class.category));
+                    st.breaker.record(now, Permit::default(), Some(category));
                     st.core.create_failed(now, conn);
                     shared.driver_wake.notify_one();
+                    false
                 }
-                Err(limit) => {
-                    let msg = format!("opening a connection took longer than {limit:?}");
-                    tracing::warn!(pool = %shared.opts.name, error = %msg, "could not open a connection; backing off");
-                    st.last_create_error = Some(msg);
-                    st.counters.create_timeouts += 1;
-                    st.breaker
-                        .record(now, Permit::default(), Some(ErrorCategory::Connection));
-                    st.core.create_failed(now, conn);
-                    shared.driver_wake.notify_one();
-                }
-            }
+            };
             shared.dispatch(&mut st, now, None);
+            drop(st);
+            if reopened {
+                tracing::info!(pool = %shared.opts.name, "connections open again");
+            }
+            if let Some((category, message)) = warning {
+                tracing::warn!(
+                    pool = %shared.opts.name,
+                    category = category.name(),
+                    error = %message,
+                    "could not open a connection; backing off"
+                );
+            }
         });
     }
+
+    /// Runs [`Manager::create`] once, bounded by `create_timeout_ms`, with
+    /// its panics caught, and says what came of it (classified and
+    /// described outside the lock: both call user code). A create that
+    /// panics is a failed create, or `max_concurrent_creates` panics would
+    /// leave the pool unable to open a connection.
+    async fn create_once(&self) -> CreateOutcome<M::Connection> {
+        let create = unwind::call_async(self.manager.create());
+        let result = match self.opts.create_timeout {
+            Some(limit) => tokio::time::timeout(limit, create).await.map_err(|_| limit),
+            None => Ok(create.await),
+        };
+        let failed = |category, message, timed_out, panics| CreateOutcome::Failed {
+            category,
+            message,
+            timed_out,
+            panics,
+        };
+        match result {
+            Ok(Ok(Ok(c))) => CreateOutcome::Opened(c),
+            Ok(Ok(Err(e))) => {
+                let (class, panicked) = match self.classify(&e) {
+                    Ok(c) => (c, 0),
+                    Err(fallback) => (fallback, 1),
+                };
+                let message = unwind::call(|| e.to_string())
+                    .unwrap_or_else(|p| format!("(the error's Display {p})"));
+                failed(class.category, message, false, panicked)
+            }
+            Ok(Err(p)) => {
+                self.log_panic("Manager::create", &p);
+                failed(
+                    ErrorCategory::Connection,
+                    format!("Manager::create {p}"),
+                    false,
+                    1,
+                )
+            }
+            Err(limit) => failed(
+                ErrorCategory::Connection,
+                format!("opening a connection took longer than {limit:?}"),
+                true,
+                0,
+            ),
+        }
+    }
+}
+
+/// What came of one [`Manager::create`].
+enum CreateOutcome<C> {
+    /// A connection.
+    Opened(C),
+    /// No connection.
+    Failed {
+        /// The breaker category of the failure.
+        category: ErrorCategory,
+        /// What went wrong (becomes `last_create_error`).
+        message: String,
+        /// The create took longer than `create_timeout_ms`.
+        timed_out: bool,
+        /// Panics caught in making it (a create, or a classification).
+        panics: u64,
+    },
 }
