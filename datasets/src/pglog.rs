@@ -160,7 +160,9 @@ pub fn read_pg_csvlogs(paths: &[PathBuf]) -> Result<PgLog> {
     let records = raw
         .into_iter()
         .map(|(t, r)| RequestRecord {
-            arrival_ns: (t - origin) as Nanos,
+            // `t >= origin`; the difference of two times in 1900..2200
+            // may exceed an i64 but not a u64.
+            arrival_ns: t.abs_diff(origin),
             ..r
         })
         .collect();
@@ -181,6 +183,9 @@ fn read_one(
 ) -> Result<u64> {
     let file =
         std::fs::File::open(path).map_err(|e| DatasetError::io(path, "open for reading", e))?;
+    // A file with no newline (not a log at all) must not be read into one
+    // record of unbounded size.
+    let file = LineBounded::new(file, MAX_LINE_BYTES);
     // A library rather than splitting lines: csvlog quotes fields that
     // hold commas, quotes and newlines (a multi-line statement is one
     // record over several lines).
@@ -196,10 +201,17 @@ fn read_one(
             Ok(false) => break,
             Err(e) => {
                 let line = e.position().map_or(0, csv::Position::line);
+                // The csv error may quote the record: say what is wrong,
+                // not what the line held (it may hold statement text).
+                let what = match e.kind() {
+                    csv::ErrorKind::Io(io) => io.to_string(),
+                    csv::ErrorKind::Utf8 { .. } => "a field is not UTF-8".to_string(),
+                    _ => "a malformed CSV record".to_string(),
+                };
                 return Err(DatasetError::line(
                     path,
                     line,
-                    format!("not a csvlog line: {e}"),
+                    format!("not a csvlog line: {what}"),
                 ));
             }
         }
@@ -221,8 +233,9 @@ fn read_one(
                 path,
                 line,
                 format!(
-                    "field `log_time`: expected `YYYY-MM-DD HH:MM:SS[.fff] ZONE`, found {:?}",
-                    &rec[LOG_TIME]
+                    "field `log_time`: expected `YYYY-MM-DD HH:MM:SS[.fff] ZONE` \
+                     (years 1900 to 2200), found {:?}",
+                    rec[LOG_TIME].chars().take(40).collect::<String>()
                 ),
             )
         })?;
@@ -264,7 +277,8 @@ fn read_one(
                 DatasetError::line(
                     path,
                     line,
-                    format!("field `message`: expected `duration: <ms> ms`, found {msg:?}"),
+                    // Not the message itself: it may hold statement text.
+                    "field `message`: expected `duration: <ms> ms` after `duration: `".to_string(),
                 )
             })?;
             let ms: f64 = ms.parse().ok().filter(|v: &f64| v.is_finite() && (0.0..=MAX_DURATION_MS).contains(v))
@@ -275,7 +289,9 @@ fn read_one(
                         format!("field `message`: expected a duration in ms, at most a year, found {ms:?}"),
                     )
                 })?;
-            let start = t - (ms * 1e6).round() as i64;
+            // At most a year (checked above), from a time within 1900..2200:
+            // no overflow, but saturate rather than trust that.
+            let start = t.saturating_sub((ms * 1e6).round() as i64);
             let after = after.trim_start();
             if after.is_empty() {
                 // log_duration: the statement was logged when it started.
@@ -289,12 +305,21 @@ fn read_one(
                 // The server's own time on the statement: its phases'
                 // durations summed, not the span between their log lines,
                 // whose times are only good to the millisecond.
-                let d = t - start;
+                // Summed phases saturate: a crafted log of many year-long
+                // phases must not overflow.
+                let d = t.saturating_sub(start);
                 if phase == "execute" {
-                    let busy = session.phases_ns.take().unwrap_or(0) + d;
-                    finish(session, t - busy, t, sql, Outcome::Ok, out);
+                    // At most a year, as each duration: a statement's
+                    // phases cannot take longer than the log is sane for.
+                    let busy = session
+                        .phases_ns
+                        .take()
+                        .unwrap_or(0)
+                        .saturating_add(d)
+                        .min((MAX_DURATION_MS * 1e6) as i64);
+                    finish(session, t.saturating_sub(busy), t, sql, Outcome::Ok, out);
                 } else {
-                    session.phases_ns = Some(session.phases_ns.unwrap_or(0) + d);
+                    session.phases_ns = Some(session.phases_ns.unwrap_or(0).saturating_add(d));
                 }
             } else {
                 skipped += 1;
@@ -411,7 +436,7 @@ fn finish(
                 class: QueryClass::Transaction,
                 pattern_hash: pattern,
                 acquire_wait_ns: 0,
-                hold_ns: (end - start).max(0) as Nanos,
+                hold_ns: hold(start, end),
                 outcome: error.map_or(Outcome::Ok, Outcome::Error),
                 client,
             },
@@ -455,7 +480,7 @@ fn finish(
             class: class_of(&first),
             pattern_hash: pattern_hash(sql),
             acquire_wait_ns: 0,
-            hold_ns: (end - start).max(0) as Nanos,
+            hold_ns: hold(start, end),
             outcome,
             client,
         },
@@ -468,25 +493,26 @@ fn parse_time(s: &str) -> Option<i64> {
     let mut parts = s.split(' ');
     let (date, time) = (parts.next()?, parts.next()?);
     let mut d = date.split('-');
-    let (y, m, day): (i64, u32, u32) = (
-        d.next()?.parse().ok()?,
-        d.next()?.parse().ok()?,
-        d.next()?.parse().ok()?,
-    );
-    // Years whose nanoseconds fit an i64 (to 2262).
+    // Unsigned: a sign is not part of a log time, and a negative field
+    // would only feed the arithmetic below something it must not see.
+    let (y, m, day): (u32, u32, u32) = (digits(d.next()?)?, digits(d.next()?)?, digits(d.next()?)?);
+    // 1900..=2200: any two such times, and a year-long duration before
+    // one, are apart by less than an i64 of nanoseconds can hold
+    // (292 years), so no difference below can overflow.
     if d.next().is_some()
         || !(1..=12).contains(&m)
         || !(1..=31).contains(&day)
-        || !(1678..=2261).contains(&y)
+        || !(1900..=2200).contains(&y)
     {
         return None;
     }
+    let y = i64::from(y);
     let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
     let mut h = hms.split(':');
-    let (hh, mm, ss): (i64, i64, i64) = (
-        h.next()?.parse().ok()?,
-        h.next()?.parse().ok()?,
-        h.next()?.parse().ok()?,
+    let (hh, mm, ss) = (
+        i64::from(digits(h.next()?)?),
+        i64::from(digits(h.next()?)?),
+        i64::from(digits(h.next()?)?),
     );
     if h.next().is_some() || hh > 23 || mm > 59 || ss > 60 {
         return None;
@@ -500,6 +526,62 @@ fn parse_time(s: &str) -> Option<i64> {
     }
     let secs = days_from_civil(y, m, day) * 86_400 + hh * 3600 + mm * 60 + ss;
     Some(secs * NANOS_PER_SEC as i64 + frac_ns)
+}
+
+/// A field of ASCII digits only (no sign, no spaces), at most 4 of them.
+fn digits(s: &str) -> Option<u32> {
+    if s.is_empty() || s.len() > 4 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// A hold from `start` to `end` (0 if they are out of order).
+fn hold(start: i64, end: i64) -> Nanos {
+    u64::try_from(end.saturating_sub(start)).unwrap_or(0)
+}
+
+/// The longest line a log may have: a record longer than this without a
+/// newline is not a log (and must not be buffered whole).
+const MAX_LINE_BYTES: usize = 64 << 20;
+
+/// A reader that fails once more than `max` bytes pass without a
+/// newline. Hand-written: the csv crate has no record-size limit, and
+/// this is a dozen lines.
+struct LineBounded<R> {
+    inner: R,
+    max: usize,
+    since_newline: usize,
+}
+
+impl<R> LineBounded<R> {
+    fn new(inner: R, max: usize) -> Self {
+        LineBounded {
+            inner,
+            max,
+            since_newline: 0,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for LineBounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                self.since_newline = 0;
+            } else {
+                self.since_newline += 1;
+            }
+        }
+        if self.since_newline > self.max {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("a line longer than {} MiB: not a log", self.max >> 20),
+            ));
+        }
+        Ok(n)
+    }
 }
 
 /// Days from 1970-01-01 to `y-m-d` (proleptic Gregorian; Howard
@@ -946,6 +1028,206 @@ mod tests {
             "2026-12-03 10:00:00.1234567890 UTC",
         ] {
             assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn crafted_times_and_durations_do_not_overflow() {
+        let sel = "duration: 1.000 ms statement: SELECT 1";
+        // Years far apart: 300 years of arrivals fit the u64 offset.
+        let log = read(&format!(
+            "{}{}",
+            line("1900-01-01 00:00:00.000 UTC", "a", "LOG", "00000", sel, ""),
+            line("2200-12-31 23:59:59.999 UTC", "a", "LOG", "00000", sel, "")
+        ))
+        .unwrap();
+        assert_eq!(log.records.len(), 2);
+        assert!(log.records[1].arrival_ns > 9_000_000_000_000_000_000);
+        // Signs, huge fields and years out of range are refused by name.
+        for t in [
+            "2026-12-03 -1:00:00 UTC",
+            "2026-12-03 99999999999999999999:00:00 UTC",
+            "1677-09-21 00:12:44 UTC",
+            "0001-01-01 00:00:00 UTC",
+            "2026-+1-03 10:00:00 UTC",
+        ] {
+            let e = read(&line(t, "a", "LOG", "00000", sel, ""))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("log_time") && e.contains(":1:"), "{t}: {e}");
+        }
+        // A year-long phase, many times over, then an execute: saturates.
+        let mut text = String::new();
+        for _ in 0..400 {
+            text.push_str(&line(
+                "1900-01-01 00:00:00.000 UTC",
+                "b",
+                "LOG",
+                "00000",
+                "duration: 31536000000 ms parse s1: SELECT 1",
+                "",
+            ));
+        }
+        text.push_str(&line(
+            "1900-01-01 00:00:00.000 UTC",
+            "b",
+            "LOG",
+            "00000",
+            "duration: 31536000000 ms execute s1: SELECT 1",
+            "",
+        ));
+        let log = read(&text).unwrap();
+        assert_eq!(log.records.len(), 1);
+    }
+
+    #[test]
+    fn errors_never_echo_statement_text() {
+        let e = read(&line(
+            "2026-12-03 10:00:00.000 UTC",
+            "a",
+            "LOG",
+            "00000",
+            "duration: lots statement: SELECT secret_column FROM secret_table",
+            "",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(!e.contains("secret"), "{e}");
+        let e = read("2026-12-03 10:00:00 UTC,\"SELECT secret_column\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn a_line_without_end_is_refused_not_buffered() {
+        let mut r = LineBounded::new(std::io::Cursor::new(vec![b'x'; 10_000]), 4096);
+        let mut sink = Vec::new();
+        let e = std::io::Read::read_to_end(&mut r, &mut sink).unwrap_err();
+        assert!(e.to_string().contains("not a log"), "{e}");
+        let mut ok = LineBounded::new(std::io::Cursor::new(b"ab\ncd\n".repeat(5000)), 16);
+        assert!(std::io::Read::read_to_end(&mut ok, &mut sink).is_ok());
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn sample() -> String {
+            [
+                line(
+                    "2026-12-03 10:00:00.100 UTC",
+                    "s1",
+                    "LOG",
+                    "00000",
+                    "statement: BEGIN",
+                    "",
+                ),
+                line(
+                    "2026-12-03 10:00:00.105 UTC",
+                    "s1",
+                    "LOG",
+                    "00000",
+                    "duration: 0.210 ms",
+                    "",
+                ),
+                line(
+                    "2026-12-03 10:00:00.110 UTC",
+                    "s2",
+                    "LOG",
+                    "00000",
+                    "duration: 1.500 ms statement: SELECT * FROM t WHERE id = 7",
+                    "",
+                ),
+                line(
+                    "2026-12-03 10:00:00.120 UTC",
+                    "s3",
+                    "LOG",
+                    "00000",
+                    "duration: 0.050 ms parse s: UPDATE t SET v = $1",
+                    "",
+                ),
+                line(
+                    "2026-12-03 10:00:00.121 UTC",
+                    "s3",
+                    "LOG",
+                    "00000",
+                    "duration: 0.900 ms execute s: UPDATE t SET v = $1",
+                    "",
+                ),
+                line(
+                    "2026-12-03 10:00:00.130 UTC",
+                    "s4",
+                    "ERROR",
+                    "23505",
+                    "duplicate key value violates unique constraint",
+                    "INSERT INTO t VALUES (1)",
+                ),
+                line(
+                    "2026-12-03 10:00:00.140 UTC",
+                    "s1",
+                    "LOG",
+                    "00000",
+                    "statement: COMMIT",
+                    "",
+                ),
+            ]
+            .concat()
+        }
+
+        /// `Ok`, or an error naming the file and a line; never a panic.
+        fn reads_or_names_a_line(bytes: &[u8]) -> std::result::Result<(), TestCaseError> {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("postgresql.csv");
+            std::fs::write(&p, bytes).unwrap();
+            if let Err(e) = read_pg_csvlogs(std::slice::from_ref(&p)) {
+                let e = e.to_string();
+                prop_assert!(e.contains("postgresql.csv"), "{e}");
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+                reads_or_names_a_line(&bytes)?;
+            }
+
+            /// The sample with one byte replaced, dropped or repeated, or
+            /// cut short: the time fields, durations and quotes all get hit.
+            #[test]
+            fn mutated_and_truncated_real_lines(
+                at in any::<prop::sample::Index>(),
+                byte in prop_oneof![Just(b'-'), Just(b'9'), Just(b'"'), Just(b','), Just(b'\n'), any::<u8>()],
+                how in 0u8..4,
+            ) {
+                let mut b = sample().into_bytes();
+                let i = at.index(b.len());
+                match how {
+                    0 => b[i] = byte,
+                    1 => { b.remove(i); }
+                    2 => b.insert(i, byte),
+                    _ => b.truncate(i),
+                }
+                reads_or_names_a_line(&b)?;
+            }
+
+            /// Numbers of any size where the log has times and durations.
+            #[test]
+            fn crafted_numbers(
+                y in any::<u32>(), h in any::<i64>(), ms in any::<f64>(), n in 1usize..50,
+            ) {
+                let t = format!("{:04}-12-03 {h}:00:00.000 UTC", y % 10_000);
+                let msg = format!("duration: {ms} ms parse p: SELECT 1");
+                let mut text = line(&t, "s", "LOG", "00000", &msg, "").repeat(n);
+                text.push_str(&line(
+                    "2026-12-03 10:00:00.000 UTC", "s", "LOG", "00000",
+                    "duration: 1 ms execute p: SELECT 1", "",
+                ));
+                reads_or_names_a_line(text.as_bytes())?;
+            }
         }
     }
 }

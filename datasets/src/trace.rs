@@ -35,6 +35,38 @@ pub fn recorder_header_columns(line: &str) -> Option<usize> {
     }
 }
 
+/// The longest line a recorder file may have (a request line is under
+/// 200 bytes, a snapshot a few KB): a longer run without a newline is not
+/// a recorder file, and is not buffered whole.
+const MAX_LINE_BYTES: u64 = 1 << 20;
+
+/// Reads line `n` of `path` into `buf` (cleared first), at most
+/// [`MAX_LINE_BYTES`] of it; returns the bytes read (0 at the end).
+fn read_bounded_line(
+    reader: &mut BufReader<std::fs::File>,
+    buf: &mut String,
+    path: &Path,
+    n: u64,
+) -> Result<usize> {
+    use std::io::Read;
+    buf.clear();
+    let read = reader
+        .take(MAX_LINE_BYTES + 1)
+        .read_line(buf)
+        .map_err(|e| DatasetError::io(path, "read", e))?;
+    if read as u64 > MAX_LINE_BYTES {
+        return Err(DatasetError::line(
+            path,
+            n,
+            format!(
+                "a line longer than {} KiB: not a recorder file",
+                MAX_LINE_BYTES >> 10
+            ),
+        ));
+    }
+    Ok(read)
+}
+
 fn open(path: &Path) -> Result<BufReader<std::fs::File>> {
     std::fs::File::open(path)
         .map(BufReader::new)
@@ -71,10 +103,7 @@ fn for_each_line(path: &Path, mut f: impl FnMut(u64, &str) -> Result<()>) -> Res
     let mut buf = String::new();
     let (mut n, mut offset) = (0u64, 0u64);
     loop {
-        buf.clear();
-        let read = reader
-            .read_line(&mut buf)
-            .map_err(|e| DatasetError::io(path, "read", e))?;
+        let read = read_bounded_line(&mut reader, &mut buf, path, n + 1)?;
         if read == 0 {
             return Ok(());
         }
@@ -146,11 +175,7 @@ impl RecorderRequests {
 
     fn read_next(&mut self) -> Result<Option<RequestRecord>> {
         loop {
-            self.buf.clear();
-            let read = self
-                .reader
-                .read_line(&mut self.buf)
-                .map_err(|e| DatasetError::io(&self.path, "read", e))?;
+            let read = read_bounded_line(&mut self.reader, &mut self.buf, &self.path, self.n + 1)?;
             if read == 0 {
                 return Ok(None);
             }
@@ -504,5 +529,90 @@ mod tests {
         std::fs::write(&p, format!("{line}\n{{\"t_ns\": \"x\"}}\n")).unwrap();
         let e = read_recorder_snapshots(&p).unwrap_err().to_string();
         assert!(e.contains("snapshots-000001.jsonl:2"), "{e}");
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A recorder file as the runtime pool writes it.
+        fn requests() -> String {
+            format!(
+                "{RECORDER_HEADER}\n1000,read,42,0,2500000,ok,,7\n\
+                 2000,write,43,150000,4100000,error,query,7\n\
+                 3500,transaction,44,0,9000000,ok,,9\n\
+                 4000,api,0,0,0,error,timeout,0\n"
+            )
+        }
+
+        fn file(bytes: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("requests-000001.csv");
+            std::fs::write(&p, bytes).unwrap();
+            (dir, p)
+        }
+
+        /// `Ok`, or an error naming the file; never a panic.
+        fn both_readers(bytes: &[u8]) -> std::result::Result<(), TestCaseError> {
+            let (_d, p) = file(bytes);
+            for e in [
+                read_recorder_requests(&p).err(),
+                read_recorder_snapshots(&p).err(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let e = e.to_string();
+                prop_assert!(e.contains("requests-000001.csv"), "{e}");
+            }
+            Ok(())
+        }
+
+        #[test]
+        fn the_sample_reads() {
+            let (_d, p) = file(requests().as_bytes());
+            assert_eq!(read_recorder_requests(&p).unwrap().len(), 4);
+        }
+
+        #[test]
+        fn a_file_without_newlines_is_refused_not_buffered() {
+            let (_d, p) = file(&vec![b'7'; (MAX_LINE_BYTES + 10) as usize]);
+            let e = read_recorder_requests(&p).unwrap_err().to_string();
+            assert!(e.contains("not a recorder file"), "{e}");
+            let e = read_recorder_snapshots(&p).unwrap_err().to_string();
+            assert!(e.contains("not a recorder file"), "{e}");
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+                both_readers(&bytes)?;
+            }
+
+            #[test]
+            fn mutated_and_truncated_real_lines(
+                at in any::<prop::sample::Index>(),
+                byte in prop_oneof![Just(b'-'), Just(b'9'), Just(b','), Just(b'\n'), Just(b'{'), any::<u8>()],
+                how in 0u8..4,
+            ) {
+                let mut b = requests().into_bytes();
+                let i = at.index(b.len());
+                match how {
+                    0 => b[i] = byte,
+                    1 => { b.remove(i); }
+                    2 => b.insert(i, byte),
+                    _ => b.truncate(i),
+                }
+                both_readers(&b)?;
+            }
+
+            #[test]
+            fn numbers_of_any_size(a in any::<i128>(), w in any::<i128>(), h in any::<i128>()) {
+                let text = format!("{}{a},read,1,{w},{h},ok,,3\n", requests());
+                both_readers(text.as_bytes())?;
+            }
+        }
     }
 }
