@@ -45,7 +45,7 @@ pub mod trace;
 pub mod writer;
 
 pub use error::{DatasetError, Result};
-pub use pglog::{PgLog, read_pg_csvlogs};
+pub use pglog::{PgLog, PgLogFormat, read_pg_csvlogs, read_pg_logs};
 pub use reader::{
     RecordReader, SnapshotReader, read_key_value_metadata, read_records, read_snapshots,
 };

@@ -582,9 +582,11 @@ fn is_recorder_csv(p: &Path) -> Result<bool, String> {
 }
 
 /// Where the requests of a trace are: a recorder directory's
-/// `requests-*.csv` in name order, a directory of PostgreSQL csvlogs
-/// (`*.csv`, read as one log), or the one file given (recorder CSV,
-/// csvlog or simulator Parquet), and whether it measured acquire waits (a
+/// `requests-*.csv` in name order, a directory of PostgreSQL server logs
+/// (its `*.csv`, else its `*.json`, else its `*.log`, read as one log: a
+/// logging collector writing several forms writes each statement once in
+/// each), or the one file given (recorder CSV, simulator Parquet, or a
+/// server log in any form), and whether it measured acquire waits (a
 /// server log does not).
 fn trace_source(trace: &Path) -> Result<(Source, bool), String> {
     let meta = std::fs::metadata(trace).map_err(|e| format!("{}: {e}", trace.display()))?;
@@ -594,18 +596,21 @@ fn trace_source(trace: &Path) -> Result<(Source, bool), String> {
         } else if is_recorder_csv(trace)? {
             (Source::Recorder(vec![trace.to_path_buf()]), true)
         } else {
-            (Source::Csvlog(vec![trace.to_path_buf()]), false)
+            (Source::PgLog(vec![trace.to_path_buf()]), false)
         });
     }
     let files = recorder_files(trace, RecorderFile::Requests)?;
     if files.is_empty() {
-        let logs = files_named(trace, |n| n.ends_with(".csv"))?;
-        if !logs.is_empty() {
-            return Ok((Source::Csvlog(logs), false));
+        for ext in [".csv", ".json", ".log"] {
+            let logs = files_named(trace, |n| n.ends_with(ext))?;
+            if !logs.is_empty() {
+                return Ok((Source::PgLog(logs), false));
+            }
         }
         return Err(format!(
-            "{}: no requests-*.csv or *.csv in this directory (expected a trace recorder's \
-             directory, a directory of PostgreSQL csvlogs, one such file, or a requests.parquet)",
+            "{}: no requests-*.csv, *.csv, *.json or *.log in this directory (expected a trace \
+             recorder's directory, a directory of PostgreSQL logs, one such file, or a \
+             requests.parquet)",
             trace.display()
         ));
     }

@@ -59,9 +59,10 @@ pub(crate) enum Source {
     Recorder(Vec<PathBuf>),
     /// A simulator `requests.parquet`, read a row group at a time.
     Parquet(PathBuf),
-    /// PostgreSQL csvlogs, read whole on each pass: a statement's lines
-    /// are paired across the whole log.
-    Csvlog(Vec<PathBuf>),
+    /// PostgreSQL server logs (csvlog, jsonlog or stderr, found from each
+    /// file), read whole on each pass: a statement's lines are paired
+    /// across the whole log.
+    PgLog(Vec<PathBuf>),
 }
 
 /// Records in the order they were written; an `Err` ends them.
@@ -86,10 +87,13 @@ impl Source {
                 Ok(r) => Box::new(r.map(|x| x.map_err(|e| e.to_string()))),
                 Err(e) => Box::new(std::iter::once(Err(e.to_string()))),
             },
-            Source::Csvlog(files) => match poolcast_datasets::read_pg_csvlogs(files) {
-                Ok(log) => Box::new(log.records.into_iter().map(Ok)),
-                Err(e) => Box::new(std::iter::once(Err(e.to_string()))),
-            },
+            Source::PgLog(files) => {
+                match poolcast_datasets::read_pg_logs(files, &poolcast_datasets::PgLogFormat::Auto)
+                {
+                    Ok(log) => Box::new(log.records.into_iter().map(Ok)),
+                    Err(e) => Box::new(std::iter::once(Err(e.to_string()))),
+                }
+            }
         }
     }
 }

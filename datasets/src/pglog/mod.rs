@@ -1,6 +1,19 @@
-//! Reads PostgreSQL's own server log in CSV form (`log_destination =
-//! 'csvlog'`) into [`RequestRecord`]s, so that a service that does not run
-//! the runtime pool can still have its traffic replayed and studied.
+//! Reads PostgreSQL's own server log into [`RequestRecord`]s, so that a
+//! service that does not run the runtime pool can still have its traffic
+//! replayed and studied. The log may be in any of its three forms, found
+//! from each file ([`PgLogFormat::Auto`]) or named:
+//!
+//! - csvlog (`log_destination = 'csvlog'`);
+//! - jsonlog (PostgreSQL 15+);
+//! - stderr with a `log_line_prefix`, given or recognised among the
+//!   common ones ([`stderr::KNOWN_PREFIXES`]). With `%t` its times are
+//!   whole seconds: arrivals, and the holds of transactions (which span
+//!   lines), are good to the second only; statements' holds are their
+//!   logged durations either way. Without `%e` errors carry no SQLSTATE
+//!   and count as query errors.
+//!
+//! Every form goes through one set of rules (`Folder`), stated below for
+//! all of them.
 //!
 //! The server must log every statement with its duration, in either of the
 //! two usual ways:
@@ -39,8 +52,9 @@
 //!   transaction it marks the transaction failed;
 //! - acquire wait: 0. The server does not know how long a client waited for
 //!   a connection;
-//! - client: a hash of the line's `session_id` (`6571d2a4.1f3c`), nonzero,
-//!   so each session is one client and a transaction has its session's.
+//! - client: a hash of the line's `session_id` (`6571d2a4.1f3c`; the pid
+//!   for a stderr prefix without `%c`), nonzero, so each session is one
+//!   client and a transaction has its session's.
 //!
 //! Lines of other kinds (connections, checkpoints, warnings, processes
 //! other than client backends) are counted and skipped. `log_time` is read
@@ -62,23 +76,14 @@ use poolcast::core::{NANOS_PER_SEC, Nanos, RequestRecord};
 
 use crate::error::{DatasetError, Result};
 
-/// Columns of a csvlog line that the reader uses (0-based). Their
-/// positions are the same from PostgreSQL 9.0 to 17; 13 and later append
-/// `backend_type`, 14 and later `leader_pid` and `query_id`.
-const LOG_TIME: usize = 0;
-const SESSION_ID: usize = 5;
-const SEVERITY: usize = 11;
-const SQLSTATE: usize = 12;
-const MESSAGE: usize = 13;
-const QUERY: usize = 19;
-/// `backend_type`, from PostgreSQL 13 on.
-const BACKEND_TYPE: usize = 23;
+mod csvlog;
+mod detect;
+mod jsonlog;
+pub mod stderr;
+
 /// The longest statement duration read (a year, in ms): keeps every
 /// time well inside i64 nanoseconds.
-const MAX_DURATION_MS: f64 = 365.0 * 86_400e3;
-/// Fields of a csvlog line in PostgreSQL 12 and earlier; later versions
-/// have more.
-const MIN_FIELDS: usize = 23;
+pub(crate) const MAX_DURATION_MS: f64 = 365.0 * 86_400e3;
 
 /// What a csvlog read gave.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +97,8 @@ pub struct PgLog {
     pub skipped: u64,
     /// Statements or transactions still open when the log ends, dropped.
     pub unfinished: u64,
+    /// The form the files were read in (with the stderr prefix used).
+    pub format: String,
 }
 
 /// The statement a session is running: logged at its start
@@ -121,157 +128,147 @@ struct Txn {
     error: Option<ErrorCategory>,
 }
 
+/// Which form of PostgreSQL's log a file is in.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum PgLogFormat {
+    /// Found from each file's first lines.
+    #[default]
+    Auto,
+    /// `log_destination = 'csvlog'`.
+    Csv,
+    /// `log_destination = 'jsonlog'` (PostgreSQL 15+).
+    Json,
+    /// `log_destination = 'stderr'`, with this `log_line_prefix` (`None`:
+    /// found among the common ones, see [`stderr::KNOWN_PREFIXES`]).
+    Stderr(Option<String>),
+}
+
 /// Reads csvlog files as one log (rotated files of one server, in the order
 /// given); arrival times share one origin.
 ///
 /// # Errors
-/// [`DatasetError::Io`] when a file cannot be read; [`DatasetError::Line`]
-/// naming the file, line and field for a line that is not csvlog (too few
-/// fields, a `log_time` or duration that does not parse); a log with no
-/// statement in it.
+/// As [`read_pg_logs`].
 pub fn read_pg_csvlogs(paths: &[PathBuf]) -> Result<PgLog> {
-    // Times in ns from the Unix epoch (of the zone-less log time) until the
-    // origin is known; signed so a log from before 1970 still reads.
-    let mut raw: Vec<(i64, RequestRecord)> = Vec::new();
-    // Sessions carry over from one file to the next: a rotation can fall
-    // inside a transaction.
-    let mut sessions: HashMap<String, Session> = HashMap::new();
-    let mut skipped = 0u64;
-    for path in paths {
-        skipped += read_one(path, &mut sessions, &mut raw)?;
-    }
-    let unfinished = sessions
-        .values()
-        .map(|s| u64::from(s.started.is_some()) + u64::from(s.txn.is_some()))
-        .sum();
-    let Some(first) = raw.iter().map(|(t, _)| *t).min() else {
-        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        return Err(DatasetError::line(
-            &paths.first().cloned().unwrap_or_default(),
-            1,
-            format!(
-                "no statement with a duration in {} (expected a csvlog written with \
-                 log_min_duration_statement = 0, or log_statement = 'all' and log_duration = on)",
-                names.join(", ")
-            ),
-        ));
-    };
-    let origin = first.div_euclid(NANOS_PER_SEC as i64) * NANOS_PER_SEC as i64;
-    let records = raw
-        .into_iter()
-        .map(|(t, r)| RequestRecord {
-            // `t >= origin`; the difference of two times in 1900..2200
-            // may exceed an i64 but not a u64.
-            arrival_ns: t.abs_diff(origin),
-            ..r
-        })
-        .collect();
-    Ok(PgLog {
-        records,
-        origin: format_time(origin),
-        skipped,
-        unfinished,
-    })
+    read_pg_logs(paths, &PgLogFormat::Csv)
 }
 
-/// Reads one file into `out` (arrivals in epoch ns), continuing
-/// `sessions`; returns the lines skipped.
-fn read_one(
-    path: &Path,
-    sessions: &mut HashMap<String, Session>,
-    out: &mut Vec<(i64, RequestRecord)>,
-) -> Result<u64> {
-    let file =
-        std::fs::File::open(path).map_err(|e| DatasetError::io(path, "open for reading", e))?;
-    // A file with no newline (not a log at all) must not be read into one
-    // record of unbounded size.
-    let file = LineBounded::new(file, MAX_LINE_BYTES);
-    // A library rather than splitting lines: csvlog quotes fields that
-    // hold commas, quotes and newlines (a multi-line statement is one
-    // record over several lines).
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(std::io::BufReader::new(file));
-    let mut skipped = 0u64;
-    let mut rec = csv::StringRecord::new();
-    loop {
-        match reader.read_record(&mut rec) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                let line = e.position().map_or(0, csv::Position::line);
-                // The csv error may quote the record: say what is wrong,
-                // not what the line held (it may hold statement text).
-                let what = match e.kind() {
-                    csv::ErrorKind::Io(io) => io.to_string(),
-                    csv::ErrorKind::Utf8 { .. } => "a field is not UTF-8".to_string(),
-                    _ => "a malformed CSV record".to_string(),
-                };
-                return Err(DatasetError::line(
-                    path,
-                    line,
-                    format!("not a csvlog line: {what}"),
-                ));
+/// Reads PostgreSQL log files of any form ([`PgLogFormat`]) as one log
+/// (rotated files of one server, in the order given); arrival times share
+/// one origin.
+///
+/// # Errors
+/// [`DatasetError::Io`] when a file cannot be read; [`DatasetError::Line`]
+/// naming the file and line for a malformed line (too few csvlog fields,
+/// a time or duration that does not parse, a line no known stderr prefix
+/// matches); a log with no statement in it.
+pub fn read_pg_logs(paths: &[PathBuf], format: &PgLogFormat) -> Result<PgLog> {
+    let mut fold = Folder::default();
+    let mut formats = Vec::new();
+    for path in paths {
+        let f = match format {
+            PgLogFormat::Auto => detect::format_of(path)?,
+            other => other.clone(),
+        };
+        let described = match &f {
+            PgLogFormat::Csv => {
+                csvlog::read(path, &mut fold)?;
+                "csvlog".to_string()
             }
+            PgLogFormat::Json => {
+                jsonlog::read(path, &mut fold)?;
+                "jsonlog".to_string()
+            }
+            PgLogFormat::Stderr(prefix) => {
+                let p = stderr::read(path, prefix.as_deref(), &mut fold)?;
+                format!("stderr, log_line_prefix = {p:?}")
+            }
+            PgLogFormat::Auto => unreachable!("format_of never answers Auto"),
+        };
+        if !formats.contains(&described) {
+            formats.push(described);
         }
-        // Where the record starts: a multi-line statement spans lines.
-        let line = rec.position().map_or(0, csv::Position::line);
-        if rec.len() < MIN_FIELDS {
-            return Err(DatasetError::line(
-                path,
-                line,
-                format!(
-                    "expected at least {MIN_FIELDS} comma-separated csvlog fields \
-                     (log_destination = 'csvlog'), found {}",
-                    rec.len()
-                ),
-            ));
+    }
+    fold.into_log(paths, formats.join("; "))
+}
+
+/// One log line (or entry) as every form of the log gives it, for
+/// [`Folder::event`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Event<'a> {
+    /// Where it starts in its file (1-based).
+    pub(crate) line: u64,
+    /// Its time, ns from 1970-01-01 of the log's (ignored) zone.
+    pub(crate) time: i64,
+    /// What tells its session from others (`session_id`, or the pid).
+    pub(crate) session: &'a str,
+    /// `LOG`, `ERROR`, ...
+    pub(crate) severity: &'a str,
+    /// The SQLSTATE, or empty when the log does not have it.
+    pub(crate) sqlstate: &'a str,
+    /// The message.
+    pub(crate) message: &'a str,
+    /// The statement of an `ERROR`, or empty.
+    pub(crate) query: &'a str,
+    /// Written by a client backend (what a pool's statements run in);
+    /// `true` when the log does not say.
+    pub(crate) client_backend: bool,
+}
+
+/// The rules that turn log lines into requests, one implementation for
+/// every form of the log: sessions, statements and their durations,
+/// transactions, errors. Sessions carry over from one file to the next (a
+/// rotation can fall inside a transaction).
+#[derive(Default)]
+pub(crate) struct Folder {
+    sessions: HashMap<String, Session>,
+    /// Arrivals in epoch ns until the origin is known; signed so a log
+    /// from before 1970 still reads.
+    raw: Vec<(i64, RequestRecord)>,
+    skipped: u64,
+}
+
+impl Folder {
+    /// A line that is not a statement (a connection, a checkpoint, a
+    /// detail line).
+    pub(crate) fn skip(&mut self) {
+        self.skipped += 1;
+    }
+
+    /// Folds one line of `path` in.
+    ///
+    /// # Errors
+    /// A `duration:` that does not parse, naming the line.
+    pub(crate) fn event(&mut self, path: &Path, ev: &Event<'_>) -> Result<()> {
+        let (t, line, msg) = (ev.time, ev.line, ev.message);
+        if !ev.client_backend {
+            self.skipped += 1;
+            return Ok(());
         }
-        let t = parse_time(&rec[LOG_TIME]).ok_or_else(|| {
-            DatasetError::line(
-                path,
-                line,
-                format!(
-                    "field `log_time`: expected `YYYY-MM-DD HH:MM:SS[.fff] ZONE` \
-                     (years 1900 to 2200), found {:?}",
-                    rec[LOG_TIME].chars().take(40).collect::<String>()
-                ),
-            )
-        })?;
-        // PostgreSQL 13+ names the process: only client backends run a
-        // pool's statements (not autovacuum, walwriter, ...).
-        if rec
-            .get(BACKEND_TYPE)
-            .is_some_and(|b| !b.is_empty() && b != "client backend")
-        {
-            skipped += 1;
-            continue;
-        }
-        let id = &rec[SESSION_ID];
-        let session = sessions.entry(id.to_string()).or_insert_with(|| Session {
-            client: session_client(id),
-            ..Session::default()
-        });
-        let severity = &rec[SEVERITY];
-        if severity == "ERROR" {
-            let class = classify_sqlstate(&rec[SQLSTATE]);
+        let out = &mut self.raw;
+        let session = self
+            .sessions
+            .entry(ev.session.to_string())
+            .or_insert_with(|| Session {
+                client: session_client(ev.session),
+                ..Session::default()
+            });
+        if ev.severity == "ERROR" {
+            let class = classify_sqlstate(ev.sqlstate);
             let outcome = Outcome::Error(class.category);
             session.phases_ns = None;
             match session.started.take() {
                 Some((start, sql)) => finish(session, start, t, &sql, outcome, out),
                 // No statement is known to have failed (a cancelled
                 // background task, an error logged without its query).
-                None if rec[QUERY].trim().is_empty() => skipped += 1,
-                None => finish(session, t, t, &rec[QUERY], outcome, out),
+                None if ev.query.trim().is_empty() => self.skipped += 1,
+                None => finish(session, t, t, ev.query, outcome, out),
             }
-            continue;
+            return Ok(());
         }
-        if severity != "LOG" {
-            skipped += 1;
-            continue;
+        if ev.severity != "LOG" {
+            self.skipped += 1;
+            return Ok(());
         }
-        let msg = &rec[MESSAGE];
         if let Some(rest) = msg.strip_prefix("duration: ") {
             let (ms, after) = rest.split_once(" ms").ok_or_else(|| {
                 DatasetError::line(
@@ -281,12 +278,18 @@ fn read_one(
                     "field `message`: expected `duration: <ms> ms` after `duration: `".to_string(),
                 )
             })?;
-            let ms: f64 = ms.parse().ok().filter(|v: &f64| v.is_finite() && (0.0..=MAX_DURATION_MS).contains(v))
+            let ms: f64 = ms
+                .parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite() && (0.0..=MAX_DURATION_MS).contains(v))
                 .ok_or_else(|| {
                     DatasetError::line(
                         path,
                         line,
-                        format!("field `message`: expected a duration in ms, at most a year, found {ms:?}"),
+                        format!(
+                            "field `message`: expected a duration in ms, at most a year, found {:?}",
+                            ms.chars().take(40).collect::<String>()
+                        ),
                     )
                 })?;
             // At most a year (checked above), from a time within 1900..2200:
@@ -297,16 +300,16 @@ fn read_one(
                 // log_duration: the statement was logged when it started.
                 match session.started.take() {
                     Some((_, sql)) => finish(session, start, t, &sql, Outcome::Ok, out),
-                    None => skipped += 1,
+                    None => self.skipped += 1,
                 }
             } else if let Some(sql) = after.strip_prefix("statement: ") {
                 finish(session, start, t, sql, Outcome::Ok, out);
             } else if let Some((phase, sql)) = protocol_phase(after) {
                 // The server's own time on the statement: its phases'
                 // durations summed, not the span between their log lines,
-                // whose times are only good to the millisecond.
-                // Summed phases saturate: a crafted log of many year-long
-                // phases must not overflow.
+                // whose times are only good to the millisecond. Summed
+                // phases saturate: a crafted log of many year-long phases
+                // must not overflow.
                 let d = t.saturating_sub(start);
                 if phase == "execute" {
                     // At most a year, as each duration: a statement's
@@ -322,17 +325,57 @@ fn read_one(
                     session.phases_ns = Some(session.phases_ns.unwrap_or(0).saturating_add(d));
                 }
             } else {
-                skipped += 1;
+                self.skipped += 1;
             }
         } else if let Some(sql) = msg.strip_prefix("statement: ") {
             session.started = Some((t, sql.to_string()));
         } else if let Some(("execute", sql)) = protocol_phase(msg) {
             session.started = Some((t, sql.to_string()));
         } else {
-            skipped += 1;
+            self.skipped += 1;
         }
+        Ok(())
     }
-    Ok(skipped)
+
+    /// The log: arrivals from the first one, rounded down to a whole
+    /// second.
+    fn into_log(self, paths: &[PathBuf], format: String) -> Result<PgLog> {
+        let unfinished = self
+            .sessions
+            .values()
+            .map(|s| u64::from(s.started.is_some()) + u64::from(s.txn.is_some()))
+            .sum();
+        let Some(first) = self.raw.iter().map(|(t, _)| *t).min() else {
+            let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+            return Err(DatasetError::line(
+                &paths.first().cloned().unwrap_or_default(),
+                1,
+                format!(
+                    "no statement with a duration in {} (expected a log written with \
+                     log_min_duration_statement = 0, or log_statement = 'all' and log_duration = on)",
+                    names.join(", ")
+                ),
+            ));
+        };
+        let origin = first.div_euclid(NANOS_PER_SEC as i64) * NANOS_PER_SEC as i64;
+        let records = self
+            .raw
+            .into_iter()
+            .map(|(t, r)| RequestRecord {
+                // `t >= origin`; the difference of two times in 1900..2200
+                // may exceed an i64 but not a u64.
+                arrival_ns: t.abs_diff(origin),
+                ..r
+            })
+            .collect();
+        Ok(PgLog {
+            records,
+            origin: format_time(origin),
+            skipped: self.skipped,
+            unfinished,
+            format,
+        })
+    }
 }
 
 /// `parse <name>: sql`, `bind <name>: sql` or `execute <name>: sql`.
@@ -489,7 +532,7 @@ fn finish(
 
 /// `YYYY-MM-DD HH:MM:SS[.fff] ZONE` to ns from 1970-01-01 00:00:00 of the
 /// same (ignored) zone.
-fn parse_time(s: &str) -> Option<i64> {
+pub(crate) fn parse_time(s: &str) -> Option<i64> {
     let mut parts = s.split(' ');
     let (date, time) = (parts.next()?, parts.next()?);
     let mut d = date.split('-');
@@ -543,19 +586,19 @@ fn hold(start: i64, end: i64) -> Nanos {
 
 /// The longest line a log may have: a record longer than this without a
 /// newline is not a log (and must not be buffered whole).
-const MAX_LINE_BYTES: usize = 64 << 20;
+pub(crate) const MAX_LINE_BYTES: usize = 64 << 20;
 
 /// A reader that fails once more than `max` bytes pass without a
 /// newline. Hand-written: the csv crate has no record-size limit, and
 /// this is a dozen lines.
-struct LineBounded<R> {
+pub(crate) struct LineBounded<R> {
     inner: R,
     max: usize,
     since_newline: usize,
 }
 
 impl<R> LineBounded<R> {
-    fn new(inner: R, max: usize) -> Self {
+    pub(crate) fn new(inner: R, max: usize) -> Self {
         LineBounded {
             inner,
             max,

@@ -1,0 +1,63 @@
+//! Which form of PostgreSQL's log a file is in, from its first lines.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use super::{LineBounded, PgLogFormat, parse_time};
+use crate::error::{DatasetError, Result};
+
+/// Up to `n` first lines of `path` (each at most 64 KiB read).
+pub(super) fn first_lines(path: &Path, n: usize) -> Result<Vec<String>> {
+    let file =
+        std::fs::File::open(path).map_err(|e| DatasetError::io(path, "open for reading", e))?;
+    let mut reader = std::io::BufReader::new(LineBounded::new(file, super::MAX_LINE_BYTES));
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    while out.len() < n {
+        buf.clear();
+        let read = std::io::Read::take(&mut reader, 64 << 10)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| DatasetError::line(path, out.len() as u64 + 1, e.to_string()))?;
+        if read == 0 {
+            break;
+        }
+        out.push(
+            String::from_utf8_lossy(&buf)
+                .trim_end_matches(['\n', '\r'])
+                .to_string(),
+        );
+    }
+    Ok(out)
+}
+
+/// The form of `path`: jsonlog when its first line is a JSON object, csvlog
+/// when it is a CSV record of at least 23 fields starting with a time,
+/// stderr otherwise (its prefix found when it is read).
+pub(super) fn format_of(path: &Path) -> Result<PgLogFormat> {
+    let lines = first_lines(path, 1)?;
+    let Some(first) = lines.first() else {
+        return Ok(PgLogFormat::Csv);
+    };
+    if first.trim_start().starts_with('{') {
+        return Ok(PgLogFormat::Json);
+    }
+    // The first record, not the first line: a csvlog record with a
+    // multi-line statement spans lines.
+    let file =
+        std::fs::File::open(path).map_err(|e| DatasetError::io(path, "open for reading", e))?;
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(std::io::Read::take(
+            LineBounded::new(file, super::MAX_LINE_BYTES),
+            1 << 20,
+        ));
+    let mut rec = csv::StringRecord::new();
+    if r.read_record(&mut rec).unwrap_or(false)
+        && rec.len() >= super::csvlog::MIN_FIELDS
+        && parse_time(&rec[0]).is_some()
+    {
+        return Ok(PgLogFormat::Csv);
+    }
+    Ok(PgLogFormat::Stderr(None))
+}

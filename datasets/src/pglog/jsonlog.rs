@@ -1,0 +1,93 @@
+//! `log_destination = 'jsonlog'` (PostgreSQL 15+): one JSON object per
+//! line, keys as in PostgreSQL's `elog.c` (`timestamp`, `session_id`,
+//! `error_severity`, `state_code`, `message`, `statement`,
+//! `backend_type`, ...). A multi-line statement is escaped inside its line.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::{Event, Folder, LineBounded, MAX_LINE_BYTES, parse_time};
+use crate::error::{DatasetError, Result};
+
+/// The keys the reader uses; the others are ignored.
+#[derive(Deserialize)]
+struct Line {
+    timestamp: String,
+    #[serde(default)]
+    session_id: String,
+    #[serde(default)]
+    pid: Option<u64>,
+    error_severity: String,
+    #[serde(default)]
+    state_code: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    statement: String,
+    #[serde(default)]
+    backend_type: String,
+}
+
+/// Folds the jsonlog `path` into `fold`.
+pub(super) fn read(path: &Path, fold: &mut Folder) -> Result<()> {
+    let file =
+        std::fs::File::open(path).map_err(|e| DatasetError::io(path, "open for reading", e))?;
+    let mut reader = std::io::BufReader::new(LineBounded::new(file, MAX_LINE_BYTES));
+    let mut buf = String::new();
+    let mut n = 0u64;
+    loop {
+        buf.clear();
+        let read = reader
+            .read_line(&mut buf)
+            .map_err(|e| DatasetError::line(path, n + 1, format!("cannot be read: {e}")))?;
+        if read == 0 {
+            return Ok(());
+        }
+        n += 1;
+        let text = buf.trim_end();
+        if text.is_empty() {
+            continue;
+        }
+        // serde_json's message names the position, never the text.
+        let l: Line = serde_json::from_str(text).map_err(|e| {
+            DatasetError::line(
+                path,
+                n,
+                format!("expected a jsonlog object (log_destination = 'jsonlog'): {e}"),
+            )
+        })?;
+        let time = parse_time(&l.timestamp).ok_or_else(|| {
+            DatasetError::line(
+                path,
+                n,
+                format!(
+                    "field `timestamp`: expected `YYYY-MM-DD HH:MM:SS[.fff] ZONE` \
+                     (years 1900 to 2200), found {:?}",
+                    l.timestamp.chars().take(40).collect::<String>()
+                ),
+            )
+        })?;
+        let pid;
+        let session = if l.session_id.is_empty() {
+            pid = l.pid.map_or(String::new(), |p| p.to_string());
+            pid.as_str()
+        } else {
+            l.session_id.as_str()
+        };
+        fold.event(
+            path,
+            &Event {
+                line: n,
+                time,
+                session,
+                severity: &l.error_severity,
+                sqlstate: &l.state_code,
+                message: &l.message,
+                query: &l.statement,
+                client_backend: l.backend_type.is_empty() || l.backend_type == "client backend",
+            },
+        )?;
+    }
+}
