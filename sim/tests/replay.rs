@@ -725,3 +725,31 @@ fn a_server_log_in_any_form_replays() {
     assert_eq!(seen[1], seen[0], "jsonlog against csvlog");
     assert_eq!(seen[2].0, seen[0].0, "stderr against csvlog");
 }
+
+/// `format` and `log_line_prefix` force a server log's form and prefix;
+/// bad values name their field.
+#[test]
+fn a_server_logs_form_and_prefix_can_be_given() {
+    let log = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../datasets/tests/data/pg-three-ways/postgresql-rds.log");
+    let given = r#", format = "stderr", log_line_prefix = "%t:%r:%u@%d:[%p]:""#;
+    let file = ScenarioFile::parse(&replay_toml(&log, given, 1.0), "r.toml").unwrap();
+    let auto = ScenarioFile::parse(&replay_toml(&log, "", 1.0), "r.toml").unwrap();
+    assert_eq!(
+        file.scenarios[0].offered_requests(),
+        auto.scenarios[0].offered_requests()
+    );
+    for (extra, field) in [
+        (r#", log_line_prefix = "[%p] ""#, "log_line_prefix"),
+        (r#", log_line_prefix = "%m %z ""#, "log_line_prefix"),
+        (r#", format = "xml""#, "format"),
+        (r#", format = "csvlog", log_line_prefix = "%m ""#, "log_line_prefix"),
+        (r#", log_line_prefix = "%m [%p] ""#, "trace"),
+    ] {
+        let e = ScenarioFile::parse(&replay_toml(&log, extra, 1.0), "r.toml").unwrap_err();
+        assert!(
+            e.path.ends_with(&format!("scenario[0].replay.{field}")),
+            "{extra}: {e}"
+        );
+    }
+}

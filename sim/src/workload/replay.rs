@@ -36,6 +36,7 @@ use std::sync::{Arc, Mutex};
 
 use poolcast::core::telemetry::RecorderFile;
 use poolcast::core::{Nanos, RequestRecord};
+use poolcast_datasets::PgLogFormat;
 use serde::{Deserialize, Serialize};
 
 use super::trace_stream::{Plan, Sorter, Source, Survey, Timing};
@@ -122,6 +123,14 @@ pub struct ReplayConfig {
     /// are the same either way, so it is not part of a run's identity.
     #[serde(default = "default_memory_mb", skip_serializing)]
     pub memory_mb: u64,
+    /// A PostgreSQL server log's form: `csvlog`, `jsonlog` or `stderr`
+    /// (default: found from each file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// A stderr log's `log_line_prefix`, as the server's setting (default:
+    /// found among the common ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_line_prefix: Option<String>,
     /// Closed loop (default false): a recorded client's next request
     /// waits for its previous one to end in the replay, then its recorded
     /// think time ([`super::closed_loop`]). Needs a trace that knows its
@@ -432,6 +441,8 @@ impl ReplayConfig {
             start_s: 0.0,
             hold_add_ms: 0.0,
             memory_mb: DEFAULT_MEMORY_MB,
+            format: None,
+            log_line_prefix: None,
             closed_loop: false,
             chain_gap_ms: DEFAULT_CHAIN_GAP_MS,
             think_tick_ms: 0.0,
@@ -486,7 +497,46 @@ impl ReplayConfig {
                  or a directory of them, or a requests.parquet",
             ));
         }
+        self.pg_format(path)?;
         Ok(())
+    }
+
+    /// The form of a PostgreSQL server log the trace is read as.
+    ///
+    /// # Errors
+    /// `format` is not a form, `log_line_prefix` does not compile, or is
+    /// given for a form that has none.
+    fn pg_format(&self, path: &str) -> Result<PgLogFormat, ConfigError> {
+        let prefix = match &self.log_line_prefix {
+            Some(p) => {
+                poolcast_datasets::pglog::stderr::Prefix::new(p)
+                    .map_err(|m| ConfigError::new(join(path, "log_line_prefix"), m))?;
+                Some(p.clone())
+            }
+            None => None,
+        };
+        let format = match (self.format.as_deref(), prefix) {
+            (None, None) => PgLogFormat::Auto,
+            (None | Some("stderr"), p) => PgLogFormat::Stderr(p),
+            (Some("csvlog"), None) => PgLogFormat::Csv,
+            (Some("jsonlog"), None) => PgLogFormat::Json,
+            (Some(f @ ("csvlog" | "jsonlog")), Some(_)) => {
+                return Err(ConfigError::new(
+                    join(path, "log_line_prefix"),
+                    format!("a {f} has no log_line_prefix: give it only for format = \"stderr\""),
+                ));
+            }
+            (Some(other), _) => {
+                return Err(ConfigError::new(
+                    join(path, "format"),
+                    format!(
+                        "expected \"csvlog\", \"jsonlog\" or \"stderr\", found {:?}",
+                        other.chars().take(40).collect::<String>()
+                    ),
+                ));
+            }
+        };
+        Ok(format)
     }
 
     /// Requests arriving within the scenario's duration (0 before
@@ -534,8 +584,9 @@ impl ReplayConfig {
         }
         self.validate(path)?;
         let at = join(path, "trace");
+        let format = self.pg_format(path)?;
         let (source, waits_known) =
-            trace_source(&self.trace).map_err(|m| ConfigError::new(&at, m))?;
+            trace_source(&self.trace, format).map_err(|m| ConfigError::new(&at, m))?;
         let timing = Timing {
             start_ns: secs_to_ns(self.start_s),
             speed: self.speed,
@@ -588,7 +639,7 @@ fn is_recorder_csv(p: &Path) -> Result<bool, String> {
 /// each), or the one file given (recorder CSV, simulator Parquet, or a
 /// server log in any form), and whether it measured acquire waits (a
 /// server log does not).
-fn trace_source(trace: &Path) -> Result<(Source, bool), String> {
+fn trace_source(trace: &Path, format: PgLogFormat) -> Result<(Source, bool), String> {
     let meta = std::fs::metadata(trace).map_err(|e| format!("{}: {e}", trace.display()))?;
     if !meta.is_dir() {
         return Ok(if trace.extension().is_some_and(|e| e == "parquet") {
@@ -596,7 +647,7 @@ fn trace_source(trace: &Path) -> Result<(Source, bool), String> {
         } else if is_recorder_csv(trace)? {
             (Source::Recorder(vec![trace.to_path_buf()]), true)
         } else {
-            (Source::PgLog(vec![trace.to_path_buf()]), false)
+            (Source::PgLog(vec![trace.to_path_buf()], format), false)
         });
     }
     let files = recorder_files(trace, RecorderFile::Requests)?;
@@ -604,7 +655,7 @@ fn trace_source(trace: &Path) -> Result<(Source, bool), String> {
         for ext in [".csv", ".json", ".log"] {
             let logs = files_named(trace, |n| n.ends_with(ext))?;
             if !logs.is_empty() {
-                return Ok((Source::PgLog(logs), false));
+                return Ok((Source::PgLog(logs, format), false));
             }
         }
         return Err(format!(
