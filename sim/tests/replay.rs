@@ -743,7 +743,10 @@ fn a_server_logs_form_and_prefix_can_be_given() {
         (r#", log_line_prefix = "[%p] ""#, "log_line_prefix"),
         (r#", log_line_prefix = "%m %z ""#, "log_line_prefix"),
         (r#", format = "xml""#, "format"),
-        (r#", format = "csvlog", log_line_prefix = "%m ""#, "log_line_prefix"),
+        (
+            r#", format = "csvlog", log_line_prefix = "%m ""#,
+            "log_line_prefix",
+        ),
         (r#", log_line_prefix = "%m [%p] ""#, "trace"),
     ] {
         let e = ScenarioFile::parse(&replay_toml(&log, extra, 1.0), "r.toml").unwrap_err();
