@@ -4,10 +4,13 @@
 //! failed check, a policy panic a switch to reactive scaling, a hook panic
 //! a skipped hook. The pool keeps serving, and its acquire timeouts fire.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::eventually;
 use poolcast::core::policy::{PolicyConfig, PolicyContext, ScalingPolicy};
 use poolcast::core::settings::{ControllerSettings, HealthCheckSetting, PoolFile, PoolSettings};
 use poolcast::core::telemetry::{ErrorCategory, Snapshot};
@@ -87,17 +90,6 @@ fn file(min: u32, max: u32) -> PoolFile {
     }
 }
 
-async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_panicking_five_times_still_reaches_min_size() {
     let flaky = Arc::new(Flaky::default());
@@ -106,7 +98,10 @@ async fn create_panicking_five_times_still_reaches_min_size() {
         .config(file(4, 8))
         .build()
         .unwrap();
-    eventually("the pool reaches min_size", || pool.status().size >= 4).await;
+    eventually("the pool reaches min_size", Duration::from_secs(5), || {
+        pool.status().size >= 4
+    })
+    .await;
     assert_eq!(flaky.create_panics.load(Ordering::SeqCst), 0);
     let m = pool.metrics();
     assert_eq!(m.panics, 5, "{m:?}");
@@ -125,7 +120,10 @@ async fn manager_check_panics_fail_only_their_step() {
         .config(f)
         .build()
         .unwrap();
-    eventually("two connections", || pool.status().size == 2).await;
+    eventually("two connections", Duration::from_secs(5), || {
+        pool.status().size == 2
+    })
+    .await;
 
     // A check that panics has failed: the connection is closed and the
     // request is served by a new one (which fails its check too while
@@ -190,7 +188,7 @@ async fn a_panicking_policy_and_hook_leave_timeouts_firing_and_the_pool_serving(
         })
         .build()
         .unwrap();
-    eventually("the hook ran several times", || {
+    eventually("the hook ran several times", Duration::from_secs(5), || {
         hook_calls.load(Ordering::SeqCst) >= 5
     })
     .await;
@@ -309,13 +307,17 @@ async fn a_poisoned_lock_and_a_dead_controller_are_recovered() {
         .config(f)
         .build()
         .unwrap();
-    eventually("the controller changed the target and died", || {
-        !armed.load(Ordering::SeqCst)
-    })
+    eventually(
+        "the controller changed the target and died",
+        Duration::from_secs(5),
+        || !armed.load(Ordering::SeqCst),
+    )
     .await;
-    eventually("the supervisor named the restart", || {
-        pool.status().policy.contains("died with the controller")
-    })
+    eventually(
+        "the supervisor named the restart",
+        Duration::from_secs(5),
+        || pool.status().policy.contains("died with the controller"),
+    )
     .await;
     let m = pool.metrics();
     // The controller's panic, and the poisoned lock found consistent.

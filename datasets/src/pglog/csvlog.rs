@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::{Event, Folder, LineBounded, MAX_LINE_BYTES, parse_time};
+use super::{Event, Folder, bad_time, open_bounded, parse_time};
 use crate::error::{DatasetError, Result};
 
 /// Columns of a csvlog line that the reader uses (0-based). Their
@@ -24,18 +24,16 @@ pub(super) const MIN_FIELDS: usize = 23;
 
 /// Folds the csvlog `path` into `fold`.
 pub(super) fn read(path: &Path, fold: &mut Folder) -> Result<()> {
-    let file =
-        std::fs::File::open(path).map_err(|e| DatasetError::io(path, "open for reading", e))?;
     // A file with no newline (not a log at all) must not be read into one
     // record of unbounded size.
-    let file = LineBounded::new(file, MAX_LINE_BYTES);
+    let file = open_bounded(path)?;
     // A library rather than splitting lines: csvlog quotes fields that
     // hold commas, quotes and newlines (a multi-line statement is one
     // record over several lines).
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(std::io::BufReader::new(file));
+        .from_reader(file);
     let mut rec = csv::StringRecord::new();
     loop {
         match reader.read_record(&mut rec) {
@@ -70,17 +68,8 @@ pub(super) fn read(path: &Path, fold: &mut Folder) -> Result<()> {
                 ),
             ));
         }
-        let time = parse_time(&rec[LOG_TIME]).ok_or_else(|| {
-            DatasetError::line(
-                path,
-                line,
-                format!(
-                    "field `log_time`: expected `YYYY-MM-DD HH:MM:SS[.fff] ZONE` \
-                     (years 1900 to 2200), found {:?}",
-                    rec[LOG_TIME].chars().take(40).collect::<String>()
-                ),
-            )
-        })?;
+        let time = parse_time(&rec[LOG_TIME])
+            .ok_or_else(|| bad_time(path, line, "field `log_time`", &rec[LOG_TIME]))?;
         fold.event(
             path,
             &Event {

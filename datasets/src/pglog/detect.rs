@@ -3,14 +3,12 @@
 use std::io::BufRead;
 use std::path::Path;
 
-use super::{LineBounded, PgLogFormat, parse_time};
+use super::{PgLogFormat, open_bounded, parse_time};
 use crate::error::{DatasetError, Result};
 
 /// Up to `n` first lines of `path` (each at most 64 KiB read).
 pub(super) fn first_lines(path: &Path, n: usize) -> Result<Vec<String>> {
-    let file =
-        std::fs::File::open(path).map_err(|e| DatasetError::io(path, "open for reading", e))?;
-    let mut reader = std::io::BufReader::new(LineBounded::new(file, super::MAX_LINE_BYTES));
+    let mut reader = open_bounded(path)?;
     let mut out = Vec::new();
     let mut buf = Vec::new();
     while out.len() < n {
@@ -43,15 +41,10 @@ pub(super) fn format_of(path: &Path) -> Result<PgLogFormat> {
     }
     // The first record, not the first line: a csvlog record with a
     // multi-line statement spans lines.
-    let file =
-        std::fs::File::open(path).map_err(|e| DatasetError::io(path, "open for reading", e))?;
     let mut r = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(std::io::Read::take(
-            LineBounded::new(file, super::MAX_LINE_BYTES),
-            1 << 20,
-        ));
+        .from_reader(std::io::Read::take(open_bounded(path)?, 1 << 20));
     let mut rec = csv::StringRecord::new();
     if r.read_record(&mut rec).unwrap_or(false)
         && rec.len() >= super::csvlog::MIN_FIELDS

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{Event, Folder, LineBounded, MAX_LINE_BYTES, parse_time};
+use super::{Event, Folder, bad_time, open_bounded, parse_time};
 use crate::error::{DatasetError, Result};
 
 /// The keys the reader uses; the others are ignored.
@@ -32,9 +32,7 @@ struct Line {
 
 /// Folds the jsonlog `path` into `fold`.
 pub(super) fn read(path: &Path, fold: &mut Folder) -> Result<()> {
-    let file =
-        std::fs::File::open(path).map_err(|e| DatasetError::io(path, "open for reading", e))?;
-    let mut reader = std::io::BufReader::new(LineBounded::new(file, MAX_LINE_BYTES));
+    let mut reader = open_bounded(path)?;
     let mut buf = String::new();
     let mut n = 0u64;
     loop {
@@ -58,17 +56,8 @@ pub(super) fn read(path: &Path, fold: &mut Folder) -> Result<()> {
                 format!("expected a jsonlog object (log_destination = 'jsonlog'): {e}"),
             )
         })?;
-        let time = parse_time(&l.timestamp).ok_or_else(|| {
-            DatasetError::line(
-                path,
-                n,
-                format!(
-                    "field `timestamp`: expected `YYYY-MM-DD HH:MM:SS[.fff] ZONE` \
-                     (years 1900 to 2200), found {:?}",
-                    l.timestamp.chars().take(40).collect::<String>()
-                ),
-            )
-        })?;
+        let time = parse_time(&l.timestamp)
+            .ok_or_else(|| bad_time(path, n, "field `timestamp`", &l.timestamp))?;
         let pid;
         let session = if l.session_id.is_empty() {
             pid = l.pid.map_or(String::new(), |p| p.to_string());

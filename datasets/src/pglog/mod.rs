@@ -588,6 +588,30 @@ fn hold(start: i64, end: i64) -> Nanos {
 /// newline is not a log (and must not be buffered whole).
 pub(crate) const MAX_LINE_BYTES: usize = 64 << 20;
 
+/// `path` opened for reading, buffered, its lines bounded to
+/// [`MAX_LINE_BYTES`]: how every reader of the log opens a file.
+pub(crate) fn open_bounded(path: &Path) -> Result<std::io::BufReader<LineBounded<std::fs::File>>> {
+    let file =
+        std::fs::File::open(path).map_err(|e| DatasetError::io(path, "open for reading", e))?;
+    Ok(std::io::BufReader::new(LineBounded::new(
+        file,
+        MAX_LINE_BYTES,
+    )))
+}
+
+/// The error for a time in `field` of line `line` that does not parse
+/// (repeating at most 40 characters of it).
+pub(crate) fn bad_time(path: &Path, line: u64, field: &str, text: &str) -> DatasetError {
+    DatasetError::line(
+        path,
+        line,
+        format!(
+            "{field}: expected `YYYY-MM-DD HH:MM:SS[.fff] ZONE` (years 1900 to 2200), found {:?}",
+            text.chars().take(40).collect::<String>()
+        ),
+    )
+}
+
 /// A reader that fails once more than `max` bytes pass without a
 /// newline. Hand-written: the csv crate has no record-size limit, and
 /// this is a dozen lines.

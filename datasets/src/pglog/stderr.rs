@@ -20,7 +20,7 @@ use std::path::Path;
 
 use regex::Regex;
 
-use super::{Event, Folder, LineBounded, MAX_LINE_BYTES, parse_time};
+use super::{Event, Folder, bad_time, open_bounded, parse_time};
 use crate::error::{DatasetError, Result};
 
 /// Prefixes tried, in order, when none is given: PostgreSQL's default
@@ -191,9 +191,7 @@ pub(super) fn read(path: &Path, prefix: Option<&str>, fold: &mut Folder) -> Resu
         Some(p) => Prefix::new(p).map_err(|e| DatasetError::line(path, 1, e))?,
         None => detect(path)?,
     };
-    let file =
-        std::fs::File::open(path).map_err(|e| DatasetError::io(path, "open for reading", e))?;
-    let mut reader = std::io::BufReader::new(LineBounded::new(file, MAX_LINE_BYTES));
+    let mut reader = open_bounded(path)?;
     let mut buf = String::new();
     let mut n = 0u64;
     let mut entry: Option<Entry> = None;
@@ -244,17 +242,8 @@ pub(super) fn read(path: &Path, prefix: Option<&str>, fold: &mut Folder) -> Resu
             fold.skip();
             continue;
         }
-        let time = parse_time(p.time).ok_or_else(|| {
-            DatasetError::line(
-                path,
-                n,
-                format!(
-                    "the prefix's time: expected `YYYY-MM-DD HH:MM:SS[.fff] ZONE` \
-                     (years 1900 to 2200), found {:?}",
-                    p.time.chars().take(40).collect::<String>()
-                ),
-            )
-        })?;
+        let time =
+            parse_time(p.time).ok_or_else(|| bad_time(path, n, "the prefix's time", p.time))?;
         if let Some(e) = entry.take() {
             emit(path, &e, fold)?;
         }
