@@ -37,6 +37,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod otlp;
 pub mod pglog;
 pub mod reader;
 pub mod schema;
@@ -45,7 +46,7 @@ pub mod trace;
 pub mod writer;
 
 pub use error::{DatasetError, Result};
-pub use pglog::{PgLog, PgLogFormat, read_pg_csvlogs, read_pg_logs};
+pub use pglog::{LogFormat, LogSummary, Logged, ReadLog, read_logs, read_pg_csvlogs, stream_logs};
 pub use reader::{
     RecordReader, SnapshotReader, read_key_value_metadata, read_records, read_snapshots,
 };

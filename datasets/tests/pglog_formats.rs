@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use poolcast::core::telemetry::{ErrorCategory, Outcome, QueryClass};
-use poolcast_datasets::{PgLog, PgLogFormat, read_pg_logs};
+use poolcast_datasets::{LogFormat, ReadLog, read_logs};
 
 fn sample(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -14,11 +14,11 @@ fn sample(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn read(name: &str) -> PgLog {
-    read_pg_logs(&[sample(name)], &PgLogFormat::Auto).unwrap_or_else(|e| panic!("{name}: {e}"))
+fn read(name: &str) -> ReadLog {
+    read_logs(&[sample(name)], &LogFormat::Auto).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-fn by_class(log: &PgLog) -> BTreeMap<&'static str, usize> {
+fn by_class(log: &ReadLog) -> BTreeMap<&'static str, usize> {
     let mut m = BTreeMap::new();
     for r in &log.records {
         *m.entry(r.class.name()).or_insert(0) += 1;
@@ -26,7 +26,7 @@ fn by_class(log: &PgLog) -> BTreeMap<&'static str, usize> {
     m
 }
 
-fn errors(log: &PgLog) -> Vec<(QueryClass, ErrorCategory)> {
+fn errors(log: &ReadLog) -> Vec<(QueryClass, ErrorCategory)> {
     log.records
         .iter()
         .filter_map(|r| match r.outcome {
@@ -36,7 +36,7 @@ fn errors(log: &PgLog) -> Vec<(QueryClass, ErrorCategory)> {
         .collect()
 }
 
-fn clients(log: &PgLog) -> usize {
+fn clients(log: &ReadLog) -> usize {
     let mut c: Vec<u64> = log.records.iter().map(|r| r.client).collect();
     c.sort_unstable();
     c.dedup();
@@ -133,13 +133,13 @@ fn a_multi_line_statement_reads_whole_in_every_form() {
 #[test]
 fn a_given_prefix_is_used_and_a_wrong_one_names_the_line() {
     let p = sample("postgresql-rds.log");
-    let log = read_pg_logs(
+    let log = read_logs(
         std::slice::from_ref(&p),
-        &PgLogFormat::Stderr(Some("%t:%r:%u@%d:[%p]:".into())),
+        &LogFormat::Stderr(Some("%t:%r:%u@%d:[%p]:".into())),
     )
     .unwrap();
     assert_eq!(log.records.len(), read("postgresql.csv").records.len());
-    let e = read_pg_logs(&[p], &PgLogFormat::Stderr(Some("%m [%p] ".into())))
+    let e = read_logs(&[p], &LogFormat::Stderr(Some("%m [%p] ".into())))
         .unwrap_err()
         .to_string();
     assert!(
@@ -169,14 +169,14 @@ mod props {
         let p = dir.path().join("server.log");
         std::fs::write(&p, bytes).unwrap();
         for f in [
-            PgLogFormat::Auto,
-            PgLogFormat::Csv,
-            PgLogFormat::Json,
-            PgLogFormat::Stderr(None),
-            PgLogFormat::Stderr(Some("%t:%r:%u@%d:[%p]:".into())),
-            PgLogFormat::Stderr(Some("%m [%p] %q%u@%d %e ".into())),
+            LogFormat::Auto,
+            LogFormat::Csv,
+            LogFormat::Json,
+            LogFormat::Stderr(None),
+            LogFormat::Stderr(Some("%t:%r:%u@%d:[%p]:".into())),
+            LogFormat::Stderr(Some("%m [%p] %q%u@%d %e ".into())),
         ] {
-            if let Err(e) = read_pg_logs(std::slice::from_ref(&p), &f) {
+            if let Err(e) = read_logs(std::slice::from_ref(&p), &f) {
                 let e = e.to_string();
                 prop_assert!(e.contains("server.log"), "{f:?}: {e}");
             }

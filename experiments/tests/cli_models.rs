@@ -120,3 +120,51 @@ load = { base_rate = 50.0, patterns = [{ kind = "cyclical", daily_amplitude = 0.
         "same features, same artifact"
     );
 }
+
+/// A production pool's OpenTelemetry metrics (node-postgres through its
+/// instrumentation, `datasets/tests/data/otlp`) train a forecaster and
+/// export an artifact, as a simulated run's snapshots do.
+#[test]
+fn otlp_pool_metrics_train_a_forecaster() {
+    let metrics = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../datasets/tests/data/otlp/metrics.jsonl");
+    let dir = tempfile::tempdir().unwrap();
+    let fit = dir.path().join("fit");
+    let out = poolcast(&[
+        "train",
+        metrics.to_str().unwrap(),
+        "--out",
+        fit.to_str().unwrap(),
+        "--horizons",
+        "1,3",
+        "--quick",
+        "-q",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = std::fs::read_to_string(fit.join("train_report.md")).unwrap();
+    // 82 one-second exports, less the horizon and the gaps between the
+    // train, validation and test sets: every row a snapshot of the pool.
+    assert!(
+        report.contains("rows: train 48, valid 16, test 15"),
+        "{report}"
+    );
+    let art = fit.join("artifacts/h1.json");
+    let exported = dir.path().join("model.json");
+    let out = poolcast(&[
+        "export",
+        fit.to_str().unwrap(),
+        "--horizon",
+        "1",
+        "--out",
+        exported.to_str().unwrap(),
+    ]);
+    assert!(
+        art.exists() && out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

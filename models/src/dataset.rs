@@ -172,10 +172,45 @@ pub fn read_run(path: &Path) -> Result<Vec<Snapshot>, ModelError> {
         }
         Ok(out)
     } else if path.extension().is_some_and(|e| e == "jsonl") {
+        if is_otlp_metrics(path) {
+            return read_otlp_pool(path);
+        }
         read_recorder_snapshots(path).map_err(input)
     } else {
         read_snapshots(path).map_err(input)
     }
+}
+
+/// Whether `path` starts with an OTLP/JSON metrics export.
+fn is_otlp_metrics(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 64];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    poolcast_datasets::otlp::otlp_kind(&String::from_utf8_lossy(&head[..n]))
+        == Some(poolcast_datasets::otlp::OtlpKind::Metrics)
+}
+
+/// The snapshots of the one pool an OTLP/JSON metrics file exports.
+///
+/// # Errors
+/// As [`poolcast_datasets::otlp::metrics::read_otlp_metrics`]; a file of
+/// more than one pool, naming them.
+fn read_otlp_pool(path: &Path) -> Result<Vec<Snapshot>, ModelError> {
+    let mut pools = poolcast_datasets::otlp::metrics::read_otlp_metrics(path)
+        .map_err(|e| ModelError::Input(e.to_string()))?;
+    if pools.len() > 1 {
+        let names: Vec<String> = pools.iter().map(|p| format!("{:?}", p.pool)).collect();
+        return Err(ModelError::Input(format!(
+            "{}: exports {} pools ({}): a forecaster learns one pool's demand; keep one pool's \
+             data points (db.client.connection.pool.name) per file",
+            path.display(),
+            pools.len(),
+            names.join(", ")
+        )));
+    }
+    Ok(pools.pop().map(|p| p.snapshots).unwrap_or_default())
 }
 
 /// A features table with its definition.

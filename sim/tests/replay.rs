@@ -756,3 +756,28 @@ fn a_server_logs_form_and_prefix_can_be_given() {
         );
     }
 }
+
+/// OpenTelemetry client spans from a real SDK (the datasets crate's
+/// `otlp` samples) replay in a closed loop: each trace is a client, and
+/// each statement holds its connection for the span's client-side time.
+#[test]
+fn otlp_client_spans_replay_in_a_closed_loop() {
+    let spans = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../datasets/tests/data/otlp/spans-new-semconv.jsonl");
+    for extra in ["", r#", format = "otlp""#] {
+        let extra = format!("{extra}, closed_loop = true");
+        let file = ScenarioFile::parse(&replay_toml(&spans, &extra, 2.0), "r.toml")
+            .unwrap_or_else(|e| panic!("{extra}: {e}"));
+        let sc = &file.scenarios[0];
+        // 121 reads, 30 writes and 27 transactions.
+        assert_eq!(sc.offered_requests(), 178.0);
+        let trace = sc.replay.as_ref().and_then(|r| r.trace()).unwrap();
+        let holds: Vec<u64> = trace.stream().map(|r| r.hold_ns).collect();
+        // Client-side holds: milliseconds, where the server's log of the
+        // same statements says tens of microseconds.
+        let mean = holds.iter().sum::<u64>() as f64 / holds.len() as f64;
+        assert!(mean > 1e6, "mean hold {mean} ns");
+        let (s, _) = common::run(sc, 1, 0);
+        assert_eq!(s.requests, 178);
+    }
+}

@@ -23,7 +23,7 @@ const BACKEND_TYPE: usize = 23;
 pub(super) const MIN_FIELDS: usize = 23;
 
 /// Folds the csvlog `path` into `fold`.
-pub(super) fn read(path: &Path, fold: &mut Folder) -> Result<()> {
+pub(super) fn read(path: &Path, fold: &mut Folder<'_>) -> Result<()> {
     // A file with no newline (not a log at all) must not be read into one
     // record of unbounded size.
     let file = open_bounded(path)?;

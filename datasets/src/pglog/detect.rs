@@ -3,7 +3,7 @@
 use std::io::BufRead;
 use std::path::Path;
 
-use super::{PgLogFormat, open_bounded, parse_time};
+use super::{LogFormat, open_bounded, parse_time};
 use crate::error::{DatasetError, Result};
 
 /// Up to `n` first lines of `path` (each at most 64 KiB read).
@@ -28,16 +28,41 @@ pub(super) fn first_lines(path: &Path, n: usize) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// The form of `path`: jsonlog when its first line is a JSON object, csvlog
+/// The form of `path`: OTLP spans when its first line is an OTLP/JSON
+/// traces export, jsonlog when it is another JSON object, csvlog
 /// when it is a CSV record of at least 23 fields starting with a time,
 /// stderr otherwise (its prefix found when it is read).
-pub(super) fn format_of(path: &Path) -> Result<PgLogFormat> {
+pub(super) fn format_of(path: &Path) -> Result<LogFormat> {
     let lines = first_lines(path, 1)?;
     let Some(first) = lines.first() else {
-        return Ok(PgLogFormat::Csv);
+        return Ok(LogFormat::Csv);
     };
+    match crate::otlp::otlp_kind(first) {
+        Some(crate::otlp::OtlpKind::Traces) => return Ok(LogFormat::OtlpSpans),
+        Some(kind) => {
+            return Err(DatasetError::line(
+                path,
+                1,
+                format!(
+                    "an OTLP/JSON {} export, which holds no requests: give a traces export \
+                     (`resourceSpans`) here{}",
+                    if kind == crate::otlp::OtlpKind::Metrics {
+                        "metrics"
+                    } else {
+                        "logs"
+                    },
+                    if kind == crate::otlp::OtlpKind::Metrics {
+                        ", and the metrics to `poolcast train`"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        None => {}
+    }
     if first.trim_start().starts_with('{') {
-        return Ok(PgLogFormat::Json);
+        return Ok(LogFormat::Json);
     }
     // The first record, not the first line: a csvlog record with a
     // multi-line statement spans lines.
@@ -50,7 +75,7 @@ pub(super) fn format_of(path: &Path) -> Result<PgLogFormat> {
         && rec.len() >= super::csvlog::MIN_FIELDS
         && parse_time(&rec[0]).is_some()
     {
-        return Ok(PgLogFormat::Csv);
+        return Ok(LogFormat::Csv);
     }
-    Ok(PgLogFormat::Stderr(None))
+    Ok(LogFormat::Stderr(None))
 }

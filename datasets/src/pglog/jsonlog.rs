@@ -31,7 +31,7 @@ struct Line {
 }
 
 /// Folds the jsonlog `path` into `fold`.
-pub(super) fn read(path: &Path, fold: &mut Folder) -> Result<()> {
+pub(super) fn read(path: &Path, fold: &mut Folder<'_>) -> Result<()> {
     let mut reader = open_bounded(path)?;
     let mut buf = String::new();
     let mut n = 0u64;

@@ -1,7 +1,7 @@
 //! Reads PostgreSQL's own server log into [`RequestRecord`]s, so that a
 //! service that does not run the runtime pool can still have its traffic
 //! replayed and studied. The log may be in any of its three forms, found
-//! from each file ([`PgLogFormat::Auto`]) or named:
+//! from each file ([`LogFormat::Auto`]) or named:
 //!
 //! - csvlog (`log_destination = 'csvlog'`);
 //! - jsonlog (PostgreSQL 15+);
@@ -85,9 +85,13 @@ pub mod stderr;
 /// time well inside i64 nanoseconds.
 pub(crate) const MAX_DURATION_MS: f64 = 365.0 * 86_400e3;
 
+/// 2200-01-01 in ns since 1970: the latest time a log may have (see
+/// [`parse_time`]).
+pub(crate) const MAX_EPOCH_NS: i64 = 7_258_118_400 * NANOS_PER_SEC as i64;
+
 /// What a csvlog read gave.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PgLog {
+pub struct ReadLog {
     /// One per statement (or transaction), arrival times from `origin`.
     pub records: Vec<RequestRecord>,
     /// The log time that is time 0 (the first arrival, rounded down to a
@@ -116,6 +120,13 @@ struct Session {
     txn: Option<Txn>,
 }
 
+impl Session {
+    /// Nothing is open: the entry can go and be made again.
+    fn is_idle(&self) -> bool {
+        self.started.is_none() && self.phases_ns.is_none() && self.txn.is_none()
+    }
+}
+
 /// The client of csvlog session `session_id`.
 fn session_client(session_id: &str) -> u64 {
     poolcast::core::telemetry::client_id(session_id)
@@ -125,12 +136,14 @@ fn session_client(session_id: &str) -> u64 {
 struct Txn {
     start: i64,
     pattern: u64,
+    /// The statement that gave the pattern (empty until one did).
+    text: String,
     error: Option<ErrorCategory>,
 }
 
 /// Which form of PostgreSQL's log a file is in.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum PgLogFormat {
+pub enum LogFormat {
     /// Found from each file's first lines.
     #[default]
     Auto,
@@ -141,18 +154,21 @@ pub enum PgLogFormat {
     /// `log_destination = 'stderr'`, with this `log_line_prefix` (`None`:
     /// found among the common ones, see [`stderr::KNOWN_PREFIXES`]).
     Stderr(Option<String>),
+    /// Not a server log: OpenTelemetry database client spans in OTLP/JSON
+    /// ([`crate::otlp`]).
+    OtlpSpans,
 }
 
 /// Reads csvlog files as one log (rotated files of one server, in the order
 /// given); arrival times share one origin.
 ///
 /// # Errors
-/// As [`read_pg_logs`].
-pub fn read_pg_csvlogs(paths: &[PathBuf]) -> Result<PgLog> {
-    read_pg_logs(paths, &PgLogFormat::Csv)
+/// As [`read_logs`].
+pub fn read_pg_csvlogs(paths: &[PathBuf]) -> Result<ReadLog> {
+    read_logs(paths, &LogFormat::Csv)
 }
 
-/// Reads PostgreSQL log files of any form ([`PgLogFormat`]) as one log
+/// Reads PostgreSQL log files of any form ([`LogFormat`]) as one log
 /// (rotated files of one server, in the order given); arrival times share
 /// one origin.
 ///
@@ -161,34 +177,118 @@ pub fn read_pg_csvlogs(paths: &[PathBuf]) -> Result<PgLog> {
 /// naming the file and line for a malformed line (too few csvlog fields,
 /// a time or duration that does not parse, a line no known stderr prefix
 /// matches); a log with no statement in it.
-pub fn read_pg_logs(paths: &[PathBuf], format: &PgLogFormat) -> Result<PgLog> {
-    let mut fold = Folder::default();
+pub fn read_logs(paths: &[PathBuf], format: &LogFormat) -> Result<ReadLog> {
+    let mut raw = Vec::new();
+    let summary = stream_logs(paths, format, &mut |r: Logged<'_>| {
+        raw.push((r.start_ns, r.record));
+    })?;
+    into_log(raw, summary, paths)
+}
+
+/// One request as a streaming read gives it ([`stream_logs`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Logged<'a> {
+    /// When it arrived: ns from 1970-01-01 of the log's (ignored) zone.
+    pub start_ns: i64,
+    /// The request, its `arrival_ns` 0 (a streaming read knows no origin).
+    pub record: RequestRecord,
+    /// The statement that gave its pattern (a transaction's first
+    /// statement that neither begins nor ends it; empty if none did).
+    pub statement: &'a str,
+}
+
+/// What a streaming read of a log saw besides its requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSummary {
+    /// Lines that were not statements (connections, checkpoints, ...).
+    pub skipped: u64,
+    /// Statements or transactions still open when the log ends, dropped.
+    pub unfinished: u64,
+    /// The form the files were read in (with the stderr prefix used).
+    pub format: String,
+}
+
+/// Reads PostgreSQL log files as [`read_logs`] does, handing each
+/// request to `sink` as it completes instead of keeping them: memory is
+/// bounded by the sessions with a statement or transaction open, not by
+/// the size of the log. Requests come in the order they end.
+///
+/// # Errors
+/// As [`read_logs`], except that a log with no statement is not one.
+pub fn stream_logs(
+    paths: &[PathBuf],
+    format: &LogFormat,
+    sink: &mut dyn FnMut(Logged<'_>),
+) -> Result<LogSummary> {
+    let mut fold = Folder::new(sink);
     let mut formats = Vec::new();
     for path in paths {
         let f = match format {
-            PgLogFormat::Auto => detect::format_of(path)?,
+            LogFormat::Auto => detect::format_of(path)?,
             other => other.clone(),
         };
         let described = match &f {
-            PgLogFormat::Csv => {
+            LogFormat::Csv => {
                 csvlog::read(path, &mut fold)?;
                 "csvlog".to_string()
             }
-            PgLogFormat::Json => {
+            LogFormat::Json => {
                 jsonlog::read(path, &mut fold)?;
                 "jsonlog".to_string()
             }
-            PgLogFormat::Stderr(prefix) => {
+            LogFormat::Stderr(prefix) => {
                 let p = stderr::read(path, prefix.as_deref(), &mut fold)?;
                 format!("stderr, log_line_prefix = {p:?}")
             }
-            PgLogFormat::Auto => unreachable!("format_of never answers Auto"),
+            LogFormat::OtlpSpans => {
+                let seen = crate::otlp::spans::read(path, &mut fold)?;
+                format!("OTLP/JSON spans, {}", seen.describe())
+            }
+            LogFormat::Auto => unreachable!("format_of never answers Auto"),
         };
         if !formats.contains(&described) {
             formats.push(described);
         }
     }
-    fold.into_log(paths, formats.join("; "))
+    Ok(fold.finish(formats.join("; ")))
+}
+
+/// The log of `raw` requests (epoch ns starts): arrivals from the first
+/// one, rounded down to a whole second.
+fn into_log(
+    raw: Vec<(i64, RequestRecord)>,
+    summary: LogSummary,
+    paths: &[PathBuf],
+) -> Result<ReadLog> {
+    let Some(first) = raw.iter().map(|(t, _)| *t).min() else {
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(DatasetError::line(
+            &paths.first().cloned().unwrap_or_default(),
+            1,
+            format!(
+                "no statement with a duration in {} (expected a log written with \
+                 log_min_duration_statement = 0, or log_statement = 'all' and log_duration = on)",
+                names.join(", ")
+            ),
+        ));
+    };
+    let origin = first.div_euclid(NANOS_PER_SEC as i64) * NANOS_PER_SEC as i64;
+    let records = raw
+        .into_iter()
+        .map(|(t, r)| RequestRecord {
+            // `t >= origin`; the difference of two times in 1900..2200
+            // may exceed an i64 but not a u64.
+            arrival_ns: t.abs_diff(origin),
+            ..r
+        })
+        .collect();
+    Ok(ReadLog {
+        records,
+        origin: format_time(origin),
+        skipped: summary.skipped,
+        unfinished: summary.unfinished,
+        format: summary.format,
+    })
 }
 
 /// One log line (or entry) as every form of the log gives it, for
@@ -218,16 +318,32 @@ pub(crate) struct Event<'a> {
 /// every form of the log: sessions, statements and their durations,
 /// transactions, errors. Sessions carry over from one file to the next (a
 /// rotation can fall inside a transaction).
-#[derive(Default)]
-pub(crate) struct Folder {
+pub(crate) struct Folder<'s> {
+    /// Sessions with something open (and, until the next sweep, some
+    /// without).
     sessions: HashMap<String, Session>,
-    /// Arrivals in epoch ns until the origin is known; signed so a log
-    /// from before 1970 still reads.
-    raw: Vec<(i64, RequestRecord)>,
+    /// Where finished requests go.
+    sink: &'s mut dyn FnMut(Logged<'_>),
     skipped: u64,
+    /// Events since idle sessions were last swept out.
+    since_sweep: u32,
 }
 
-impl Folder {
+/// Events between two sweeps of idle sessions: often enough that a log of
+/// millions of short sessions keeps only the open ones, rarely enough that
+/// the sweep costs nothing per line.
+const SWEEP_EVERY: u32 = 1 << 16;
+
+impl<'s> Folder<'s> {
+    fn new(sink: &'s mut dyn FnMut(Logged<'_>)) -> Self {
+        Folder {
+            sessions: HashMap::new(),
+            sink,
+            skipped: 0,
+            since_sweep: 0,
+        }
+    }
+
     /// A line that is not a statement (a connection, a checkpoint, a
     /// detail line).
     pub(crate) fn skip(&mut self) {
@@ -244,14 +360,8 @@ impl Folder {
             self.skipped += 1;
             return Ok(());
         }
-        let out = &mut self.raw;
-        let session = self
-            .sessions
-            .entry(ev.session.to_string())
-            .or_insert_with(|| Session {
-                client: session_client(ev.session),
-                ..Session::default()
-            });
+        let out = &mut *self.sink;
+        let session = session(&mut self.sessions, &mut self.since_sweep, ev.session, None);
         if ev.severity == "ERROR" {
             let class = classify_sqlstate(ev.sqlstate);
             let outcome = Outcome::Error(class.category);
@@ -337,45 +447,62 @@ impl Folder {
         Ok(())
     }
 
-    /// The log: arrivals from the first one, rounded down to a whole
-    /// second.
-    fn into_log(self, paths: &[PathBuf], format: String) -> Result<PgLog> {
+    /// A statement known by its client-side span (OpenTelemetry): it ran
+    /// from `start` to `end` (epoch ns) in `session`, whose requests are
+    /// `client`'s. The same rules as a log line's: transactions, classes,
+    /// patterns.
+    pub(crate) fn statement(
+        &mut self,
+        key: &str,
+        client: u64,
+        (start, end): (i64, i64),
+        sql: &str,
+        outcome: Outcome,
+    ) {
+        let s = session(&mut self.sessions, &mut self.since_sweep, key, Some(client));
+        finish(s, start, end, sql, outcome, &mut *self.sink);
+    }
+
+    /// What the read saw besides its requests.
+    fn finish(self, format: String) -> LogSummary {
         let unfinished = self
             .sessions
             .values()
             .map(|s| u64::from(s.started.is_some()) + u64::from(s.txn.is_some()))
             .sum();
-        let Some(first) = self.raw.iter().map(|(t, _)| *t).min() else {
-            let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-            return Err(DatasetError::line(
-                &paths.first().cloned().unwrap_or_default(),
-                1,
-                format!(
-                    "no statement with a duration in {} (expected a log written with \
-                     log_min_duration_statement = 0, or log_statement = 'all' and log_duration = on)",
-                    names.join(", ")
-                ),
-            ));
-        };
-        let origin = first.div_euclid(NANOS_PER_SEC as i64) * NANOS_PER_SEC as i64;
-        let records = self
-            .raw
-            .into_iter()
-            .map(|(t, r)| RequestRecord {
-                // `t >= origin`; the difference of two times in 1900..2200
-                // may exceed an i64 but not a u64.
-                arrival_ns: t.abs_diff(origin),
-                ..r
-            })
-            .collect();
-        Ok(PgLog {
-            records,
-            origin: format_time(origin),
+        LogSummary {
             skipped: self.skipped,
             unfinished,
             format,
-        })
+        }
     }
+}
+
+/// The state of session `key` (made with `client`, or the hash of `key`,
+/// when new); now and then sweeps out the idle sessions first.
+fn session<'f>(
+    sessions: &'f mut HashMap<String, Session>,
+    since_sweep: &mut u32,
+    key: &str,
+    client: Option<u64>,
+) -> &'f mut Session {
+    *since_sweep += 1;
+    if *since_sweep >= SWEEP_EVERY {
+        *since_sweep = 0;
+        sessions.retain(|_, s| !s.is_idle());
+    }
+    // Looked up before inserting: most lines are of a known session, and
+    // the key need not be copied for them.
+    if !sessions.contains_key(key) {
+        sessions.insert(
+            key.to_string(),
+            Session {
+                client: client.unwrap_or_else(|| session_client(key)),
+                ..Session::default()
+            },
+        );
+    }
+    sessions.get_mut(key).expect("inserted above")
 }
 
 /// `parse <name>: sql`, `bind <name>: sql` or `execute <name>: sql`.
@@ -409,7 +536,8 @@ fn first_keyword(sql: &str) -> String {
         .to_ascii_uppercase()
 }
 
-fn class_of(keyword: &str) -> QueryClass {
+/// The class of a statement by its first keyword, upper-cased.
+pub(crate) fn class_of_keyword(keyword: &str) -> QueryClass {
     match keyword {
         "SELECT" | "WITH" | "SHOW" | "VALUES" | "TABLE" => QueryClass::Read,
         "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "COPY" => QueryClass::Write,
@@ -454,7 +582,7 @@ fn finish(
     end: i64,
     sql: &str,
     outcome: Outcome,
-    out: &mut Vec<(i64, RequestRecord)>,
+    out: &mut dyn FnMut(Logged<'_>),
 ) {
     let parts = statements(sql);
     let first = first_keyword(parts[0]);
@@ -471,19 +599,14 @@ fn finish(
         })
         .copied();
     let client = session.client;
-    let transaction = |start: i64, pattern: u64, error: Option<ErrorCategory>| {
-        (
-            start,
-            RequestRecord {
-                arrival_ns: 0,
-                class: QueryClass::Transaction,
-                pattern_hash: pattern,
-                acquire_wait_ns: 0,
-                hold_ns: hold(start, end),
-                outcome: error.map_or(Outcome::Ok, Outcome::Error),
-                client,
-            },
-        )
+    let transaction = |start: i64, pattern: u64, error: Option<ErrorCategory>| RequestRecord {
+        arrival_ns: 0,
+        class: QueryClass::Transaction,
+        pattern_hash: pattern,
+        acquire_wait_ns: 0,
+        hold_ns: hold(start, end),
+        outcome: error.map_or(Outcome::Ok, Outcome::Error),
+        client,
     };
     if let Some(txn) = &mut session.txn {
         // A BEGIN inside a transaction is a no-op (PostgreSQL warns).
@@ -491,13 +614,18 @@ fn finish(
             && let Some(b) = body
         {
             txn.pattern = pattern_hash(b);
+            txn.text = b.to_string();
         }
         if txn.error.is_none() {
             txn.error = error;
         }
         if ends {
             let txn = session.txn.take().expect("matched above");
-            out.push(transaction(txn.start, txn.pattern, txn.error));
+            out(Logged {
+                start_ns: txn.start,
+                record: transaction(txn.start, txn.pattern, txn.error),
+                statement: &txn.text,
+            });
         }
         return;
     }
@@ -506,28 +634,34 @@ fn finish(
         if ends || error.is_some() {
             // The whole transaction in one simple query, or a BEGIN that
             // failed: one request.
-            out.push(transaction(start, pattern, error));
+            out(Logged {
+                start_ns: start,
+                record: transaction(start, pattern, error),
+                statement: body.unwrap_or(""),
+            });
         } else {
             session.txn = Some(Txn {
                 start,
                 pattern,
+                text: body.unwrap_or("").to_string(),
                 error: None,
             });
         }
         return;
     }
-    out.push((
-        start,
-        RequestRecord {
+    out(Logged {
+        start_ns: start,
+        record: RequestRecord {
             arrival_ns: 0,
-            class: class_of(&first),
+            class: class_of_keyword(&first),
             pattern_hash: pattern_hash(sql),
             acquire_wait_ns: 0,
             hold_ns: hold(start, end),
             outcome,
             client,
         },
-    ));
+        statement: sql,
+    });
 }
 
 /// `YYYY-MM-DD HH:MM:SS[.fff] ZONE` to ns from 1970-01-01 00:00:00 of the
@@ -664,7 +798,7 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// The inverse of [`parse_time`] for whole seconds, for [`PgLog::origin`].
+/// The inverse of [`parse_time`] for whole seconds, for [`ReadLog::origin`].
 fn format_time(ns: i64) -> String {
     let secs = ns.div_euclid(NANOS_PER_SEC as i64);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
@@ -711,7 +845,7 @@ mod tests {
         )
     }
 
-    fn read(text: &str) -> Result<PgLog> {
+    fn read(text: &str) -> Result<ReadLog> {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("postgresql.csv");
         std::fs::write(&p, text).unwrap();

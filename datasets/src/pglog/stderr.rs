@@ -186,7 +186,7 @@ struct Entry {
 
 /// Folds the stderr log `path` into `fold`, with `prefix` or the known
 /// prefix that fits its first lines; returns the prefix used.
-pub(super) fn read(path: &Path, prefix: Option<&str>, fold: &mut Folder) -> Result<String> {
+pub(super) fn read(path: &Path, prefix: Option<&str>, fold: &mut Folder<'_>) -> Result<String> {
     let prefix = match prefix {
         Some(p) => Prefix::new(p).map_err(|e| DatasetError::line(path, 1, e))?,
         None => detect(path)?,
@@ -263,7 +263,7 @@ pub(super) fn read(path: &Path, prefix: Option<&str>, fold: &mut Folder) -> Resu
     Ok(prefix.as_str().to_string())
 }
 
-fn emit(path: &Path, e: &Entry, fold: &mut Folder) -> Result<()> {
+fn emit(path: &Path, e: &Entry, fold: &mut Folder<'_>) -> Result<()> {
     fold.event(
         path,
         &Event {

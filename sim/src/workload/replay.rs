@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex};
 
 use poolcast::core::telemetry::RecorderFile;
 use poolcast::core::{Nanos, RequestRecord};
-use poolcast_datasets::PgLogFormat;
+use poolcast_datasets::LogFormat;
 use serde::{Deserialize, Serialize};
 
 use super::trace_stream::{Plan, Sorter, Source, Survey, Timing};
@@ -123,8 +123,9 @@ pub struct ReplayConfig {
     /// are the same either way, so it is not part of a run's identity.
     #[serde(default = "default_memory_mb", skip_serializing)]
     pub memory_mb: u64,
-    /// A PostgreSQL server log's form: `csvlog`, `jsonlog` or `stderr`
-    /// (default: found from each file).
+    /// The trace's form when it is a log: a PostgreSQL server log's
+    /// `csvlog`, `jsonlog` or `stderr`, or `otlp` for OpenTelemetry database
+    /// client spans in OTLP/JSON (default: found from each file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     /// A stderr log's `log_line_prefix`, as the server's setting (default:
@@ -506,7 +507,7 @@ impl ReplayConfig {
     /// # Errors
     /// `format` is not a form, `log_line_prefix` does not compile, or is
     /// given for a form that has none.
-    fn pg_format(&self, path: &str) -> Result<PgLogFormat, ConfigError> {
+    fn pg_format(&self, path: &str) -> Result<LogFormat, ConfigError> {
         let prefix = match &self.log_line_prefix {
             Some(p) => {
                 poolcast_datasets::pglog::stderr::Prefix::new(p)
@@ -516,11 +517,12 @@ impl ReplayConfig {
             None => None,
         };
         let format = match (self.format.as_deref(), prefix) {
-            (None, None) => PgLogFormat::Auto,
-            (None | Some("stderr"), p) => PgLogFormat::Stderr(p),
-            (Some("csvlog"), None) => PgLogFormat::Csv,
-            (Some("jsonlog"), None) => PgLogFormat::Json,
-            (Some(f @ ("csvlog" | "jsonlog")), Some(_)) => {
+            (None, None) => LogFormat::Auto,
+            (None | Some("stderr"), p) => LogFormat::Stderr(p),
+            (Some("csvlog"), None) => LogFormat::Csv,
+            (Some("jsonlog"), None) => LogFormat::Json,
+            (Some("otlp"), None) => LogFormat::OtlpSpans,
+            (Some(f @ ("csvlog" | "jsonlog" | "otlp")), Some(_)) => {
                 return Err(ConfigError::new(
                     join(path, "log_line_prefix"),
                     format!("a {f} has no log_line_prefix: give it only for format = \"stderr\""),
@@ -530,7 +532,7 @@ impl ReplayConfig {
                 return Err(ConfigError::new(
                     join(path, "format"),
                     format!(
-                        "expected \"csvlog\", \"jsonlog\" or \"stderr\", found {:?}",
+                        "expected \"csvlog\", \"jsonlog\", \"stderr\" or \"otlp\", found {:?}",
                         other.chars().take(40).collect::<String>()
                     ),
                 ));
@@ -634,12 +636,13 @@ fn is_recorder_csv(p: &Path) -> Result<bool, String> {
 
 /// Where the requests of a trace are: a recorder directory's
 /// `requests-*.csv` in name order, a directory of PostgreSQL server logs
-/// (its `*.csv`, else its `*.json`, else its `*.log`, read as one log: a
+/// (its `*.csv`, else its `*.json`, else its `*.log`, else its `*.jsonl`
+/// OTLP span exports, read as one log: a
 /// logging collector writing several forms writes each statement once in
 /// each), or the one file given (recorder CSV, simulator Parquet, or a
 /// server log in any form), and whether it measured acquire waits (a
 /// server log does not).
-fn trace_source(trace: &Path, format: PgLogFormat) -> Result<(Source, bool), String> {
+fn trace_source(trace: &Path, format: LogFormat) -> Result<(Source, bool), String> {
     let meta = std::fs::metadata(trace).map_err(|e| format!("{}: {e}", trace.display()))?;
     if !meta.is_dir() {
         return Ok(if trace.extension().is_some_and(|e| e == "parquet") {
@@ -647,21 +650,21 @@ fn trace_source(trace: &Path, format: PgLogFormat) -> Result<(Source, bool), Str
         } else if is_recorder_csv(trace)? {
             (Source::Recorder(vec![trace.to_path_buf()]), true)
         } else {
-            (Source::PgLog(vec![trace.to_path_buf()], format), false)
+            (Source::Log(vec![trace.to_path_buf()], format), false)
         });
     }
     let files = recorder_files(trace, RecorderFile::Requests)?;
     if files.is_empty() {
-        for ext in [".csv", ".json", ".log"] {
+        for ext in [".csv", ".json", ".log", ".jsonl"] {
             let logs = files_named(trace, |n| n.ends_with(ext))?;
             if !logs.is_empty() {
-                return Ok((Source::PgLog(logs, format), false));
+                return Ok((Source::Log(logs, format), false));
             }
         }
         return Err(format!(
-            "{}: no requests-*.csv, *.csv, *.json or *.log in this directory (expected a trace \
-             recorder's directory, a directory of PostgreSQL logs, one such file, or a \
-             requests.parquet)",
+            "{}: no requests-*.csv, *.csv, *.json, *.log or *.jsonl in this directory (expected \
+             a trace recorder's directory, a directory of PostgreSQL logs or of OTLP/JSON span \
+             exports, one such file, or a requests.parquet)",
             trace.display()
         ));
     }

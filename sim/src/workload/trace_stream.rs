@@ -62,7 +62,7 @@ pub(crate) enum Source {
     /// PostgreSQL server logs (csvlog, jsonlog or stderr, found from each
     /// file), read whole on each pass: a statement's lines are paired
     /// across the whole log.
-    PgLog(Vec<PathBuf>, poolcast_datasets::PgLogFormat),
+    Log(Vec<PathBuf>, poolcast_datasets::LogFormat),
 }
 
 /// Records in the order they were written; an `Err` ends them.
@@ -87,7 +87,7 @@ impl Source {
                 Ok(r) => Box::new(r.map(|x| x.map_err(|e| e.to_string()))),
                 Err(e) => Box::new(std::iter::once(Err(e.to_string()))),
             },
-            Source::PgLog(files, format) => match poolcast_datasets::read_pg_logs(files, format) {
+            Source::Log(files, format) => match poolcast_datasets::read_logs(files, format) {
                 Ok(log) => Box::new(log.records.into_iter().map(Ok)),
                 Err(e) => Box::new(std::iter::once(Err(e.to_string()))),
             },
