@@ -13,6 +13,7 @@ mod ceiling;
 mod claims;
 mod evaluate;
 mod forecast;
+mod inspect;
 mod manifest;
 mod merge;
 mod metric;
@@ -90,6 +91,14 @@ enum Command {
         #[command(flatten)]
         args: merge::MergeArgs,
     },
+    /// Profile a trace before replaying it: requests, classes, top
+    /// statement patterns, arrival rate and concurrency over time, holds,
+    /// sessions, errors, and the pool Erlang C asks for; in the terminal
+    /// and as one HTML page.
+    Inspect {
+        #[command(flatten)]
+        args: inspect::InspectArgs,
+    },
     /// Export the winning model of a horizon from a `poolcast train` output
     /// directory as the artifact the runtime pool loads.
     Export {
@@ -153,6 +162,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train { args, jobs } => workers(jobs)?.install(|| train::train_cmd(args)),
         Command::Run { args, jobs } => workers(jobs)?.install(|| run::run_cmd(&args).map(|_| ())),
         Command::Merge { args } => merge::merge_cmd(&args).map(|_| ()),
+        Command::Inspect { args } => inspect::inspect_cmd(&args),
         Command::Export {
             train_dir,
             horizon,

@@ -7,7 +7,7 @@ use crate::Chart;
 use crate::doc::{Align, Block, Document, Line, Span, Table};
 use crate::{MACHINE_BEGIN, MACHINE_END};
 
-const STYLE: &str = "\
+pub(crate) const STYLE: &str = "\
 :root{color-scheme:light}
 body{font-family:system-ui,-apple-system,'Segoe UI','DejaVu Sans',sans-serif;\
 margin:0 auto;max-width:1200px;padding:1.5rem;line-height:1.45;color:#1b1f24;background:#fff}
@@ -174,7 +174,7 @@ fn inline(line: &Line) -> String {
 }
 
 /// Escapes text for element content and attribute values.
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -23,6 +23,7 @@ mod markdown;
 pub mod model;
 mod sections;
 mod summary;
+pub mod trace;
 
 pub use model::*;
 

@@ -284,7 +284,7 @@ fn into_log(
         .collect();
     Ok(ReadLog {
         records,
-        origin: format_time(origin),
+        origin: format_epoch_ns(origin),
         skipped: summary.skipped,
         unfinished: summary.unfinished,
         format: summary.format,
@@ -517,7 +517,7 @@ fn protocol_phase(s: &str) -> Option<(&str, &str)> {
 
 /// The first keyword of `sql`, upper-cased (after spaces, parentheses and
 /// comments).
-fn first_keyword(sql: &str) -> String {
+fn first_keyword(sql: &str) -> Keyword {
     let mut s = sql.trim_start();
     loop {
         if let Some(r) = s.strip_prefix("--") {
@@ -530,10 +530,33 @@ fn first_keyword(sql: &str) -> String {
             break;
         }
     }
-    s.chars()
-        .take_while(|c| c.is_ascii_alphabetic())
-        .collect::<String>()
-        .to_ascii_uppercase()
+    let word = s.bytes().take_while(u8::is_ascii_alphabetic);
+    let mut k = Keyword([0; KEYWORD_BYTES], 0);
+    for b in word {
+        if usize::from(k.1) == KEYWORD_BYTES {
+            // Longer than any keyword the rules name.
+            return Keyword([0; KEYWORD_BYTES], 0);
+        }
+        k.0[usize::from(k.1)] = b.to_ascii_uppercase();
+        k.1 += 1;
+    }
+    k
+}
+
+/// Bytes of the longest keyword kept ([`first_keyword`]).
+const KEYWORD_BYTES: usize = 12;
+
+/// A statement's first keyword, upper-cased, on the stack: it is read for
+/// every statement of a log, and a `String` each time showed in profiles.
+#[derive(Clone, Copy)]
+struct Keyword([u8; KEYWORD_BYTES], u8);
+
+impl std::ops::Deref for Keyword {
+    type Target = str;
+    fn deref(&self) -> &str {
+        // ASCII letters only (first_keyword).
+        std::str::from_utf8(&self.0[..usize::from(self.1)]).unwrap_or("")
+    }
 }
 
 /// The class of a statement by its first keyword, upper-cased.
@@ -548,13 +571,11 @@ pub(crate) fn class_of_keyword(keyword: &str) -> QueryClass {
 /// The statements of a simple query (`BEGIN; UPDATE ...; COMMIT` is
 /// logged as one), split at semicolons; a semicolon inside a string
 /// literal splits it too, which only matters when it hides a `COMMIT`.
-fn statements(sql: &str) -> Vec<&str> {
-    let v: Vec<&str> = sql
-        .split(';')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect();
-    if v.is_empty() { vec![sql] } else { v }
+fn statements(sql: &str) -> impl Iterator<Item = &str> + Clone {
+    let parts = sql.split(';').map(str::trim).filter(|s| !s.is_empty());
+    // A query of nothing but semicolons is itself.
+    let only = parts.clone().next().is_none().then_some(sql);
+    only.into_iter().chain(parts)
 }
 
 fn starts_txn(kw: &str) -> bool {
@@ -562,6 +583,9 @@ fn starts_txn(kw: &str) -> bool {
 }
 
 fn ends_txn(kw: &str, stmt: &str) -> bool {
+    if !matches!(kw, "COMMIT" | "END" | "ABORT" | "ROLLBACK" | "PREPARE") {
+        return false;
+    }
     let up = stmt.to_ascii_uppercase();
     match kw {
         // COMMIT PREPARED ends a two-phase transaction, not this session's.
@@ -585,19 +609,16 @@ fn finish(
     out: &mut dyn FnMut(Logged<'_>),
 ) {
     let parts = statements(sql);
-    let first = first_keyword(parts[0]);
-    let last = parts[parts.len() - 1];
+    let first = first_keyword(parts.clone().next().unwrap_or(sql));
+    let last = parts.clone().last().unwrap_or(sql);
     let ends = ends_txn(&first_keyword(last), last);
     let error = outcome.category();
     // The first statement that neither begins nor ends a transaction gives
     // the transaction its pattern.
-    let body = parts
-        .iter()
-        .find(|p| {
-            let kw = first_keyword(p);
-            !starts_txn(&kw) && !ends_txn(&kw, p)
-        })
-        .copied();
+    let body = parts.clone().find(|p| {
+        let kw = first_keyword(p);
+        !starts_txn(&kw) && !ends_txn(&kw, p)
+    });
     let client = session.client;
     let transaction = |start: i64, pattern: u64, error: Option<ErrorCategory>| RequestRecord {
         arrival_ns: 0,
@@ -798,8 +819,9 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// The inverse of [`parse_time`] for whole seconds, for [`ReadLog::origin`].
-fn format_time(ns: i64) -> String {
+/// The inverse of [`parse_time`] for whole seconds, for [`ReadLog::origin`]
+/// (a [`Logged::start_ns`] written as the log writes times, zone left out).
+pub fn format_epoch_ns(ns: i64) -> String {
     let secs = ns.div_euclid(NANOS_PER_SEC as i64);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // civil_from_days (Howard Hinnant).
@@ -1217,9 +1239,12 @@ mod tests {
             parse_time("2000-03-01 00:00:00.5 UTC"),
             Some(951_868_800_500_000_000)
         );
-        assert_eq!(format_time(951_868_800_500_000_000), "2000-03-01 00:00:00");
         assert_eq!(
-            format_time(parse_time("2026-12-03 23:59:59 CET").unwrap()),
+            format_epoch_ns(951_868_800_500_000_000),
+            "2000-03-01 00:00:00"
+        );
+        assert_eq!(
+            format_epoch_ns(parse_time("2026-12-03 23:59:59 CET").unwrap()),
             "2026-12-03 23:59:59"
         );
         for bad in [

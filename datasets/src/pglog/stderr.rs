@@ -37,6 +37,10 @@ pub const KNOWN_PREFIXES: [&str; 8] = [
     "%t ",
 ];
 
+/// The longest prefix and severity read: PostgreSQL truncates the names
+/// a prefix expands (user, database, application) to 63 bytes each.
+const MAX_PREFIX_BYTES: usize = 1024;
+
 /// Lines that qualify the entry before them.
 const QUALIFIERS: [&str; 6] = [
     "DETAIL",
@@ -51,9 +55,124 @@ const QUALIFIERS: [&str; 6] = [
 #[derive(Debug, Clone)]
 pub struct Prefix {
     text: String,
+    /// The prefix and the severity, anchored at the start; the message is
+    /// the rest of the line, which the pattern never scans (statements
+    /// are most of a log's bytes).
     re: Regex,
-    /// The prefix has `%c` (else the session is `%p`).
-    has_session: bool,
+    /// Capture group indices of the time, the session (`%c`, else `%p`),
+    /// the SQLSTATE and the severity.
+    groups: [Option<usize>; 4],
+    /// The same prefix read without backtracking: a name escape (`%u`,
+    /// `%d`, ...) stops at the literal character after it, so the regex
+    /// crate can take the captures in one pass, several times faster. A
+    /// line it does not match (a user name holding that character, an
+    /// IPv6 `%r`) is read by `re`; where both match they read the same
+    /// parts, since `re`'s lazy names take the shortest text that lets the
+    /// rest match.
+    fast: Regex,
+    fast_groups: [Option<usize>; 4],
+}
+
+/// A piece of a `log_line_prefix`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Literal(char),
+    Escape(char),
+}
+
+/// The pieces of `prefix`.
+fn tokens(prefix: &str) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut chars = prefix.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(Token::Literal(c));
+            continue;
+        }
+        match chars.next() {
+            None => out.push(Token::Literal('%')),
+            Some('%') => out.push(Token::Literal('%')),
+            Some(e) => out.push(Token::Escape(e)),
+        }
+    }
+    out
+}
+
+/// The anchored pattern of a prefix and the severity after it; `fast`
+/// makes names stop at the literal that follows them.
+fn pattern(tokens: &[Token], fast: bool) -> std::result::Result<String, String> {
+    let mut pat = String::from("^");
+    let (mut has_time, mut has_session, mut has_pid, mut optional) = (false, false, false, false);
+    for (i, t) in tokens.iter().enumerate() {
+        let e = match t {
+            Token::Literal(c) => {
+                pat.push_str(&regex::escape(&c.to_string()));
+                continue;
+            }
+            Token::Escape(e) => *e,
+        };
+        // The literal character right after this escape, if any.
+        let next = match tokens.get(i + 1) {
+            Some(Token::Literal(c)) => Some(*c),
+            _ => None,
+        };
+        let stop = |c: char| format!("[^{}\\n]*", regex::escape(&c.to_string()));
+        // A time zone's name or offset; in the fast pattern without the
+        // literal after it.
+        let zone = {
+            let extra: String = [('+', "+"), (':', ":"), ('-', "\\-")]
+                .iter()
+                .filter(|(c, _)| !(fast && next == Some(*c)))
+                .map(|(_, s)| *s)
+                .collect();
+            format!("(?: [A-Za-z0-9{extra}]+)?")
+        };
+        let part = match e {
+            't' if !has_time => {
+                has_time = true;
+                format!(r"(?P<t>\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d{zone})")
+            }
+            'm' if !has_time => {
+                has_time = true;
+                format!(r"(?P<t>\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+{zone})")
+            }
+            't' | 'm' | 's' => format!(r"\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?{zone}"),
+            'n' => r"\d+\.\d+".to_string(),
+            'p' if !has_pid => {
+                has_pid = true;
+                r"(?P<p>\d+)".to_string()
+            }
+            'c' if !has_session => {
+                has_session = true;
+                r"(?P<c>[0-9a-f]+\.[0-9a-f]+)".to_string()
+            }
+            'e' => r"(?P<e>[0-9A-Z]{5})".to_string(),
+            'p' | 'P' | 'l' | 'x' => r"\d*".to_string(),
+            'c' => r"[0-9a-f]+\.[0-9a-f]+".to_string(),
+            'v' => r"[0-9/]*".to_string(),
+            'Q' => r"-?\d*".to_string(),
+            'u' | 'd' | 'a' | 'r' | 'h' | 'b' | 'i' => match next {
+                Some(c) if fast => stop(c),
+                _ => r".*?".to_string(),
+            },
+            'q' => {
+                optional = true;
+                "(?:".to_string()
+            }
+            other => return Err(format!("unknown escape %{other} in log_line_prefix")),
+        };
+        pat.push_str(&part);
+    }
+    if optional {
+        pat.push_str(")?");
+    }
+    if !has_time {
+        return Err(
+            "a log_line_prefix without %t or %m: the lines would carry no time".to_string(),
+        );
+    }
+    pat.push_str(r"(?P<sev>[A-Z][A-Z0-9]*):  ");
+    Ok(pat)
 }
 
 impl Prefix {
@@ -64,79 +183,27 @@ impl Prefix {
     /// escape of PostgreSQL 17 is known), or a prefix with no time
     /// (`%t`, `%m`): the log's lines would have none.
     pub fn new(prefix: &str) -> std::result::Result<Prefix, String> {
-        let mut pat = String::from("^");
-        let mut has_time = false;
-        let mut has_session = false;
-        let mut has_pid = false;
-        let mut optional = false;
-        let mut chars = prefix.chars();
-        let mut literal = String::new();
-        let flush = |lit: &mut String, pat: &mut String| {
-            pat.push_str(&regex::escape(lit));
-            lit.clear();
+        let tokens = tokens(prefix);
+        let general = pattern(&tokens, false)?;
+        let fast = pattern(&tokens, true)?;
+        let re = Regex::new(&general).map_err(|e| format!("log_line_prefix: {e}"))?;
+        let fast = Regex::new(&fast).map_err(|e| format!("log_line_prefix: {e}"))?;
+        let has_session = tokens.contains(&Token::Escape('c'));
+        let index = |re: &Regex, name: &str| re.capture_names().position(|n| n == Some(name));
+        let groups = |re: &Regex| {
+            [
+                index(re, "t"),
+                index(re, if has_session { "c" } else { "p" }),
+                index(re, "e"),
+                index(re, "sev"),
+            ]
         };
-        while let Some(c) = chars.next() {
-            if c != '%' {
-                literal.push(c);
-                continue;
-            }
-            let Some(e) = chars.next() else {
-                literal.push('%');
-                break;
-            };
-            if e == '%' {
-                literal.push('%');
-                continue;
-            }
-            flush(&mut literal, &mut pat);
-            let part = match e {
-                't' if !has_time => {
-                    has_time = true;
-                    r"(?P<t>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?: [A-Za-z0-9+:-]+)?)"
-                }
-                'm' if !has_time => {
-                    has_time = true;
-                    r"(?P<t>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+(?: [A-Za-z0-9+:-]+)?)"
-                }
-                't' | 'm' | 's' => r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?: [A-Za-z0-9+:-]+)?",
-                'n' => r"\d+\.\d+",
-                'p' if !has_pid => {
-                    has_pid = true;
-                    r"(?P<p>\d+)"
-                }
-                'c' if !has_session => {
-                    has_session = true;
-                    r"(?P<c>[0-9a-f]+\.[0-9a-f]+)"
-                }
-                'e' => r"(?P<e>[0-9A-Z]{5})",
-                'p' | 'P' | 'l' | 'x' => r"\d*",
-                'c' => r"[0-9a-f]+\.[0-9a-f]+",
-                'v' => r"[0-9/]*",
-                'Q' => r"-?\d*",
-                'u' | 'd' | 'a' | 'r' | 'h' | 'b' | 'i' => r".*?",
-                'q' => {
-                    optional = true;
-                    "(?:"
-                }
-                other => return Err(format!("unknown escape %{other} in log_line_prefix")),
-            };
-            pat.push_str(part);
-        }
-        flush(&mut literal, &mut pat);
-        if optional {
-            pat.push_str(")?");
-        }
-        if !has_time {
-            return Err(
-                "a log_line_prefix without %t or %m: the lines would carry no time".to_string(),
-            );
-        }
-        pat.push_str(r"(?P<sev>[A-Z][A-Z0-9]*):  (?P<msg>.*)$");
-        let re = Regex::new(&pat).map_err(|e| format!("log_line_prefix: {e}"))?;
         Ok(Prefix {
             text: prefix.to_string(),
+            groups: groups(&re),
+            fast_groups: groups(&fast),
             re,
-            has_session,
+            fast,
         })
     }
 
@@ -145,16 +212,38 @@ impl Prefix {
         &self.text
     }
 
-    /// The parts of `line`, if it starts with this prefix.
-    fn parse<'a>(&self, line: &'a str) -> Option<Parts<'a>> {
-        let c = self.re.captures(line)?;
-        let get = |n: &str| c.name(n).map_or("", |m| m.as_str());
+    /// Reusable capture slots for [`Prefix::parse`].
+    fn slots(&self) -> Slots {
+        (self.fast.capture_locations(), self.re.capture_locations())
+    }
+
+    /// The parts of `line`, if it starts with this prefix (`slots` from
+    /// [`Prefix::slots`], reused from line to line).
+    fn parse<'a>(&self, slots: &mut Slots, line: &'a str) -> Option<Parts<'a>> {
+        // Only the head of the line can hold the prefix: the regex engine
+        // that reports captures clears state in proportion to the text it
+        // is given, and a line may be a long statement.
+        let mut end = line.len().min(MAX_PREFIX_BYTES);
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        let head = &line[..end];
+        let (m, groups) = match self.fast.captures_read(&mut slots.0, head) {
+            Some(m) => (m, &self.fast_groups),
+            None => (self.re.captures_read(&mut slots.1, head)?, &self.groups),
+        };
+        let locs = if std::ptr::eq(groups, &self.fast_groups) {
+            &slots.0
+        } else {
+            &slots.1
+        };
+        let get = |g: Option<usize>| g.and_then(|g| locs.get(g)).map_or("", |(a, b)| &line[a..b]);
         Some(Parts {
-            time: get("t"),
-            session: if self.has_session { get("c") } else { get("p") },
-            sqlstate: get("e"),
-            severity: get("sev"),
-            message: get("msg"),
+            time: get(groups[0]),
+            session: get(groups[1]),
+            sqlstate: get(groups[2]),
+            severity: get(groups[3]),
+            message: &line[m.end()..],
         })
     }
 
@@ -163,6 +252,9 @@ impl Prefix {
         self.re.is_match(line)
     }
 }
+
+/// Capture slots of the fast and the general pattern.
+type Slots = (regex::CaptureLocations, regex::CaptureLocations);
 
 struct Parts<'a> {
     time: &'a str,
@@ -174,6 +266,7 @@ struct Parts<'a> {
 
 /// An entry being assembled: its first line's parts, owned, and what
 /// follows.
+#[derive(Default)]
 struct Entry {
     line: u64,
     time: i64,
@@ -194,7 +287,10 @@ pub(super) fn read(path: &Path, prefix: Option<&str>, fold: &mut Folder<'_>) -> 
     let mut reader = open_bounded(path)?;
     let mut buf = String::new();
     let mut n = 0u64;
-    let mut entry: Option<Entry> = None;
+    let mut slots = prefix.slots();
+    // One entry's buffers, reused from entry to entry: a log has millions.
+    let mut entry = Entry::default();
+    let mut open = false;
     loop {
         buf.clear();
         let read = reader
@@ -207,7 +303,8 @@ pub(super) fn read(path: &Path, prefix: Option<&str>, fold: &mut Folder<'_>) -> 
         let line = buf.trim_end_matches(['\n', '\r']);
         if let Some(rest) = line.strip_prefix('\t') {
             // A continuation of the entry's message or statement.
-            if let Some(e) = &mut entry {
+            if open {
+                let e = &mut entry;
                 let target = if e.statement.is_empty() {
                     &mut e.message
                 } else {
@@ -218,7 +315,7 @@ pub(super) fn read(path: &Path, prefix: Option<&str>, fold: &mut Folder<'_>) -> 
             }
             continue;
         }
-        let Some(p) = prefix.parse(line) else {
+        let Some(p) = prefix.parse(&mut slots, line) else {
             if line.trim().is_empty() {
                 continue;
             }
@@ -232,35 +329,44 @@ pub(super) fn read(path: &Path, prefix: Option<&str>, fold: &mut Folder<'_>) -> 
                 ),
             ));
         };
-        if QUALIFIERS.contains(&p.severity)
-            && let Some(e) = &mut entry
-            && e.session == p.session
-        {
+        if QUALIFIERS.contains(&p.severity) && open && entry.session == p.session {
             if p.severity == "STATEMENT" {
-                e.statement = p.message.to_string();
+                entry.statement.clear();
+                entry.statement.push_str(p.message);
             }
             fold.skip();
             continue;
         }
         let time =
             parse_time(p.time).ok_or_else(|| bad_time(path, n, "the prefix's time", p.time))?;
-        if let Some(e) = entry.take() {
-            emit(path, &e, fold)?;
+        if open {
+            emit(path, &entry, fold)?;
         }
-        entry = Some(Entry {
-            line: n,
-            time,
-            session: p.session.to_string(),
-            sqlstate: p.sqlstate.to_string(),
-            severity: p.severity.to_string(),
-            message: p.message.to_string(),
-            statement: String::new(),
-        });
+        entry.fill(n, time, &p);
+        open = true;
     }
-    if let Some(e) = entry.take() {
-        emit(path, &e, fold)?;
+    if open {
+        emit(path, &entry, fold)?;
     }
     Ok(prefix.as_str().to_string())
+}
+
+impl Entry {
+    /// Starts the entry of line `n` (its buffers reused).
+    fn fill(&mut self, n: u64, time: i64, p: &Parts<'_>) {
+        self.line = n;
+        self.time = time;
+        for (to, from) in [
+            (&mut self.session, p.session),
+            (&mut self.sqlstate, p.sqlstate),
+            (&mut self.severity, p.severity),
+            (&mut self.message, p.message),
+            (&mut self.statement, ""),
+        ] {
+            to.clear();
+            to.push_str(from);
+        }
+    }
 }
 
 fn emit(path: &Path, e: &Entry, fold: &mut Folder<'_>) -> Result<()> {
@@ -318,5 +424,59 @@ fn detect(path: &Path) -> Result<Prefix> {
                     .join(", ")
             ),
         )),
+    }
+}
+
+#[cfg(test)]
+mod fast_tests {
+    use super::*;
+
+    /// Where the one-pass pattern matches, it reads what the general one
+    /// reads; where it does not (a name holding the stop character, an
+    /// IPv6 `%r`), the general one still reads the line.
+    #[test]
+    fn the_fast_pattern_reads_what_the_general_one_reads() {
+        let cases = [
+            (
+                "%t:%r:%u@%d:[%p]:",
+                "2026-12-07 13:13:46 UTC:127.0.0.1(43946):postgres@postgres:[6364]:LOG:  duration: 1 ms",
+            ),
+            (
+                "%t:%r:%u@%d:[%p]:",
+                "2026-12-07 13:13:46 UTC:::1(43946):app@user@db:[6364]:ERROR:  boom",
+            ),
+            (
+                "%m [%p] %q%u@%d ",
+                "2026-12-07 13:13:46.123 UTC [77] bob@shop LOG:  statement: SELECT 1",
+            ),
+            (
+                "%m [%p] %q%u@%d ",
+                "2026-12-07 13:13:46.123 UTC [77] LOG:  checkpoint",
+            ),
+            (
+                "%t [%p]: user=%u,db=%d,app=%a,client=%h ",
+                "2026-12-07 13:13:46 CET [9]: user=a,b,db=x,app=psql,client=::1 LOG:  hi",
+            ),
+        ];
+        for (prefix, line) in cases {
+            let p = Prefix::new(prefix).unwrap();
+            let mut slots = p.slots();
+            // The time without its zone, which the reader ignores (and the
+            // general pattern may read greedily into the next field).
+            let got = p
+                .parse(&mut slots, line)
+                .map(|x| (&x.time[..19], x.session, x.severity, x.message));
+            let general = p.re.captures(line).map(|c| {
+                let g = |i: Option<usize>| i.and_then(|i| c.get(i)).map_or("", |m| m.as_str());
+                (
+                    &g(p.groups[0])[..19],
+                    g(p.groups[1]),
+                    g(p.groups[3]),
+                    &line[c.get(0).unwrap().end()..],
+                )
+            });
+            assert!(got.is_some(), "{prefix:?} {line:?}");
+            assert_eq!(got, general, "{prefix:?} {line:?}");
+        }
     }
 }

@@ -8,6 +8,7 @@
 mod font;
 pub(crate) mod forecast;
 pub(crate) mod policy;
+pub(crate) mod trace;
 pub(crate) mod tuning;
 
 use std::error::Error;
