@@ -29,7 +29,6 @@
 //! time, starts again from zero) or delta.
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
 use std::path::Path;
 
 use poolcast::core::sqlstate::classify_sqlstate;
@@ -39,7 +38,7 @@ use poolcast::core::{Nanos, Snapshot};
 use super::model::{KeyValue, MetricsData, TEMPORALITY_DELTA, attr, attr_str};
 use super::redact;
 use crate::error::{DatasetError, Result};
-use crate::pglog::{class_of_keyword, open_bounded};
+use crate::pglog::{class_of_keyword, for_each_line};
 
 /// One pool's exports as snapshots.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,24 +85,9 @@ struct Last {
 /// The file cannot be read, a line is not an OTLP/JSON metrics export
 /// (naming the line), or the file has no connection-pool metric.
 pub fn read_otlp_metrics(path: &Path) -> Result<Vec<PoolMetrics>> {
-    let mut reader = open_bounded(path)?;
-    let mut buf = String::new();
-    let mut n = 0u64;
     let mut pools: BTreeMap<String, (Vec<Sample>, Vec<String>)> = BTreeMap::new();
     let mut last: BTreeMap<String, Last> = BTreeMap::new();
-    loop {
-        buf.clear();
-        let read = reader
-            .read_line(&mut buf)
-            .map_err(|e| DatasetError::line(path, n + 1, format!("cannot be read: {e}")))?;
-        if read == 0 {
-            break;
-        }
-        n += 1;
-        let text = buf.trim();
-        if text.is_empty() {
-            continue;
-        }
+    for_each_line(path, |n, text| {
         let data: MetricsData = serde_json::from_str(text).map_err(|e| {
             DatasetError::line(
                 path,
@@ -134,7 +118,8 @@ pub fn read_otlp_metrics(path: &Path) -> Result<Vec<PoolMetrics>> {
             }
             pools.entry(pool).or_default().0.push(s);
         }
-    }
+        Ok(())
+    })?;
     if pools.is_empty() {
         return Err(DatasetError::line(
             path,

@@ -23,7 +23,6 @@
 //! request's queries run one after another. A span with no parent is its
 //! own session.
 
-use std::io::BufRead;
 use std::path::Path;
 
 use poolcast::core::sqlstate::classify_sqlstate;
@@ -32,7 +31,7 @@ use poolcast::core::telemetry::{Outcome, client_id};
 use super::model::{SPAN_KIND_CLIENT, STATUS_CODE_ERROR, Span, TracesData, attr_str};
 use super::redact;
 use crate::error::{DatasetError, Result};
-use crate::pglog::{Folder, MAX_EPOCH_NS, open_bounded};
+use crate::pglog::{Folder, MAX_EPOCH_NS, for_each_line};
 
 /// Which naming conventions a file's query spans used.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -59,23 +58,8 @@ impl Conventions {
 
 /// Folds the query spans of `path` into `fold`.
 pub(crate) fn read(path: &Path, fold: &mut Folder<'_>) -> Result<Conventions> {
-    let mut reader = open_bounded(path)?;
-    let mut buf = String::new();
-    let mut n = 0u64;
     let mut seen = Conventions::default();
-    loop {
-        buf.clear();
-        let read = reader
-            .read_line(&mut buf)
-            .map_err(|e| DatasetError::line(path, n + 1, format!("cannot be read: {e}")))?;
-        if read == 0 {
-            return Ok(seen);
-        }
-        n += 1;
-        let text = buf.trim();
-        if text.is_empty() {
-            continue;
-        }
+    for_each_line(path, |n, text| {
         let data: TracesData = serde_json::from_str(text).map_err(|e| {
             DatasetError::line(
                 path,
@@ -122,7 +106,9 @@ pub(crate) fn read(path: &Path, fold: &mut Folder<'_>) -> Result<Conventions> {
                 outcome(span),
             );
         }
-    }
+        Ok(())
+    })?;
+    Ok(seen)
 }
 
 /// A query span and its statement.

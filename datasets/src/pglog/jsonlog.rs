@@ -3,12 +3,11 @@
 //! `error_severity`, `state_code`, `message`, `statement`,
 //! `backend_type`, ...). A multi-line statement is escaped inside its line.
 
-use std::io::BufRead;
 use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{Event, Folder, bad_time, open_bounded, parse_time};
+use super::{Event, Folder, bad_time, for_each_line, parse_time};
 use crate::error::{DatasetError, Result};
 
 /// The keys the reader uses; the others are ignored.
@@ -32,22 +31,7 @@ struct Line {
 
 /// Folds the jsonlog `path` into `fold`.
 pub(super) fn read(path: &Path, fold: &mut Folder<'_>) -> Result<()> {
-    let mut reader = open_bounded(path)?;
-    let mut buf = String::new();
-    let mut n = 0u64;
-    loop {
-        buf.clear();
-        let read = reader
-            .read_line(&mut buf)
-            .map_err(|e| DatasetError::line(path, n + 1, format!("cannot be read: {e}")))?;
-        if read == 0 {
-            return Ok(());
-        }
-        n += 1;
-        let text = buf.trim_end();
-        if text.is_empty() {
-            continue;
-        }
+    for_each_line(path, |n, text| {
         // serde_json's message names the position, never the text.
         let l: Line = serde_json::from_str(text).map_err(|e| {
             DatasetError::line(
@@ -77,6 +61,6 @@ pub(super) fn read(path: &Path, fold: &mut Folder<'_>) -> Result<()> {
                 query: &l.statement,
                 client_backend: l.backend_type.is_empty() || l.backend_type == "client backend",
             },
-        )?;
-    }
+        )
+    })
 }

@@ -754,6 +754,33 @@ pub(crate) fn open_bounded(path: &Path) -> Result<std::io::BufReader<LineBounded
     )))
 }
 
+/// Calls `f` with each non-blank line of `path` (1-based number, text
+/// without its line end), through [`open_bounded`]: how the readers of
+/// one-object-per-line files (jsonlog, OTLP/JSON) walk a file.
+///
+/// # Errors
+/// The file cannot be read (naming the line), or `f`'s error.
+pub(crate) fn for_each_line(path: &Path, mut f: impl FnMut(u64, &str) -> Result<()>) -> Result<()> {
+    use std::io::BufRead;
+    let mut reader = open_bounded(path)?;
+    let mut buf = String::new();
+    let mut n = 0u64;
+    loop {
+        buf.clear();
+        let read = reader
+            .read_line(&mut buf)
+            .map_err(|e| DatasetError::line(path, n + 1, format!("cannot be read: {e}")))?;
+        if read == 0 {
+            return Ok(());
+        }
+        n += 1;
+        let text = buf.trim();
+        if !text.is_empty() {
+            f(n, text)?;
+        }
+    }
+}
+
 /// The error for a time in `field` of line `line` that does not parse
 /// (repeating at most 40 characters of it).
 pub(crate) fn bad_time(path: &Path, line: u64, field: &str, text: &str) -> DatasetError {
