@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+mod advise;
 mod cache;
 mod ceiling;
 mod claims;
@@ -99,6 +100,17 @@ enum Command {
         #[command(flatten)]
         args: inspect::InspectArgs,
     },
+    /// From a trace to the pool to run: split it in time, train and tune
+    /// on the first part, compare every policy on the held-out part, and
+    /// print the recommended pool.toml with the evidence (waits and
+    /// connection-seconds with intervals, what forecasting adds).
+    Advise {
+        #[command(flatten)]
+        args: advise::AdviseArgs,
+        /// Worker threads (default: all cores). Outputs do not depend on it.
+        #[arg(long, short)]
+        jobs: Option<usize>,
+    },
     /// Export the winning model of a horizon from a `poolcast train` output
     /// directory as the artifact the runtime pool loads.
     Export {
@@ -163,6 +175,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Run { args, jobs } => workers(jobs)?.install(|| run::run_cmd(&args).map(|_| ())),
         Command::Merge { args } => merge::merge_cmd(&args).map(|_| ()),
         Command::Inspect { args } => inspect::inspect_cmd(&args),
+        Command::Advise { args, jobs } => workers(jobs)?.install(|| advise::advise_cmd(&args)),
         Command::Export {
             train_dir,
             horizon,

@@ -149,25 +149,38 @@ pub struct ModelScore {
     pub test: Scores,
 }
 
-/// Point-forecast scores on one split.
+/// A number JSON wrote as `null` (serde_json's NaN) reads back as NaN,
+/// so a score nothing could be computed for survives a cached step.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// Point-forecast scores on one split (NaN where no row could be scored,
+/// e.g. a seasonal baseline whose season is longer than the data).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scores {
     /// Rows scored.
     pub n: usize,
     /// `1 − WAPE` (fraction).
+    #[serde(deserialize_with = "nan_if_null")]
     pub accuracy: f64,
     /// Mean absolute error, in target units.
+    #[serde(deserialize_with = "nan_if_null")]
     pub mae: f64,
     /// Root mean squared error, in target units.
+    #[serde(deserialize_with = "nan_if_null")]
     pub rmse: f64,
     /// Mean absolute percentage error (fraction), when defined.
     pub mape: Option<f64>,
     /// Coefficient of determination.
+    #[serde(deserialize_with = "nan_if_null")]
     pub r2: f64,
     /// Mean of `ŷ − y`, in target units.
+    #[serde(deserialize_with = "nan_if_null")]
     pub bias: f64,
     /// Fraction of predictions within ±10% of the actual value.
+    #[serde(deserialize_with = "nan_if_null")]
     pub within_10pct: f64,
     /// Skill against persistence: `1 − MAE / MAE_persistence` (fraction).
     pub skill_vs_persistence: Option<f64>,
@@ -421,4 +434,32 @@ pub struct ModelTiming {
     pub train_seconds: f64,
     /// Inference time per row, µs.
     pub infer_us_per_row: f64,
+}
+
+#[cfg(test)]
+mod scores_json {
+    use super::Scores;
+
+    /// A score nothing could be computed for (NaN, written `null`) reads
+    /// back as NaN: a cached training step must load again.
+    #[test]
+    fn nan_scores_survive_a_json_round_trip() {
+        let s = Scores {
+            n: 3,
+            accuracy: f64::NAN,
+            mae: 1.5,
+            rmse: f64::NAN,
+            mape: None,
+            r2: f64::NAN,
+            bias: 0.0,
+            within_10pct: 0.0,
+            skill_vs_persistence: None,
+            skill_vs_seasonal: None,
+        };
+        let text = serde_json::to_string(&s).unwrap();
+        assert!(text.contains("\"accuracy\":null"), "{text}");
+        let back: Scores = serde_json::from_str(&text).unwrap();
+        assert!(back.accuracy.is_nan() && back.rmse.is_nan() && back.r2.is_nan());
+        assert_eq!(back.mae, 1.5);
+    }
 }

@@ -56,16 +56,33 @@ enum Input {
     Parquet(PathBuf),
 }
 
-/// `poolcast inspect`.
-pub fn inspect_cmd(a: &InspectArgs) -> Result<()> {
-    if !(a.wait_target_ms.is_finite() && a.wait_target_ms >= 0.0) {
-        bail!(
-            "--wait-target-ms: expected a number of ms at least 0, found {}",
-            a.wait_target_ms
-        );
+/// A trace's profile and where its replay time starts.
+pub(crate) struct Profiled {
+    /// The profile.
+    pub profile: poolcast_reports::trace::TraceProfile,
+    /// Replay time of the first arrival, s: 0 for a log or spans (a
+    /// replay counts from their first request), the recorded time for a
+    /// recorder trace or a requests.parquet.
+    pub origin_s: f64,
+}
+
+/// Reads `trace` once and profiles it, the form named by `format` and
+/// `prefix` (None: found from each file), sized for `wait_target_ms`.
+///
+/// # Errors
+/// The trace cannot be read, is malformed, or holds no request.
+pub(crate) fn profile(
+    trace: &Path,
+    format: Option<&str>,
+    prefix: Option<&str>,
+    wait_target_ms: f64,
+    top: usize,
+) -> Result<Profiled> {
+    if !(wait_target_ms.is_finite() && wait_target_ms >= 0.0) {
+        bail!("--wait-target-ms: expected a number of ms at least 0, found {wait_target_ms}");
     }
-    let format = log_format(a.format.as_deref(), a.log_line_prefix.as_deref())?;
-    let input = input(&a.trace, format)?;
+    let format = log_format(format, prefix)?;
+    let input = input(trace, format)?;
     let files: Vec<PathBuf> = match &input {
         Input::Logs(f, _) | Input::Recorder(f) => f.clone(),
         Input::Parquet(p) => vec![p.clone()],
@@ -77,7 +94,11 @@ pub fn inspect_cmd(a: &InspectArgs) -> Result<()> {
     let started = Instant::now();
     let mut prof = Profiler::new();
     let (format, skipped, unfinished, origin) = read(&input, &mut prof)?;
-    let mut p = prof.finish(a.wait_target_ms, a.top);
+    let origin_s = match input {
+        Input::Logs(..) => 0.0,
+        Input::Recorder(_) | Input::Parquet(_) => prof.first_ns().unwrap_or(0) as f64 / 1e9,
+    };
+    let mut p = prof.finish(wait_target_ms, top);
     p.throughput = Throughput {
         bytes,
         seconds: started.elapsed().as_secs_f64(),
@@ -86,7 +107,7 @@ pub fn inspect_cmd(a: &InspectArgs) -> Result<()> {
         bail!(
             "{}: no request in it (a server log needs log_min_duration_statement = 0, or \
              log_statement = 'all' with log_duration = on; spans need PostgreSQL client spans)",
-            a.trace.display()
+            trace.display()
         );
     }
     p.files = files.iter().map(|f| f.display().to_string()).collect();
@@ -101,6 +122,22 @@ pub fn inspect_cmd(a: &InspectArgs) -> Result<()> {
     p.skipped = skipped;
     p.unfinished = unfinished;
     p.first = origin;
+    Ok(Profiled {
+        profile: p,
+        origin_s,
+    })
+}
+
+/// `poolcast inspect`.
+pub fn inspect_cmd(a: &InspectArgs) -> Result<()> {
+    let p = profile(
+        &a.trace,
+        a.format.as_deref(),
+        a.log_line_prefix.as_deref(),
+        a.wait_target_ms,
+        a.top,
+    )?
+    .profile;
     let rendered = render_trace(&p).context("drawing the profile's charts")?;
     print!("{}", rendered.text);
     let html = a.html.clone().unwrap_or_else(|| default_html(&a.trace));

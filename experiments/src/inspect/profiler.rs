@@ -90,6 +90,11 @@ impl Profiler {
         }
     }
 
+    /// The earliest arrival added so far (ns, the epoch of `add`).
+    pub(crate) fn first_ns(&self) -> Option<i64> {
+        self.first
+    }
+
     /// One request that arrived at `start` (ns, any epoch).
     pub(crate) fn add(&mut self, start: i64, r: &RequestRecord, statement: &str) {
         self.requests += 1;

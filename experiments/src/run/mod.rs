@@ -384,6 +384,25 @@ pub fn run_cmd(a: &RunArgs) -> Result<PathBuf> {
     Ok(root)
 }
 
+/// Runs a manifest already loaded (one `poolcast advise` wrote) end to
+/// end in its run directory under `out`, printing progress unless
+/// `quiet` but no summary: the caller says what the run means.
+///
+/// # Errors
+/// As [`run_cmd`].
+pub(crate) fn run_manifest(m: &Manifest, out: &Path, quiet: bool) -> Result<(PathBuf, RunReport)> {
+    let (root, run_id) = run_root(m, out, None);
+    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    let info = write_run_files(m, &root, &run_id)?;
+    let mut ui = Ui {
+        quiet,
+        steps: Vec::new(),
+    };
+    ui.say(&format!("run {run_id} → {}", root.display()));
+    let report = steps::run_all(m, &root, &info, &mut ui)?;
+    Ok((root, report))
+}
+
 fn print_plan(m: &Manifest, root: &Path) -> Result<()> {
     let data = data_jobs(m)?;
     let free = model_free_eval_jobs(m, &[])?;

@@ -120,13 +120,35 @@ struct Evaluated {
 pub(super) fn run_all(m: &Manifest, root: &Path, info: &RunInfo, ui: &mut Ui) -> Result<RunReport> {
     let mut sims = SimTally::default();
     let djobs = data(m, root, ui, &mut sims)?;
+    if m.body.tuning.is_none() && !m.policies.iter().any(|p| p.needs_model()) {
+        // Nothing forecasts: a comparison of the policies that need no
+        // model, on the same runs, with no training.
+        let tuned = Tuned {
+            base: m.body.predictive.clone(),
+            outcome: None,
+            chosen: Vec::new(),
+        };
+        let evaluated = evaluate_policies(m, root, ui, &tuned, None, &mut sims)?;
+        return report(
+            m, root, info, ui, &djobs, None, None, tuned, evaluated, &sims,
+        );
+    }
     let features = features(m, root, ui, &djobs)?;
     let trained = train_models(m, root, info, ui, &features)?;
     let tuned = tune_thresholds(m, root, ui, &trained, &mut sims)?;
     let artifact = export(m, root, info, ui, &trained, &tuned)?;
-    let evaluated = evaluate_policies(m, root, ui, &tuned, &artifact, &mut sims)?;
+    let evaluated = evaluate_policies(m, root, ui, &tuned, Some(&artifact), &mut sims)?;
     report(
-        m, root, info, ui, &djobs, &artifact, trained, tuned, evaluated, &sims,
+        m,
+        root,
+        info,
+        ui,
+        &djobs,
+        Some(&artifact),
+        Some(trained),
+        tuned,
+        evaluated,
+        &sims,
     )
 }
 
@@ -432,13 +454,18 @@ fn evaluate_policies(
     root: &Path,
     ui: &mut Ui,
     tuned: &Tuned,
-    artifact: &Path,
+    artifact: Option<&Path>,
     sims: &mut SimTally,
 ) -> Result<Evaluated> {
     let t0 = Instant::now();
-    let art_sha = sha256_file(artifact)?;
     let mut with_art = tuned.base.clone();
-    with_art.artifact = Some(std::path::absolute(artifact).unwrap_or(artifact.to_path_buf()));
+    let art_sha = match artifact {
+        Some(a) => {
+            with_art.artifact = Some(std::path::absolute(a).unwrap_or(a.to_path_buf()));
+            sha256_file(a)?
+        }
+        None => String::new(),
+    };
     let pred = Predictive {
         config: &with_art,
         overrides: &tuned.chosen,
@@ -537,14 +564,14 @@ fn report(
     info: &RunInfo,
     ui: &mut Ui,
     djobs: &[SimJob],
-    artifact: &Path,
-    trained: Trained,
+    artifact: Option<&Path>,
+    trained: Option<Trained>,
     tuned: Tuned,
     evaluated: Evaluated,
     sims: &SimTally,
 ) -> Result<RunReport> {
     let t0 = Instant::now();
-    let claims = claims::claims(m, &evaluated.cells, Some(&trained.forecast));
+    let claims = claims::claims(m, &evaluated.cells, trained.as_ref().map(|t| &t.forecast));
     let mut notes = Vec::new();
     if sims.events > 0 && sims.wall_s > 0.0 {
         notes.push(format!(
@@ -555,24 +582,29 @@ fn report(
         ));
     }
     let mut machine_claims = Vec::new();
-    if let Some(us) = prediction_latency(root, djobs, artifact) {
+    if let Some(artifact) = artifact
+        && let Some(us) = prediction_latency(root, djobs, artifact)
+    {
         notes.push(format!(
             "prediction latency: {us:.1} µs per interval (feature extraction + inference, one thread)"
         ));
         machine_claims.push(latency_claim(us));
     }
-    if !trained.timings.is_empty() {
-        machine_claims.push(training_claim(&trained.timings, trained.reused));
+    if let Some(t) = &trained
+        && !t.timings.is_empty()
+    {
+        machine_claims.push(training_claim(&t.timings, t.reused));
     }
+    let (forecast, models) = trained.map_or((None, Vec::new()), |t| (Some(t.forecast), t.timings));
     let report = RunReport {
         meta: meta(m, info)?,
-        forecast: Some(trained.forecast),
+        forecast,
         policies: Some(evaluated.section),
         tuning: tuned.outcome.map(|o| o.section),
         claims,
         timings: Timings {
             steps: Vec::new(),
-            models: trained.timings,
+            models,
             notes,
             claims: machine_claims,
         },
