@@ -33,6 +33,7 @@ use crate::config_error::{ConfigError, join};
 use crate::database::DatabaseConfig;
 use crate::failures::FailureConfig;
 use crate::valid_scenario::ValidScenario;
+use crate::workload::replay::WHOLE_SECONDS;
 use crate::workload::{ClassMix, ClassSpec, LoadConfig, ReplayConfig, ServiceDist, secs_to_ns};
 
 /// Statement-cache affinity (`pool.affinity`): every connection keeps an
@@ -506,6 +507,12 @@ impl Scenario {
                             covered as f64 / NANOS_PER_SEC as f64
                         ),
                     ));
+                }
+                if info.whole_seconds {
+                    warnings.push(Warning {
+                        path: join(path, "replay.trace"),
+                        message: WHOLE_SECONDS.into(),
+                    });
                 }
                 if !self.classes.is_empty() || self.load != LoadConfig::default() {
                     warnings.push(Warning {

@@ -720,6 +720,16 @@ fn a_server_log_in_any_form_replays() {
         classes.sort_unstable();
         let (s, _) = common::run(sc, 1, 0);
         seen.push((classes, s.requests));
+        // The load summary says what whole-second times do to arrivals,
+        // for the stderr log (`%t`) alone.
+        let whole = name.ends_with(".log");
+        let loaded = sc.replay.as_ref().and_then(|r| r.loaded.as_ref()).unwrap();
+        assert_eq!(loaded.whole_seconds, whole, "{name}");
+        let said = file
+            .warnings
+            .iter()
+            .any(|w| w.path.ends_with("replay.trace") && w.message.contains("good to a second"));
+        assert_eq!(said, whole, "{name}: {:?}", file.warnings);
     }
     assert!(!seen[0].0.is_empty());
     assert_eq!(seen[1], seen[0], "jsonlog against csvlog");

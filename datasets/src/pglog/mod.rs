@@ -846,6 +846,17 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Whether a log read in `form` (a [`ReadLog::format`] or
+/// [`LogSummary::format`]) has times in whole seconds: a stderr prefix
+/// with `%t` and neither `%m` nor `%n`.
+pub fn whole_second_times(form: &str) -> bool {
+    form.starts_with("stderr")
+        && form
+            .split("log_line_prefix = ")
+            .skip(1)
+            .any(|p| p.contains("%t") && !p.contains("%m") && !p.contains("%n"))
+}
+
 /// The inverse of [`parse_time`] for whole seconds, for [`ReadLog::origin`]
 /// (a [`Logged::start_ns`] written as the log writes times, zone left out).
 pub fn format_epoch_ns(ns: i64) -> String {

@@ -269,15 +269,7 @@ fn read(input: &Input, prof: &mut Profiler) -> Result<(String, u64, u64, String)
     }
 }
 
-/// Whether the form's times are whole seconds (a stderr prefix with `%t`
-/// and neither `%m` nor `%n`).
-fn whole_seconds(format: &str) -> bool {
-    format.contains("stderr")
-        && format
-            .split("log_line_prefix = ")
-            .skip(1)
-            .any(|p| p.contains("%t") && !p.contains("%m") && !p.contains("%n"))
-}
+use poolcast_datasets::pglog::whole_second_times as whole_seconds;
 
 /// What a form cannot know, for the reader of the profile.
 fn caveats(format: &str) -> Vec<String> {

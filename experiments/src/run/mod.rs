@@ -618,7 +618,7 @@ fn describe(sc: &poolcast_sim::Scenario) -> String {
         .collect();
     let workload = match &sc.replay {
         Some(r) => format!(
-            "replay of {} ({} requests{}{})",
+            "replay of {} ({} requests{}{}{})",
             r.trace.display(),
             sc.offered_requests(),
             if r.speed == 1.0 {
@@ -630,6 +630,11 @@ fn describe(sc: &poolcast_sim::Scenario) -> String {
                 String::new()
             } else {
                 format!(", from {} s", r.start_s)
+            },
+            if r.loaded.as_ref().is_some_and(|l| l.whole_seconds) {
+                ", arrivals good to a second: the log's %t times are whole seconds"
+            } else {
+                ""
             }
         ),
         None => format!(

@@ -176,6 +176,14 @@ pub struct ReplayConfig {
     offered: u64,
 }
 
+/// What a log's whole-second times (a stderr prefix's `%t`) do to a
+/// replay's arrivals: the load summary says it for every such trace.
+pub const WHOLE_SECONDS: &str = "the log's %t times are whole seconds: each request arrives at \
+    the second its statement was logged minus its logged duration, so arrivals are good to a \
+    second, not to the millisecond (several in one second keep the log's order, not their \
+    spacing); rates over intervals under a second, think times and closed-loop chains within \
+    a second are the reader's placement, not the trace's. A prefix with %m gives milliseconds";
+
 /// What a loaded trace holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceInfo {
@@ -193,6 +201,11 @@ pub struct TraceInfo {
     /// Of the requests, those that name their client (omitted when none).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub with_client: u64,
+    /// The trace is a PostgreSQL stderr log whose prefix times are whole
+    /// seconds (`%t`): its arrivals are good to a second (omitted when
+    /// not).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub whole_seconds: bool,
 }
 
 /// The acquire waits a trace recorded, to set beside a replay's.
@@ -261,6 +274,7 @@ impl ReplayTrace {
             last_arrival_ns: survey.last_at,
             fingerprint: format!("{:016x}", survey.fingerprint),
             with_client: survey.with_client,
+            whole_seconds: survey.whole_seconds,
         };
         let trace = ReplayTrace {
             plan: Arc::new(Plan {

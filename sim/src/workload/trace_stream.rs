@@ -70,7 +70,13 @@ type Records = Box<dyn Iterator<Item = Result<RequestRecord, String>> + Send>;
 
 impl Source {
     fn open(&self) -> Records {
-        match self {
+        self.open_with_form().0
+    }
+
+    /// The records, and for a log the form it was read in (with the
+    /// stderr prefix used).
+    fn open_with_form(&self) -> (Records, Option<String>) {
+        let records: Records = match self {
             Source::Records(v) => {
                 let v = Arc::clone(v);
                 Box::new((0..v.len()).map(move |i| Ok(v[i])))
@@ -88,10 +94,14 @@ impl Source {
                 Err(e) => Box::new(std::iter::once(Err(e.to_string()))),
             },
             Source::Log(files, format) => match poolcast_datasets::read_logs(files, format) {
-                Ok(log) => Box::new(log.records.into_iter().map(Ok)),
+                Ok(log) => {
+                    let form = Some(log.format);
+                    return (Box::new(log.records.into_iter().map(Ok)), form);
+                }
                 Err(e) => Box::new(std::iter::once(Err(e.to_string()))),
             },
-        }
+        };
+        (records, None)
     }
 }
 
@@ -125,6 +135,9 @@ pub(crate) struct Survey {
     pub horizon_ns: Nanos,
     /// Records arriving by `horizon_ns`.
     pub within_horizon: u64,
+    /// The trace is a log whose times are whole seconds (a stderr
+    /// prefix's `%t`).
+    pub whole_seconds: bool,
     /// Per class, a uniform sample of the recorded holds, in sample order.
     holds: Vec<Vec<Nanos>>,
     /// Every class's sample together, for a class that held none.
@@ -230,7 +243,8 @@ impl Survey {
         let (mut count, mut filled, mut window, mut latest, mut last_at, mut within) =
             (0u64, 0u64, 0, 0, 0, 0u64);
         let mut with_client = 0u64;
-        for r in source.open() {
+        let (records, form) = source.open_with_form();
+        for r in records {
             let r = r?;
             if r.arrival_ns > 100 * YEAR_NS || r.hold_ns > YEAR_NS {
                 return Err(format!(
@@ -292,6 +306,9 @@ impl Survey {
             last_at,
             horizon_ns,
             within_horizon: within,
+            whole_seconds: form
+                .as_deref()
+                .is_some_and(poolcast_datasets::pglog::whole_second_times),
             with_client,
             holds,
             any,
