@@ -79,6 +79,7 @@ use crate::error::{DatasetError, Result};
 mod csvlog;
 mod detect;
 mod jsonlog;
+mod prefix_scan;
 pub mod stderr;
 
 /// The longest statement duration read (a year, in ms): keeps every

@@ -20,6 +20,7 @@ use std::path::Path;
 
 use regex::Regex;
 
+use super::prefix_scan::Scanner;
 use super::{Event, Folder, bad_time, open_bounded, parse_time};
 use crate::error::{DatasetError, Result};
 
@@ -71,11 +72,16 @@ pub struct Prefix {
     /// rest match.
     fast: Regex,
     fast_groups: [Option<usize>; 4],
+    /// The same prefix read by hand, tried first ([`Scanner`]); `None`
+    /// when a part of it is lazy.
+    scan: Option<Scanner>,
+    /// Whether the session is `%c` (else `%p`).
+    has_session: bool,
 }
 
 /// A piece of a `log_line_prefix`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
+pub(super) enum Token {
     Literal(char),
     Escape(char),
 }
@@ -199,6 +205,8 @@ impl Prefix {
             ]
         };
         Ok(Prefix {
+            scan: Scanner::new(&tokens),
+            has_session,
             text: prefix.to_string(),
             groups: groups(&re),
             fast_groups: groups(&fast),
@@ -228,6 +236,16 @@ impl Prefix {
             end -= 1;
         }
         let head = &line[..end];
+        if let Some(sp) = self.scan.as_ref().and_then(|s| s.scan(head)) {
+            let get = |(a, b): (usize, usize)| &line[a..b];
+            return Some(Parts {
+                time: get(sp.time),
+                session: get(if self.has_session { sp.session } else { sp.pid }),
+                sqlstate: get(sp.sqlstate),
+                severity: get(sp.severity),
+                message: &line[sp.end..],
+            });
+        }
         let (m, groups) = match self.fast.captures_read(&mut slots.0, head) {
             Some(m) => (m, &self.fast_groups),
             None => (self.re.captures_read(&mut slots.1, head)?, &self.groups),
@@ -477,6 +495,109 @@ mod fast_tests {
             });
             assert!(got.is_some(), "{prefix:?} {line:?}");
             assert_eq!(got, general, "{prefix:?} {line:?}");
+        }
+    }
+
+    /// A line of each known prefix, and one of a prefix with every
+    /// escape the scanner reads.
+    const LINES: [(&str, &str); 9] = [
+        (
+            "%m [%p] ",
+            "2026-12-07 13:13:46.123 UTC [77] LOG:  duration: 0.5 ms",
+        ),
+        (
+            "%m [%p] %q%u@%d ",
+            "2026-12-07 13:13:46.123 UTC [77] bob@shop LOG:  statement: SELECT 1",
+        ),
+        (
+            "%t:%r:%u@%d:[%p]:",
+            "2026-12-07 13:13:46 UTC:127.0.0.1(43946):postgres@postgres:[6364]:LOG:  x",
+        ),
+        (
+            "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
+            "2026-12-07 13:13:46 CET [9]: [3-1] user=a,db=x,app=psql,client=::1 LOG:  hi",
+        ),
+        (
+            "%t [%p]: user=%u,db=%d,app=%a,client=%h ",
+            "2026-12-07 13:13:46 +02 [9]: user=a,db=x,app=psql,client=10.0.0.1 ERROR:  boom",
+        ),
+        (
+            "%t-%c-",
+            "2026-12-07 13:13:46 UTC-6571a1b2.2f4-LOG:  duration: 1 ms",
+        ),
+        (
+            "%m [%p] %u@%d ",
+            "2026-12-07 13:13:46.9 -03:30 [1] u@d STATEMENT:  select",
+        ),
+        ("%t ", "2026-12-07 13:13:46 UTC LOG:  x"),
+        (
+            "%m|%n|%s|%c|%e|%v|%Q|%x|%P|%l|%p|%u|",
+            "2026-12-07 13:13:46.1|1733577226.123|2026-12-07 13:00:00 UTC|6571a1b2.2f4|42P01|3/7|-12|0|5|2|77|bob|PANIC:  z",
+        ),
+    ];
+
+    /// The parts a prefix reads from a line, as owned strings.
+    fn parts(p: &Prefix, line: &str) -> Option<[String; 5]> {
+        let mut slots = p.slots();
+        p.parse(&mut slots, line)
+            .map(|x| [x.time, x.session, x.sqlstate, x.severity, x.message].map(str::to_string))
+    }
+
+    /// Every sample line is read by the scanner itself.
+    #[test]
+    fn the_scanner_reads_every_sample_line() {
+        for (prefix, line) in LINES {
+            let p = Prefix::new(prefix).unwrap();
+            let scan = p
+                .scan
+                .as_ref()
+                .unwrap_or_else(|| panic!("{prefix:?}: no scanner"));
+            assert!(scan.scan(line).is_some(), "{prefix:?} {line:?}");
+            let mut regex_only = p.clone();
+            regex_only.scan = None;
+            assert_eq!(
+                parts(&p, line),
+                parts(&regex_only, line),
+                "{prefix:?} {line:?}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// Mutated lines (bytes of the prefix's own alphabet, Unicode
+        /// digits, spaces) read the same parts with the scanner as with
+        /// the regexes alone, or fail alike.
+        #[test]
+        fn the_scanner_reads_what_the_regexes_read(
+            which in 0..LINES.len(),
+            edits in proptest::collection::vec(
+                (0usize..200, 0u8..3, proptest::sample::select(vec![
+                    '0', '7', '.', ':', ' ', '-', '+', '@', '[', ']', '(', ')', ',', '|', '=',
+                    'A', 'Z', 'a', 'f', 'U', '/', '\t', '٣', 'é',
+                ])),
+                0..4,
+            ),
+        ) {
+            let (prefix, line) = LINES[which];
+            let mut chars: Vec<char> = line.chars().collect();
+            for (at, kind, c) in edits {
+                let at = at % (chars.len() + 1);
+                match kind {
+                    0 => chars.insert(at, c),
+                    1 if at < chars.len() => {
+                        chars.remove(at);
+                    }
+                    _ if at < chars.len() => chars[at] = c,
+                    _ => {}
+                }
+            }
+            let line: String = chars.into_iter().collect();
+            let p = Prefix::new(prefix).unwrap();
+            let mut regex_only = p.clone();
+            regex_only.scan = None;
+            proptest::prop_assert_eq!(parts(&p, &line), parts(&regex_only, &line), "{:?}", line);
         }
     }
 }

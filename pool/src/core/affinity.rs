@@ -36,8 +36,16 @@ use super::pool::ConnId;
 /// syntax tree, and a full parser (sqlparser) would be the runtime's
 /// largest dependency.
 pub fn normalize(sql: &str) -> String {
-    let b = sql.as_bytes();
     let mut out = String::with_capacity(sql.len());
+    normalize_into(sql, &mut out);
+    out
+}
+
+/// [`normalize`] into `out` (cleared first), allocating nothing once `out`
+/// has room: what [`pattern_hash`] runs on every statement of a log.
+pub fn normalize_into(sql: &str, out: &mut String) {
+    out.clear();
+    let b = sql.as_bytes();
     let mut i = 0;
     // Whether a space is owed before the next token.
     let mut space = false;
@@ -84,14 +92,14 @@ pub fn normalize(sql: &str) -> String {
                 }
                 i += 1;
             }
-            push_tok(&mut out, &mut space, "?");
+            push_tok(out, &mut space, "?");
         } else if c == b'$' && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
             let start = i;
             i += 1;
             while i < b.len() && b[i].is_ascii_digit() {
                 i += 1;
             }
-            push_tok(&mut out, &mut space, &sql[start..i]);
+            push_tok(out, &mut space, &sql[start..i]);
         } else if c == b'$' {
             // A dollar-quoted string: $tag$ ... $tag$.
             let start = i;
@@ -105,9 +113,9 @@ pub fn normalize(sql: &str) -> String {
                 i = sql[body..]
                     .find(tag)
                     .map_or(b.len(), |k| body + k + tag.len());
-                push_tok(&mut out, &mut space, "?");
+                push_tok(out, &mut space, "?");
             } else {
-                push_tok(&mut out, &mut space, "$");
+                push_tok(out, &mut space, "$");
                 i += 1;
             }
         } else if c == b'"' {
@@ -125,7 +133,7 @@ pub fn normalize(sql: &str) -> String {
                 }
                 i += 1;
             }
-            push_tok(&mut out, &mut space, &sql[start..i]);
+            push_tok(out, &mut space, &sql[start..i]);
         } else if c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit))
         {
             // A number: digits, a decimal point, an exponent, hex digits.
@@ -139,14 +147,15 @@ pub fn normalize(sql: &str) -> String {
                     break;
                 }
             }
-            push_tok(&mut out, &mut space, "?");
+            push_tok(out, &mut space, "?");
         } else if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 {
             let start = i;
             while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80) {
                 i += 1;
             }
-            let word = sql[start..i].to_ascii_lowercase();
-            push_tok(&mut out, &mut space, &word);
+            push_tok(out, &mut space, &sql[start..i]);
+            let len = out.len();
+            out[len - (i - start)..].make_ascii_lowercase();
         } else {
             // Punctuation: commas and parentheses hug their neighbours so
             // that `f( a ,b )` and `f(a, b)` agree.
@@ -158,7 +167,7 @@ pub fn normalize(sql: &str) -> String {
                 }
                 b'(' | b')' => {
                     if c == b'(' {
-                        push_tok(&mut out, &mut space, s);
+                        push_tok(out, &mut space, s);
                     } else {
                         out.push(')');
                     }
@@ -170,7 +179,7 @@ pub fn normalize(sql: &str) -> String {
                         }
                     }
                 }
-                _ => push_tok(&mut out, &mut space, s),
+                _ => push_tok(out, &mut space, s),
             }
             i += 1;
             // A comma's own space is already written.
@@ -181,14 +190,43 @@ pub fn normalize(sql: &str) -> String {
             }
         }
     }
-    // Trailing spaces before a closing parenthesis or at the end, and runs
-    // of literal lists.
-    let mut s = out.replace(" )", ")");
-    while s.contains("?, ?") {
-        s = s.replace("?, ?", "?");
+    tidy(out);
+}
+
+/// Drops a space before a closing parenthesis, collapses runs of literal
+/// lists (`?, ?, ?` → `?`) and trims trailing spaces and semicolons, in
+/// place. The same as replacing every `" )"` with `")"`, then `"?, ?"`
+/// with `"?"` until none is left (the rewriting is confluent: its only
+/// overlap, `?, ?, ?`, gives `?` either way), then trimming.
+fn tidy(out: &mut String) {
+    let mut v = std::mem::take(out).into_bytes();
+    let mut w = 0;
+    for r in 0..v.len() {
+        if !(v[r] == b' ' && v.get(r + 1) == Some(&b')')) {
+            v[w] = v[r];
+            w += 1;
+        }
     }
-    let trimmed = s.trim_end_matches([' ', ';']);
-    trimmed.to_string()
+    v.truncate(w);
+    let (mut r, mut w) = (0, 0);
+    while r < v.len() {
+        let c = v[r];
+        v[w] = c;
+        w += 1;
+        r += 1;
+        if c == b'?' {
+            while v[r..].starts_with(b", ?") {
+                r += 3;
+            }
+        }
+    }
+    v.truncate(w);
+    while matches!(v.last(), Some(b' ' | b';')) {
+        v.pop();
+    }
+    // Only ASCII bytes were removed, each a whole character.
+    *out =
+        String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
 }
 
 /// FNV-1a (64-bit) of the normalized statement: the statement's pattern.
@@ -197,7 +235,18 @@ pub fn normalize(sql: &str) -> String {
 /// stored in traces (`RequestRecord::pattern_hash`) and must not change
 /// between Rust releases; FNV-1a is eight lines and fixed forever.
 pub fn pattern_hash(sql: &str) -> u64 {
-    fnv1a(normalize(sql).as_bytes())
+    thread_local! {
+        /// The normalized statement's buffer, kept between calls.
+        static BUF: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    BUF.with(|b| match b.try_borrow_mut() {
+        Ok(mut buf) => {
+            normalize_into(sql, &mut buf);
+            fnv1a(buf.as_bytes())
+        }
+        // Not reentrant in practice; a fresh buffer if it ever were.
+        Err(_) => fnv1a(normalize(sql).as_bytes()),
+    })
 }
 
 /// FNV-1a, 64-bit.
@@ -342,6 +391,184 @@ impl AffinityIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The first `normalize`, allocating a string per word and per
+    /// clean-up step: the in-place one must give the same bytes, since
+    /// the hashes of its output are stored in traces.
+    fn normalize_reference(sql: &str) -> String {
+        let b = sql.as_bytes();
+        let mut out = String::with_capacity(sql.len());
+        let mut i = 0;
+        // Whether a space is owed before the next token.
+        let mut space = false;
+        let push_tok = |out: &mut String, space: &mut bool, s: &str| {
+            if *space && !out.is_empty() {
+                out.push(' ');
+            }
+            *space = false;
+            out.push_str(s);
+        };
+        while i < b.len() {
+            let c = b[i];
+            if c.is_ascii_whitespace() {
+                space = true;
+                i += 1;
+            } else if c == b'-' && b.get(i + 1) == Some(&b'-') {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                space = true;
+            } else if c == b'/' && b.get(i + 1) == Some(&b'*') {
+                i += 2;
+                while i < b.len() && !(b[i] == b'*' && b.get(i + 1) == Some(&b'/')) {
+                    i += 1;
+                }
+                i = (i + 2).min(b.len());
+                space = true;
+            } else if c == b'\'' || ((c == b'e' || c == b'E') && b.get(i + 1) == Some(&b'\'')) {
+                // A string literal, with '' as an escaped quote (and \' in E'').
+                let escapes = c != b'\'';
+                i += if escapes { 2 } else { 1 };
+                while i < b.len() {
+                    if escapes && b[i] == b'\\' {
+                        i += 2;
+                        continue;
+                    }
+                    if b[i] == b'\'' {
+                        if b.get(i + 1) == Some(&b'\'') {
+                            i += 2;
+                            continue;
+                        }
+                        i += 1;
+                        break;
+                    }
+                    i += 1;
+                }
+                push_tok(&mut out, &mut space, "?");
+            } else if c == b'$' && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+                let start = i;
+                i += 1;
+                while i < b.len() && b[i].is_ascii_digit() {
+                    i += 1;
+                }
+                push_tok(&mut out, &mut space, &sql[start..i]);
+            } else if c == b'$' {
+                // A dollar-quoted string: $tag$ ... $tag$.
+                let start = i;
+                let mut j = i + 1;
+                while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+                    j += 1;
+                }
+                if j < b.len() && b[j] == b'$' {
+                    let tag = &sql[start..=j];
+                    let body = j + 1;
+                    i = sql[body..]
+                        .find(tag)
+                        .map_or(b.len(), |k| body + k + tag.len());
+                    push_tok(&mut out, &mut space, "?");
+                } else {
+                    push_tok(&mut out, &mut space, "$");
+                    i += 1;
+                }
+            } else if c == b'"' {
+                // A quoted identifier keeps its case.
+                let start = i;
+                i += 1;
+                while i < b.len() {
+                    if b[i] == b'"' {
+                        if b.get(i + 1) == Some(&b'"') {
+                            i += 2;
+                            continue;
+                        }
+                        i += 1;
+                        break;
+                    }
+                    i += 1;
+                }
+                push_tok(&mut out, &mut space, &sql[start..i]);
+            } else if c.is_ascii_digit()
+                || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit))
+            {
+                // A number: digits, a decimal point, an exponent, hex digits.
+                i += 1;
+                while i < b.len() {
+                    let d = b[i];
+                    let exponent_sign = (d == b'+' || d == b'-') && matches!(b[i - 1], b'e' | b'E');
+                    if d.is_ascii_alphanumeric() || d == b'.' || d == b'_' || exponent_sign {
+                        i += 1;
+                    } else {
+                        break;
+                    }
+                }
+                push_tok(&mut out, &mut space, "?");
+            } else if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 {
+                let start = i;
+                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80)
+                {
+                    i += 1;
+                }
+                let word = sql[start..i].to_ascii_lowercase();
+                push_tok(&mut out, &mut space, &word);
+            } else {
+                // Punctuation: commas and parentheses hug their neighbours so
+                // that `f( a ,b )` and `f(a, b)` agree.
+                let s = &sql[i..i + 1];
+                match c {
+                    b',' => {
+                        out.push_str(", ");
+                        space = false;
+                    }
+                    b'(' | b')' => {
+                        if c == b'(' {
+                            push_tok(&mut out, &mut space, s);
+                        } else {
+                            out.push(')');
+                        }
+                        space = false;
+                        if c == b'(' {
+                            // No space after an opening parenthesis.
+                            while b.get(i + 1).is_some_and(u8::is_ascii_whitespace) {
+                                i += 1;
+                            }
+                        }
+                    }
+                    _ => push_tok(&mut out, &mut space, s),
+                }
+                i += 1;
+                // A comma's own space is already written.
+                if c == b',' {
+                    while i < b.len() && b[i].is_ascii_whitespace() {
+                        i += 1;
+                    }
+                }
+            }
+        }
+        // Trailing spaces before a closing parenthesis or at the end, and runs
+        // of literal lists.
+        let mut s = out.replace(" )", ")");
+        while s.contains("?, ?") {
+            s = s.replace("?, ?", "?");
+        }
+        let trimmed = s.trim_end_matches([' ', ';']);
+        trimmed.to_string()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Any text, and SQL-shaped text heavy in the characters the
+        /// clean-up steps look at.
+        #[test]
+        fn in_place_normalize_gives_the_same_bytes(
+            any in ".{0,80}",
+            sqlish in "([a-zA-Z_ ]{1,4}|[0-9.eE+-]{1,3}|'[a-z']{0,3}'|\"[a-z ?,)]{0,4}\"|\\$[0-9]|\\$t\\$x\\$t\\$|--[a-z]*\n|/\\*x\\*/|[ ,?();\\n]{1,3}|é){0,24}",
+        ) {
+            for sql in [any.as_str(), sqlish.as_str()] {
+                proptest::prop_assert_eq!(normalize(sql), normalize_reference(sql));
+                proptest::prop_assert_eq!(pattern_hash(sql), fnv1a(normalize_reference(sql).as_bytes()));
+            }
+        }
+    }
 
     #[test]
     fn literals_comments_and_whitespace_go() {
