@@ -1,5 +1,6 @@
 //! `poolcast features`, `poolcast train` and `poolcast export`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -7,7 +8,9 @@ use anyhow::{Context, Result, bail};
 use poolcast::core::NANOS_PER_SEC;
 use poolcast::core::artifact::{Aggregate, ModelArtifact};
 use poolcast::core::features::{FeatureConfig, FeatureSpec};
-use poolcast_models::dataset::{DatasetConfig, FeatureDataset, build_dataset, discover_runs};
+use poolcast_models::dataset::{
+    DatasetConfig, FeatureDataset, RunRef, build_dataset, discover_runs,
+};
 use poolcast_models::train::{Family, TrainConfig, TrainReport, train};
 use sha2::{Digest, Sha256};
 
@@ -88,7 +91,7 @@ fn parse_family(s: &str) -> Result<Family, String> {
 }
 
 /// The optional TOML file of `poolcast train --config`.
-#[derive(serde::Deserialize, Default)]
+#[derive(serde::Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields, default)]
 struct TrainFile {
     dataset: DatasetConfig,
@@ -100,15 +103,85 @@ fn sha256_file(path: &Path) -> Result<String> {
     Ok(format!("{:x}", Sha256::digest(&bytes)))
 }
 
+/// A `poolcast run` directory's data phase (the runs its models trained
+/// on) and its `[dataset]` and `[train]`; `None` when `input` is not one.
+///
+/// # Errors
+/// A run directory without a data phase or whose resolved manifest does
+/// not read.
+fn run_directory(input: &Path) -> Result<Option<(PathBuf, TrainFile)>> {
+    if !input.join("run.json").is_file() {
+        return Ok(None);
+    }
+    let data = input.join("telemetry").join("phase=data");
+    if !data.is_dir() {
+        bail!(
+            "{}: a `poolcast run` directory with no data phase ({} is missing); pass the \
+             directory of the runs to train on, or a features.parquet",
+            input.display(),
+            data.display()
+        );
+    }
+    let resolved = input.join("manifest.resolved.json");
+    let text = std::fs::read_to_string(&resolved)
+        .with_context(|| format!("reading {}", resolved.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}", resolved.display()))?;
+    let section = |name: &str| v.get("body").and_then(|b| b.get(name)).cloned();
+    let file = TrainFile {
+        dataset: serde_json::from_value(section("dataset").unwrap_or_default())
+            .with_context(|| format!("{}: body.dataset", resolved.display()))?,
+        train: serde_json::from_value(section("train").unwrap_or_default())
+            .with_context(|| format!("{}: body.train", resolved.display()))?,
+    };
+    Ok(Some((data, file)))
+}
+
+/// The `phase=` directories `runs` come from (empty for runs outside a
+/// run directory's layout).
+fn phases(runs: &[RunRef]) -> std::collections::BTreeSet<String> {
+    runs.iter()
+        .flat_map(|r| {
+            r.path
+                .components()
+                .filter_map(|c| {
+                    c.as_os_str()
+                        .to_str()?
+                        .strip_prefix("phase=")
+                        .map(str::to_string)
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// One line naming the runs read: `scenario × replications` each.
+fn describe_runs(runs: &[RunRef]) -> String {
+    let mut by: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in runs {
+        *by.entry(r.scenario.as_str()).or_default() += 1;
+    }
+    by.iter()
+        .map(|(s, n)| format!("{s} × {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `poolcast train`.
 pub fn train_cmd(a: TrainArgs) -> Result<()> {
-    let mut file = match &a.config {
-        Some(p) => {
+    let from_run = if a.input.is_dir() {
+        run_directory(&a.input)?
+    } else {
+        None
+    };
+    let mut file = match (&a.config, &from_run) {
+        (Some(p), _) => {
             let text =
                 std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             toml::from_str::<TrainFile>(&text).with_context(|| format!("{}", p.display()))?
         }
-        None => TrainFile::default(),
+        (None, Some((_, f))) => f.clone(),
+        (None, None) => TrainFile::default(),
     };
     if !a.horizons.is_empty() {
         file.dataset.horizons = a.horizons.clone();
@@ -143,9 +216,30 @@ pub fn train_cmd(a: TrainArgs) -> Result<()> {
     let (ds, fpath) = if is_features {
         (FeatureDataset::read(&a.input)?, a.input.clone())
     } else {
-        let runs = discover_runs(&a.input)?;
+        let dir = from_run
+            .as_ref()
+            .map_or(a.input.as_path(), |(d, _)| d.as_path());
+        let runs = discover_runs(dir)?;
+        let found = phases(&runs);
+        if found.len() > 1 {
+            bail!(
+                "{}: holds runs of the phases {} together; the tuning and evaluation runs of an \
+                 experiment are its held-out comparison, not training data: pass its \
+                 telemetry/phase=data directory (or the run directory itself)",
+                a.input.display(),
+                found.iter().cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
         if !a.quiet {
-            eprintln!("building features from {} run(s)...", runs.len());
+            if from_run.is_some() {
+                eprintln!(
+                    "{}: a `poolcast run` directory: training on its data phase only ({}), \
+                     with its [dataset] and [train] unless --config or flags say otherwise",
+                    a.input.display(),
+                    dir.display()
+                );
+            }
+            eprintln!("reading {} run(s): {}", runs.len(), describe_runs(&runs));
         }
         let ds = build_dataset(&runs, &file.dataset)?;
         ds.write(&features_path)?;

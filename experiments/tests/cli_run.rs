@@ -500,6 +500,61 @@ fn the_exported_pool_toml_drives_a_runtime_pool_with_the_run_s_model() {
     });
 }
 
+/// `poolcast train` on a finished run directory trains on what the run
+/// trained on (its data phase, with its own [dataset] and [train]) and
+/// says so first; a directory that mixes phases is refused by name.
+#[test]
+fn train_on_a_run_directory_reads_its_data_phase_only() {
+    let d = tempfile::tempdir().unwrap();
+    let m = write_manifest(d.path(), TINY);
+    let out = d.path().join("o");
+    ok(&poolcast(&[
+        "run",
+        m.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]));
+    let root = run_dir(&out);
+    let fit = d.path().join("fit");
+    let err = ok(&poolcast(&[
+        "train",
+        root.to_str().unwrap(),
+        "--out",
+        fit.to_str().unwrap(),
+    ]));
+    let first: Vec<&str> = err.lines().take(2).collect();
+    assert!(first[0].contains("data phase only"), "{err}");
+    // The data phase: scenario "wave", 2 replications; not the 3 × 7
+    // evaluation runs nor the tuning runs.
+    assert!(first[1].contains("reading 2 run(s): wave × 2"), "{err}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fit.join("train_report.json")).unwrap())
+            .unwrap();
+    let horizons = report["horizons"].as_array().unwrap();
+    // The run's own [dataset]: one horizon, 5.
+    assert_eq!(horizons.len(), 1);
+    assert_eq!(horizons[0]["target"]["horizon"], 5);
+    for m in horizons[0]["models"].as_array().unwrap() {
+        let acc = m["test"]["accuracy"].as_f64().unwrap_or(f64::NAN);
+        assert!(
+            acc.is_nan() || acc >= 0.0,
+            "{}: test accuracy {acc}",
+            m["name"]
+        );
+    }
+    // The whole telemetry tree mixes phases: refused, naming them.
+    let mixed = poolcast(&[
+        "train",
+        root.join("telemetry").to_str().unwrap(),
+        "--out",
+        d.path().join("fit2").to_str().unwrap(),
+    ]);
+    assert!(!mixed.status.success());
+    let e = String::from_utf8_lossy(&mixed.stderr);
+    assert!(e.contains("data, eval") && e.contains("phase=data"), "{e}");
+}
+
 /// A copy of manifest `p` (text `text`) in a staging directory, beside a
 /// stand-in trace at every relative `trace = "..."` path it names: one
 /// request a second for an hour, from 8 clients.
