@@ -51,6 +51,16 @@ pub struct PredictiveConfig {
     pub min_online_accuracy: f64,
     /// Intervals of realized forecasts the online accuracy covers.
     pub accuracy_window: u32,
+    /// Realized forecasts the comparison with persistence covers: the
+    /// guard against a model that does not fit the live traffic (trained
+    /// on another workload, or the workload moved). 0 turns it off.
+    pub baseline_window: u32,
+    /// Fall back when the model's realized absolute error over
+    /// `baseline_window` exceeds persistence's (the last interval's
+    /// demand, the baseline every model is scored against) by more than
+    /// this share; return to the forecast only once it is no worse than
+    /// persistence again.
+    pub baseline_margin: f64,
     /// Intervals to wait after a change before a scale-down.
     pub cooldown_down: u32,
     /// Largest single decrease, in connections.
@@ -69,6 +79,8 @@ impl Default for PredictiveConfig {
             max_relative_width: 2.0,
             min_online_accuracy: 0.5,
             accuracy_window: 60,
+            baseline_window: 8,
+            baseline_margin: 0.1,
             cooldown_down: 5,
             max_step_down: 4,
             fallback: ReactiveConfig::default(),
@@ -113,6 +125,12 @@ impl PredictiveConfig {
                 "expected at least 1 interval",
             ));
         }
+        if !(self.baseline_margin.is_finite() && self.baseline_margin >= 0.0) {
+            return Err(ConfigError::new(
+                f("baseline_margin"),
+                "expected a number ≥ 0",
+            ));
+        }
         if self.max_step_down == 0 {
             return Err(ConfigError::new(f("max_step_down"), "expected at least 1"));
         }
@@ -125,6 +143,11 @@ impl PredictiveConfig {
 /// accepts the same jitter in a runtime pool's recorded telemetry, so a
 /// model is trained on what the policy would feed it.
 pub const INTERVAL_TOLERANCE: f64 = 0.05;
+
+/// Connections of mean absolute error per interval by which a model may
+/// trail persistence before the margin is looked at: a smaller excess
+/// cannot move the pool by a connection.
+pub const BASELINE_SLACK: f64 = 1.0;
 
 /// Why the predictive policy is (not) predicting right now.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,6 +162,8 @@ pub enum PredictiveMode {
 #[derive(Debug, Clone, Copy)]
 struct Pending {
     predicted: f64,
+    /// Persistence's forecast at the same time: the level then.
+    persisted: f64,
     remaining: u32,
     acc: f64,
     n: u32,
@@ -154,7 +179,10 @@ pub struct PredictivePolicy {
     mode: PredictiveMode,
     last: Option<Forecast>,
     pending: VecDeque<Pending>,
-    realized: VecDeque<(f64, f64)>,
+    /// (model forecast, persistence forecast, actual), newest last.
+    realized: VecDeque<(f64, f64, f64)>,
+    /// Whether the model is benched for doing worse than persistence.
+    benched: bool,
     service_s: Option<f64>,
     since_change: u32,
 }
@@ -201,6 +229,7 @@ impl PredictivePolicy {
             last: None,
             pending: VecDeque::new(),
             realized: VecDeque::new(),
+            benched: false,
             service_s: None,
             since_change: u32::MAX / 2,
         }
@@ -225,7 +254,12 @@ impl PredictivePolicy {
     /// passed, over the last `accuracy_window` of them.
     pub fn online_accuracy(&self) -> Option<f64> {
         let (mut err, mut tot) = (0.0, 0.0);
-        for &(p, a) in &self.realized {
+        for &(p, _, a) in self
+            .realized
+            .iter()
+            .rev()
+            .take(self.cfg.accuracy_window as usize)
+        {
             err += (a - p).abs();
             tot += a.abs();
         }
@@ -233,11 +267,71 @@ impl PredictivePolicy {
             .then(|| 1.0 - err / tot)
     }
 
-    fn realize(&mut self, snap: &Snapshot, aggregate: Aggregate) {
-        let v = match aggregate {
+    /// The realized WAPE of the model and of persistence over the last
+    /// `baseline_window` forecasts (once half of them are realized), and
+    /// how many.
+    pub fn versus_persistence(&self) -> Option<(f64, f64, usize)> {
+        self.versus_persistence_totals()
+            .map(|(m, b, n, _)| (m, b, n))
+    }
+
+    /// [`Self::versus_persistence`] and the sum of the actual values.
+    fn versus_persistence_totals(&self) -> Option<(f64, f64, usize, f64)> {
+        let w = self.cfg.baseline_window as usize;
+        if w == 0 || self.realized.len() < w.div_ceil(2) {
+            return None;
+        }
+        let (mut model, mut base, mut tot, mut n) = (0.0, 0.0, 0.0, 0);
+        for &(p, q, a) in self.realized.iter().rev().take(w) {
+            model += (a - p).abs();
+            base += (a - q).abs();
+            tot += a.abs();
+            n += 1;
+        }
+        (tot > 0.0).then(|| (model / tot, base / tot, n, tot))
+    }
+
+    /// Benches the model while it does worse than persistence by more
+    /// than the margin, and brings it back once it does no worse.
+    fn check_against_persistence(&mut self) -> Result<(), String> {
+        let Some((m, b, n, tot)) = self.versus_persistence_totals() else {
+            return if self.benched {
+                Err("forecast benched: worse than persistence".into())
+            } else {
+                Ok(())
+            };
+        };
+        // In demand units per interval: an excess under one connection
+        // cannot move the pool by a connection, whatever the ratio (a
+        // flat night makes persistence's error, and any ratio to it,
+        // meaningless).
+        let per = |wape: f64| wape * tot / n as f64;
+        let excess = per(m) - per(b);
+        if self.benched {
+            self.benched = m > b && excess > 0.0;
+        } else {
+            self.benched = excess > (self.cfg.baseline_margin * per(b)).max(BASELINE_SLACK) + 1e-12;
+        }
+        if self.benched {
+            Err(format!(
+                "forecast worse than persistence: realized WAPE {m:.3} against persistence's \
+                 {b:.3} over the last {n} intervals (the model does not fit this traffic)"
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The level of `snap` a forecast of `aggregate` is compared with.
+    fn level(snap: &Snapshot, aggregate: Aggregate) -> f64 {
+        match aggregate {
             Aggregate::Mean => snap.demand_mean(),
             Aggregate::Peak => f64::from(snap.demand_max),
-        };
+        }
+    }
+
+    fn realize(&mut self, snap: &Snapshot, aggregate: Aggregate) {
+        let v = Self::level(snap, aggregate);
         for p in &mut self.pending {
             match aggregate {
                 Aggregate::Mean => p.acc += v,
@@ -254,8 +348,9 @@ impl PredictivePolicy {
                 Aggregate::Mean => p.acc / f64::from(p.n),
                 Aggregate::Peak => p.acc,
             };
-            self.realized.push_back((p.predicted, actual));
-            if self.realized.len() > self.cfg.accuracy_window as usize {
+            self.realized.push_back((p.predicted, p.persisted, actual));
+            let keep = self.cfg.accuracy_window.max(self.cfg.baseline_window) as usize;
+            if self.realized.len() > keep {
                 self.realized.pop_front();
             }
         }
@@ -275,7 +370,7 @@ impl PredictivePolicy {
 
     /// Connections for a forecast, or why not.
     fn size_for(
-        &self,
+        &mut self,
         ctx: &PolicyContext<'_>,
         fc: Forecast,
         aggregate: Aggregate,
@@ -298,6 +393,7 @@ impl PredictivePolicy {
                 self.cfg.min_online_accuracy
             ));
         }
+        self.check_against_persistence()?;
         let demand = if self.cfg.use_upper {
             fc.upper
         } else {
@@ -354,6 +450,7 @@ impl ScalingPolicy for PredictivePolicy {
         if fc.value.is_finite() {
             self.pending.push_back(Pending {
                 predicted: fc.value,
+                persisted: Self::level(snap, target.aggregate),
                 remaining: target.horizon,
                 acc: 0.0,
                 n: 0,
@@ -487,6 +584,9 @@ mod tests {
         let cfg = PredictiveConfig {
             cooldown_down: 3,
             max_step_down: 4,
+            // A steady 28 is persistence's best case: the constant model
+            // would be benched, and this test is about its steps.
+            baseline_window: 0,
             ..Default::default()
         };
         let mut p = PredictivePolicy::with_forecaster(cfg, f);
@@ -546,6 +646,64 @@ mod tests {
         }
         assert!(p.online_accuracy().unwrap() < 0.0);
         assert!(matches!(p.mode(), PredictiveMode::Fallback(w) if w.contains("realized accuracy")));
+    }
+
+    /// A model that does not fit the traffic (it forecasts 10 while the
+    /// demand holds at 3) is benched within a few intervals of its first
+    /// realized forecasts, although its accuracy gate has not filled; it
+    /// returns once it does better than persistence (the demand cycles
+    /// 6, 14, 10 around its forecast, which persistence misses).
+    #[test]
+    fn a_model_worse_than_persistence_is_benched_and_earns_its_way_back() {
+        let f = forecaster(10.0, 0.0, (0.0, 0.0), Aggregate::Mean);
+        let mut p = PredictivePolicy::with_forecaster(PredictiveConfig::default(), f);
+        let mut benched_at = None;
+        for i in 0..12 {
+            p.decide(&ctx(10), &snap(i, 3.0));
+            if let PredictiveMode::Fallback(w) = p.mode() {
+                assert!(w.contains("worse than persistence"), "{w}");
+                benched_at.get_or_insert(i);
+            }
+        }
+        // Horizon 2, then half of the 8-forecast window realized.
+        assert_eq!(benched_at, Some(5));
+        assert!(
+            p.online_accuracy().is_none(),
+            "the accuracy gate is still filling"
+        );
+        let (m, b, _) = p.versus_persistence().unwrap();
+        assert!(m > b, "{m} {b}");
+        let mut back_at = None;
+        for i in 12..40 {
+            p.decide(&ctx(10), &snap(i, [6.0, 14.0, 10.0][(i % 3) as usize]));
+            if p.mode() == &PredictiveMode::Predicting {
+                back_at.get_or_insert(i);
+            } else if back_at.is_some() {
+                panic!("benched again at {i}: {:?}", p.mode());
+            }
+        }
+        let back = back_at.expect("the model earns its way back");
+        assert!(
+            back > 14,
+            "not before its new forecasts are realized: {back}"
+        );
+        let (m, b, _) = p.versus_persistence().unwrap();
+        assert!(m <= b, "{m} {b}");
+    }
+
+    /// With `baseline_window = 0` the comparison is off.
+    #[test]
+    fn the_persistence_guard_can_be_turned_off() {
+        let f = forecaster(10.0, 0.0, (0.0, 0.0), Aggregate::Mean);
+        let cfg = PredictiveConfig {
+            baseline_window: 0,
+            ..Default::default()
+        };
+        let mut p = PredictivePolicy::with_forecaster(cfg, f);
+        for i in 0..12 {
+            p.decide(&ctx(10), &snap(i, 3.0));
+        }
+        assert_eq!(p.mode(), &PredictiveMode::Predicting);
     }
 
     #[test]
