@@ -665,6 +665,7 @@ impl TrainReport {
             model: w.1,
             calibration: r.calibration.clone(),
             thresholds: Default::default(),
+            input_ranges: input_ranges(ds, r.train_index.iter().chain(&r.valid_index)),
             provenance: Provenance {
                 created_by: format!("poolcast-models {}", env!("CARGO_PKG_VERSION")),
                 manifest_hash,
@@ -676,4 +677,39 @@ impl TrainReport {
         art.checksum = art.compute_checksum();
         Ok(art)
     }
+}
+
+/// Whether the predictive policy checks a feature against its training
+/// range: the traffic's level (arrivals, completions, class shares and
+/// service times, demand), not the pool's own state (another policy sizes
+/// it differently) nor the clock (a model trained on hours of a day has
+/// not seen the others, which says nothing about the traffic).
+fn range_checked(def: &poolcast::core::features::FeatureDef) -> bool {
+    def.family == "traffic" || def.name == "demand_mean" || def.name == "demand_max"
+}
+
+/// `[min, max]` over `rows` of each range-checked feature that varies in
+/// them, in the spec's order (the artifact's inputs).
+fn input_ranges<'a>(
+    ds: &FeatureDataset,
+    rows: impl Iterator<Item = &'a usize> + Clone,
+) -> Vec<Option<[f64; 2]>> {
+    ds.spec
+        .defs()
+        .iter()
+        .map(|d| {
+            if !range_checked(d) {
+                return None;
+            }
+            let col = &ds.table.columns[ds.table.column_index(&d.name)?];
+            let (lo, hi) = rows
+                .clone()
+                .map(|&i| col[i])
+                .filter(|v| v.is_finite())
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                    (lo.min(v), hi.max(v))
+                });
+            (lo.is_finite() && hi > lo).then_some([lo, hi])
+        })
+        .collect()
 }

@@ -164,6 +164,15 @@ pub struct ModelArtifact {
     /// Tuned scaler and breaker thresholds, by name (filled by tuning).
     #[serde(default)]
     pub thresholds: BTreeMap<String, f64>,
+    /// The training range `[min, max]` of each input that measures the
+    /// traffic's level (the `traffic` family, `demand_mean`,
+    /// `demand_max`), in `features.names` order; `None` for an input not
+    /// checked or constant in training. Empty in artifacts written
+    /// before it existed (nothing is checked then). The predictive policy
+    /// hands the pool to its fallback while a live input is far outside
+    /// its range: the model would be extrapolating.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_ranges: Vec<Option<[f64; 2]>>,
     /// Where it came from.
     #[serde(default)]
     pub provenance: Provenance,
@@ -380,6 +389,22 @@ impl ModelArtifact {
                 }
             }
         }
+        if !self.input_ranges.is_empty() && self.input_ranges.len() != n {
+            return Err(Verify::Invalid(format!(
+                "input_ranges has {} entries for {n} inputs",
+                self.input_ranges.len()
+            )));
+        }
+        if let Some(i) = self
+            .input_ranges
+            .iter()
+            .position(|r| r.is_some_and(|[lo, hi]| !(lo.is_finite() && hi.is_finite() && lo <= hi)))
+        {
+            return Err(Verify::Invalid(format!(
+                "input_ranges[{i}] (`{}`): expected finite [min, max] with min ≤ max",
+                self.features.names[i]
+            )));
+        }
         let c = &self.calibration;
         if c.levels.len() != c.residual_quantiles.len() {
             return Err(Verify::Invalid(
@@ -467,6 +492,33 @@ impl Forecaster {
             lower: (value + lo).max(0.0),
             upper: (value + hi).max(0.0),
         }
+    }
+
+    /// The checked input of the newest [`Forecaster::push`] furthest
+    /// outside its training range, if any is more than `slack` × the
+    /// range's width past either end: `(name, value, min, max)`.
+    pub fn outside_training(&self, slack: f64) -> Option<(&str, f64, f64, f64)> {
+        let mut worst: Option<(usize, f64)> = None;
+        for (i, (r, &x)) in self.artifact.input_ranges.iter().zip(&self.x).enumerate() {
+            let (Some([lo, hi]), true) = (r, x.is_finite()) else {
+                continue;
+            };
+            let width = (hi - lo).max(f64::MIN_POSITIVE);
+            let d = if x < *lo {
+                (lo - x) / width
+            } else if x > *hi {
+                (x - hi) / width
+            } else {
+                0.0
+            };
+            if d > slack && worst.is_none_or(|(_, w)| d > w) {
+                worst = Some((i, d));
+            }
+        }
+        worst.and_then(|(i, _)| {
+            let [lo, hi] = self.artifact.input_ranges[i]?;
+            Some((self.artifact.features.names[i].as_str(), self.x[i], lo, hi))
+        })
     }
 
     /// Forgets history (the pool restarted).

@@ -61,6 +61,11 @@ pub struct PredictiveConfig {
     /// this share; return to the forecast only once it is no worse than
     /// persistence again.
     pub baseline_margin: f64,
+    /// Fall back while a live input that measures the traffic's level is
+    /// more than this many widths of its training range outside it (the
+    /// artifact's `input_ranges`): the model would be extrapolating. A
+    /// large value (1e9) turns the check off.
+    pub range_slack: f64,
     /// Intervals to wait after a change before a scale-down.
     pub cooldown_down: u32,
     /// Largest single decrease, in connections.
@@ -81,6 +86,7 @@ impl Default for PredictiveConfig {
             accuracy_window: 60,
             baseline_window: 8,
             baseline_margin: 0.1,
+            range_slack: 1.0,
             cooldown_down: 5,
             max_step_down: 4,
             fallback: ReactiveConfig::default(),
@@ -131,6 +137,9 @@ impl PredictiveConfig {
                 "expected a number ≥ 0",
             ));
         }
+        if !(self.range_slack.is_finite() && self.range_slack >= 0.0) {
+            return Err(ConfigError::new(f("range_slack"), "expected a number ≥ 0"));
+        }
         if self.max_step_down == 0 {
             return Err(ConfigError::new(f("max_step_down"), "expected at least 1"));
         }
@@ -143,6 +152,10 @@ impl PredictiveConfig {
 /// accepts the same jitter in a runtime pool's recorded telemetry, so a
 /// model is trained on what the policy would feed it.
 pub const INTERVAL_TOLERANCE: f64 = 0.05;
+
+/// Intervals every checked input must stay inside its training range
+/// before a model benched for leaving it predicts again.
+pub const RANGE_RECOVERY: u32 = 3;
 
 /// Connections of mean absolute error per interval by which a model may
 /// trail persistence before the margin is looked at: a smaller excess
@@ -183,6 +196,10 @@ pub struct PredictivePolicy {
     realized: VecDeque<(f64, f64, f64)>,
     /// Whether the model is benched for doing worse than persistence.
     benched: bool,
+    /// Why the model is benched for an input outside its training range.
+    outside: Option<String>,
+    /// Intervals since an input was last outside its training range.
+    in_range_for: u32,
     service_s: Option<f64>,
     since_change: u32,
 }
@@ -230,6 +247,8 @@ impl PredictivePolicy {
             pending: VecDeque::new(),
             realized: VecDeque::new(),
             benched: false,
+            outside: None,
+            in_range_for: 0,
             service_s: None,
             since_change: u32::MAX / 2,
         }
@@ -292,7 +311,8 @@ impl PredictivePolicy {
     }
 
     /// Benches the model while it does worse than persistence by more
-    /// than the margin, and brings it back once it does no worse.
+    /// than the margin, and brings it back once it is within half a
+    /// connection of persistence.
     fn check_against_persistence(&mut self) -> Result<(), String> {
         let Some((m, b, n, tot)) = self.versus_persistence_totals() else {
             return if self.benched {
@@ -308,7 +328,10 @@ impl PredictivePolicy {
         let per = |wape: f64| wape * tot / n as f64;
         let excess = per(m) - per(b);
         if self.benched {
-            self.benched = m > b && excess > 0.0;
+            // Back once within half a connection of persistence: a model
+            // is rarely better than persistence on a flat stretch, and
+            // what it adds is at the changes.
+            self.benched = excess > BASELINE_SLACK / 2.0;
         } else {
             self.benched = excess > (self.cfg.baseline_margin * per(b)).max(BASELINE_SLACK) + 1e-12;
         }
@@ -320,6 +343,28 @@ impl PredictivePolicy {
         } else {
             Ok(())
         }
+    }
+
+    /// Benches the model while a live input is far outside its training
+    /// range, and for [`RANGE_RECOVERY`] intervals after; the reason.
+    fn check_range(&mut self) -> Option<String> {
+        let fx = self.forecaster.as_ref()?;
+        match fx.outside_training(self.cfg.range_slack) {
+            Some((name, x, lo, hi)) => {
+                self.in_range_for = 0;
+                self.outside = Some(format!(
+                    "input {name} = {x:.3} far outside its training range [{lo:.3}, {hi:.3}]: \
+                     the model has not seen this traffic"
+                ));
+            }
+            None => {
+                self.in_range_for = self.in_range_for.saturating_add(1);
+                if self.in_range_for >= RANGE_RECOVERY {
+                    self.outside = None;
+                }
+            }
+        }
+        self.outside.clone()
     }
 
     /// The level of `snap` a forecast of `aggregate` is compared with.
@@ -456,6 +501,10 @@ impl ScalingPolicy for PredictivePolicy {
                 n: 0,
             });
         }
+        if let Some(why) = self.check_range() {
+            self.mode = PredictiveMode::Fallback(why);
+            return reactive;
+        }
         let want = match self.size_for(ctx, fc, target.aggregate) {
             Ok(c) => {
                 self.mode = PredictiveMode::Predicting;
@@ -527,6 +576,7 @@ mod tests {
                 nominal_coverage: 0.9,
             },
             thresholds: Default::default(),
+            input_ranges: Vec::new(),
             provenance: Provenance::default(),
         };
         Forecaster::new(art, &spec, 0)
@@ -689,6 +739,44 @@ mod tests {
         );
         let (m, b, _) = p.versus_persistence().unwrap();
         assert!(m <= b, "{m} {b}");
+    }
+
+    /// An input far outside its training range hands the pool to the
+    /// fallback at once, naming it; the model predicts again after
+    /// [`RANGE_RECOVERY`] intervals back in range.
+    #[test]
+    fn an_input_outside_its_training_range_falls_back_at_once() {
+        let mut f = forecaster(0.0, 1.0, (0.0, 0.0), Aggregate::Mean);
+        let mut art = f.artifact().clone();
+        art.input_ranges = vec![Some([2.0, 12.0])];
+        let spec = FeatureSpec::new(FeatureConfig::default(), MIN).unwrap();
+        f = Forecaster::new(art, &spec, 0);
+        let mut p = PredictivePolicy::with_forecaster(PredictiveConfig::default(), f);
+        p.decide(&ctx(10), &snap(0, 5.0));
+        assert_eq!(p.mode(), &PredictiveMode::Predicting);
+        // 21 is 0.9 widths past 12: near enough.
+        p.decide(&ctx(10), &snap(1, 21.0));
+        assert_eq!(p.mode(), &PredictiveMode::Predicting);
+        // 40 is 2.8 widths past it.
+        p.decide(&ctx(10), &snap(2, 40.0));
+        match p.mode() {
+            PredictiveMode::Fallback(w) => {
+                assert!(
+                    w.contains("demand_mean = 40.000") && w.contains("[2.000, 12.000]"),
+                    "{w}"
+                )
+            }
+            m => panic!("{m:?}"),
+        }
+        for i in 3..5 {
+            p.decide(&ctx(10), &snap(i, 5.0));
+            assert!(
+                matches!(p.mode(), PredictiveMode::Fallback(_)),
+                "interval {i}"
+            );
+        }
+        p.decide(&ctx(10), &snap(5, 5.0));
+        assert_eq!(p.mode(), &PredictiveMode::Predicting);
     }
 
     /// With `baseline_window = 0` the comparison is off.
