@@ -2,7 +2,9 @@
 //! metric as a mean with its 95% interval over replications, the pooled
 //! acquire-wait distribution and the size-versus-demand series.
 
-use poolcast_reports::{PolicyRow, PolicyScenario, PolicySection, SizeSeries, WaitCdf};
+use poolcast_reports::{
+    Contribution, PolicyRow, PolicyScenario, PolicySection, SizeSeries, WaitCdf,
+};
 use poolcast_sim::Summary;
 use poolcast_sim::summary::WAIT_QUANTILE_LEVELS;
 
@@ -99,6 +101,28 @@ pub fn wait_cdf(c: &Cell) -> WaitCdf {
     }
 }
 
+/// `a − b` of two policies' cells, paired by replication (the same
+/// requests), when both are among `cells`.
+pub fn contribution(cells: &[&Cell], a: &str, b: &str) -> Option<Contribution> {
+    let find = |p: &str| cells.iter().find(|c| c.policy == p);
+    let (ca, cb) = (find(a)?, find(b)?);
+    let diff = |f: &dyn Fn(&Summary) -> f64| {
+        estimate(
+            &ca.runs
+                .iter()
+                .zip(&cb.runs)
+                .map(|(x, y)| f(x) - f(y))
+                .collect::<Vec<_>>(),
+        )
+    };
+    Some(Contribution {
+        a: a.into(),
+        b: b.into(),
+        connection_seconds: diff(&|s| s.connection_seconds),
+        wait_mean_ms: diff(&|s| s.acquire_wait_mean_ms.unwrap_or(f64::NAN)),
+    })
+}
+
 /// The policy section of the report from every evaluated cell (in policy
 /// order within each scenario).
 pub fn section(m: &Manifest, cells: &[Cell]) -> PolicySection {
@@ -121,6 +145,7 @@ pub fn section(m: &Manifest, cells: &[Cell]) -> PolicySection {
                         demand: c.series.demand.clone(),
                     })
                     .collect(),
+                model_contribution: contribution(&mine, "predictive", "predictive-naive"),
             }
         })
         .collect();

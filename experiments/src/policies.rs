@@ -91,9 +91,9 @@ pub fn scenario_for(
         PolicySpec::Oracle => {
             sc.pool.policy = Some(PolicyConfig::Oracle(ev.oracle.clone()));
         }
-        PolicySpec::Predictive => {
-            let p =
-                predictive.ok_or_else(|| anyhow::anyhow!("predictive needs the trained model"))?;
+        PolicySpec::Predictive | PolicySpec::PredictiveNaive => {
+            let p = predictive
+                .ok_or_else(|| anyhow::anyhow!("{} needs the trained model", spec.name()))?;
             let mut cfg = p.config.clone();
             for ov in p.overrides {
                 ov.apply(&mut sc, &mut cfg)

@@ -58,7 +58,7 @@ space = { "policy.headroom" = [1.0, 1.3] }
 [evaluation]
 scenarios = ["wave", "unseen"]
 replications = 3
-policies = ["static-min", "static-max", "reactive", "adaptive-moderate", "predictive", "static-matched", "oracle"]
+policies = ["static-min", "static-max", "reactive", "adaptive-moderate", "predictive", "predictive-naive", "static-matched", "oracle"]
 
 [outputs]
 importance_rows = 200
@@ -305,7 +305,24 @@ fn the_same_manifest_gives_the_same_bytes_whatever_the_thread_count() {
     let scen = metrics["policies"]["scenarios"].as_array().unwrap();
     assert_eq!(scen.len(), 2);
     assert_eq!(scen[1]["seen_in_training"], false);
-    assert_eq!(scen[0]["rows"].as_array().unwrap().len(), 7);
+    assert_eq!(scen[0]["rows"].as_array().unwrap().len(), 8);
+    // The ablation: what the model adds over the best baseline forecaster
+    // in the same machinery, paired by replication, in words too.
+    for s in scen {
+        let c = &s["model_contribution"];
+        assert_eq!(c["a"], "predictive");
+        assert_eq!(c["b"], "predictive-naive");
+        let e = &c["connection_seconds"];
+        assert!(
+            e["lo"].as_f64().unwrap() <= e["hi"].as_f64().unwrap(),
+            "{c}"
+        );
+    }
+    assert!(
+        md.contains("What the model adds (predictive − predictive-naive"),
+        "{md}"
+    );
+    assert!(ra.join("artifact-naive.json").is_file());
 }
 
 #[test]

@@ -601,18 +601,9 @@ fn shuffled(
 }
 
 impl TrainReport {
-    /// The artifact of the winner at horizon `h`.
-    ///
-    /// # Errors
-    /// No report for `h`.
-    pub fn artifact(
-        &self,
-        ds: &FeatureDataset,
-        h: u32,
-        manifest_hash: Option<String>,
-    ) -> Result<ModelArtifact, ModelError> {
-        let r = self
-            .horizons
+    /// The report of horizon `h`.
+    fn horizon(&self, h: u32) -> Result<&HorizonReport, ModelError> {
+        self.horizons
             .iter()
             .find(|r| r.target.horizon == h)
             .ok_or_else(|| {
@@ -623,13 +614,87 @@ impl TrainReport {
                         .map(|r| r.target.horizon)
                         .collect::<Vec<_>>()
                 ))
-            })?;
+            })
+    }
+
+    /// The artifact of the winner at horizon `h`.
+    ///
+    /// # Errors
+    /// No report for `h`.
+    pub fn artifact(
+        &self,
+        ds: &FeatureDataset,
+        h: u32,
+        manifest_hash: Option<String>,
+    ) -> Result<ModelArtifact, ModelError> {
+        let r = self.horizon(h)?;
         let w = r
             .models
             .iter()
             .find(|m| m.name == r.winner)
             .and_then(|m| m.body.clone().map(|b| (m, b)))
             .ok_or_else(|| ModelError::Input("the winner has no model".into()))?;
+        self.artifact_of(ds, r, w, r.calibration.clone(), manifest_hash)
+    }
+
+    /// The artifact of the best exportable baseline at horizon `h` (the
+    /// lowest validation MAE among them), calibrated as the winner is (its
+    /// validation residuals): the forecaster of the `predictive-naive`
+    /// policy, the same machinery without a learned model.
+    ///
+    /// # Errors
+    /// No report for `h`, or no exportable baseline.
+    pub fn baseline_artifact(
+        &self,
+        ds: &FeatureDataset,
+        h: u32,
+        manifest_hash: Option<String>,
+    ) -> Result<ModelArtifact, ModelError> {
+        let r = self.horizon(h)?;
+        let b = r
+            .models
+            .iter()
+            .filter(|m| m.family == "baseline" && m.exportable)
+            .filter_map(|m| m.body.clone().map(|b| (m, b)))
+            .min_by(|a, b| a.0.valid.mae.total_cmp(&b.0.valid.mae))
+            .ok_or_else(|| ModelError::Input("no exportable baseline".into()))?;
+        let names: Vec<String> = ds.spec.names().iter().map(|s| s.to_string()).collect();
+        let y = ds
+            .table
+            .column_index(&r.target.column())
+            .map(|i| &ds.table.columns[i])
+            .ok_or_else(|| ModelError::Input("the features have no target column".into()))?;
+        let residuals = |rows: &[usize]| -> Vec<f64> {
+            let p = predict_rows(&b.1, &names, &matrix(ds, rows));
+            rows.iter().zip(p).map(|(&i, p)| y[i] - p).collect()
+        };
+        let mut resid = residuals(&r.valid_index);
+        let levels = &self.config.levels;
+        let qs: Vec<f64> = levels.iter().map(|&l| quantile(&mut resid, l)).collect();
+        let (lo, hi) = (
+            qs.first().copied().unwrap_or(0.0),
+            qs.last().copied().unwrap_or(0.0),
+        );
+        let test = residuals(&r.test_index);
+        let inside = test.iter().filter(|e| **e >= lo && **e <= hi).count();
+        let calibration = Calibration {
+            levels: levels.clone(),
+            residual_quantiles: qs,
+            test_coverage: Some(inside as f64 / test.len().max(1) as f64),
+            nominal_coverage: levels.last().unwrap_or(&1.0) - levels.first().unwrap_or(&0.0),
+        };
+        self.artifact_of(ds, r, b, calibration, manifest_hash)
+    }
+
+    /// The artifact of model `w` of horizon report `r`.
+    fn artifact_of(
+        &self,
+        ds: &FeatureDataset,
+        r: &HorizonReport,
+        w: (&ModelResult, ModelBody),
+        calibration: Calibration,
+        manifest_hash: Option<String>,
+    ) -> Result<ModelArtifact, ModelError> {
         let mut metrics = std::collections::BTreeMap::new();
         for m in &r.models {
             let key = m
@@ -663,7 +728,7 @@ impl TrainReport {
             interval_ns: ds.interval_ns,
             target: r.target,
             model: w.1,
-            calibration: r.calibration.clone(),
+            calibration,
             thresholds: Default::default(),
             input_ranges: input_ranges(ds, r.train_index.iter().chain(&r.valid_index)),
             provenance: Provenance {

@@ -339,6 +339,7 @@ fn policy_scenario(
         rows,
         wait_cdf,
         size_series,
+        model_contribution: None,
     }
 }
 

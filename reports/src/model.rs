@@ -244,6 +244,33 @@ pub struct PolicyScenario {
     pub wait_cdf: Vec<WaitCdf>,
     /// Pool size and demand over time, one per policy (replication 0).
     pub size_series: Vec<SizeSeries>,
+    /// What the learned model adds: `predictive` − `predictive-naive`,
+    /// paired by replication (absent unless both were evaluated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_contribution: Option<Contribution>,
+}
+
+/// The paired difference of two policies over replications (the same
+/// requests in each), `a − b`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contribution {
+    /// The policy measured.
+    pub a: String,
+    /// The policy it is measured against.
+    pub b: String,
+    /// Connection-seconds of `a` minus `b`'s.
+    pub connection_seconds: Estimate,
+    /// Mean acquire wait of `a` minus `b`'s, ms.
+    pub wait_mean_ms: Estimate,
+}
+
+impl Contribution {
+    /// Whether either interval excludes 0.
+    pub fn significant(&self) -> bool {
+        let excludes = |e: &Estimate| e.lo > 0.0 || e.hi < 0.0;
+        excludes(&self.connection_seconds) || excludes(&self.wait_mean_ms)
+    }
 }
 
 /// A mean with its 95% confidence interval over replications.

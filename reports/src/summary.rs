@@ -271,6 +271,19 @@ fn policies(report: &RunReport) -> Vec<Line> {
             .text("."),
     };
     lines.push(head.line(details.build()).build());
+    for s in &p.scenarios {
+        if let Some(c) = &s.model_contribution {
+            lines.push(
+                LineBuilder::new()
+                    .strong("The model itself")
+                    .text(" in ")
+                    .code(&s.scenario)
+                    .text(": ")
+                    .text(crate::sections::contribution_text(c))
+                    .build(),
+            );
+        }
+    }
     lines
 }
 

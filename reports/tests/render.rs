@@ -286,6 +286,7 @@ fn empty_vectors_render_no_data() {
             rows: vec![],
             wait_cdf: vec![],
             size_series: vec![],
+            model_contribution: None,
         }],
     });
     report.tuning = Some(TuningSection {

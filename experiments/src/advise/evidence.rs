@@ -212,9 +212,10 @@ fn around(point: f64, e: &[f64]) -> Estimate {
     }
 }
 
-/// Policies a team cannot deploy or whose size is another's result.
+/// Policies a team cannot deploy, whose size is another's result, or
+/// that only measure the model (`predictive-naive`).
 fn deployable(name: &str) -> bool {
-    name != "oracle" && name != "static-matched"
+    name != "oracle" && name != "static-matched" && name != "predictive-naive"
 }
 
 /// The policy to run: among the deployable ones that meet the target, the

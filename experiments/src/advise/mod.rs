@@ -95,6 +95,7 @@ struct Advice {
     recommended: String,
     best_without_forecast: String,
     forecasting_adds: Option<Difference>,
+    model_adds: Option<Difference>,
     foresight_bound: Option<Difference>,
     notes: Vec<String>,
 }
@@ -199,6 +200,9 @@ fn advise(
         .ok_or_else(|| anyhow!("no policy without a forecast was evaluated"))?;
     let find = |name: &str| policies.iter().find(|e| e.policy == name);
     let forecasting_adds = find("predictive").map(|pr| Difference::between(pr, best));
+    let model_adds = find("predictive")
+        .zip(find("predictive-naive"))
+        .map(|(pr, nv)| Difference::between(pr, nv));
     let foresight_bound = find("oracle").map(|o| Difference::between(o, best));
     let mut notes = notes(plan, p, report);
     if !policies.iter().any(|e| e.meets_target) {
@@ -225,6 +229,7 @@ fn advise(
         best_without_forecast: best.policy.clone(),
         recommended,
         forecasting_adds,
+        model_adds,
         foresight_bound,
         policies,
         notes,
@@ -413,6 +418,7 @@ fn render(a: &Advice, plan: &Plan, report: &RunReport, pool_toml: &str, root: &P
             match e.policy.as_str() {
                 "oracle" => " (foresight: a bound, not deployable)",
                 "static-matched" => " (the predictive pool's mean size)",
+                "predictive-naive" => " (predictive driven by the best baseline forecaster)",
                 _ => "",
             },
             ci(&e.wait_mean_ms),
@@ -474,6 +480,22 @@ fn render(a: &Advice, plan: &Plan, report: &RunReport, pool_toml: &str, root: &P
                 "Not measured: the trace is too short to train a forecaster on (see below)."
             );
         }
+    }
+    if let Some(d) = &a.model_adds {
+        let _ = writeln!(
+            t,
+            "\nThe model itself: predictive − predictive-naive (the same policy and thresholds \
+             driven by the best baseline forecaster): connection-s {}, mean wait {} ms. {}",
+            ci(&d.conn_s),
+            ci(&d.wait_mean_ms),
+            if verdict(&d.conn_s, "", "").is_empty() || verdict(&d.wait_mean_ms, "", "").is_empty()
+            {
+                "At least one interval excludes 0."
+            } else {
+                "Neither interval excludes 0: the learned model adds nothing measurable over the \
+                 baseline forecaster here."
+            }
+        );
     }
     if let Some(d) = &a.foresight_bound {
         let _ = writeln!(

@@ -271,7 +271,7 @@ impl Plan {
             );
         }
         let forecasting = if self.forecast {
-            "\n  \"predictive\", \"static-matched\","
+            "\n  \"predictive\", \"predictive-naive\", \"static-matched\","
         } else {
             ""
         };

@@ -248,13 +248,17 @@ pub enum PolicySpec {
     Adaptive(Strategy),
     /// The exported model with the tuned thresholds.
     Predictive,
+    /// The same policy and thresholds driven by the best baseline
+    /// forecaster (persistence or a moving average) instead of the
+    /// model: against `predictive`, what the model itself adds.
+    PredictiveNaive,
     /// Perfect foresight of demand (simulation only): the bound.
     Oracle,
 }
 
 impl PolicySpec {
     /// The comparison the issue asks for, in report order.
-    pub const DEFAULT: [&'static str; 9] = [
+    pub const DEFAULT: [&'static str; 10] = [
         "static-min",
         "static-max",
         "reactive",
@@ -262,6 +266,7 @@ impl PolicySpec {
         "adaptive-moderate",
         "adaptive-aggressive",
         "predictive",
+        "predictive-naive",
         "static-matched",
         "oracle",
     ];
@@ -280,6 +285,7 @@ impl PolicySpec {
             "adaptive-moderate" => PolicySpec::Adaptive(Strategy::Moderate),
             "adaptive-aggressive" => PolicySpec::Adaptive(Strategy::Aggressive),
             "predictive" => PolicySpec::Predictive,
+            "predictive-naive" => PolicySpec::PredictiveNaive,
             "oracle" => PolicySpec::Oracle,
             other => match other.strip_prefix("static-").map(str::parse::<u32>) {
                 Some(Ok(n)) if n >= 1 => PolicySpec::StaticN(n),
@@ -287,7 +293,8 @@ impl PolicySpec {
                     return Err(format!(
                         "unknown policy `{other}`, expected one of static-min, static-max, \
                          static-<n> (n ≥ 1), static-matched, reactive, adaptive-conservative, \
-                         adaptive-moderate, adaptive-aggressive, predictive, oracle"
+                         adaptive-moderate, adaptive-aggressive, predictive, predictive-naive, \
+                         oracle"
                     ));
                 }
             },
@@ -304,13 +311,17 @@ impl PolicySpec {
             PolicySpec::Reactive => "reactive".into(),
             PolicySpec::Adaptive(s) => format!("adaptive-{}", s.name()),
             PolicySpec::Predictive => "predictive".into(),
+            PolicySpec::PredictiveNaive => "predictive-naive".into(),
             PolicySpec::Oracle => "oracle".into(),
         }
     }
 
     /// Whether the policy needs the trained model (or its results).
     pub fn needs_model(self) -> bool {
-        matches!(self, PolicySpec::Predictive | PolicySpec::StaticMatched)
+        matches!(
+            self,
+            PolicySpec::Predictive | PolicySpec::PredictiveNaive | PolicySpec::StaticMatched
+        )
     }
 }
 
@@ -648,7 +659,7 @@ replay = { trace = "traces" }
         let m = parse("").unwrap();
         assert_eq!(m.data, vec![("a".to_string(), 1)]);
         assert_eq!(m.eval_scenarios, vec!["a"]);
-        assert_eq!(m.policies.len(), 9);
+        assert_eq!(m.policies.len(), 10);
         assert_eq!(m.export_horizon, 5);
         assert_eq!(m.tuning_rep0(), 1);
         assert_eq!(m.eval_rep0(), 1);

@@ -720,6 +720,23 @@ fn print_summary(m: &Manifest, r: &RunReport, root: &Path) {
                     row.scale_events.mean
                 );
             }
+            if let Some(c) = &s.model_contribution {
+                let ci = |e: &poolcast_reports::Estimate, d: usize| {
+                    format!("{:.d$} [{:.d$}, {:.d$}]", e.mean, e.lo, e.hi)
+                };
+                println!(
+                    "  the model itself ({} − {}): connection-s {}, mean wait {} ms{}",
+                    c.a,
+                    c.b,
+                    ci(&c.connection_seconds, 0),
+                    ci(&c.wait_mean_ms, 3),
+                    if c.significant() {
+                        ""
+                    } else {
+                        ": not measurable (both intervals span 0)"
+                    }
+                );
+            }
         }
     }
     if let Some(t) = &r.tuning

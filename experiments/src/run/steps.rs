@@ -36,9 +36,9 @@ use crate::{ceiling, claims, forecast, poolfile, tune};
 pub mod key_version {
     /// The features step.
     pub const FEATURES: &str = "features-1";
-    /// The train step: its forecast section gained the simulator's rate
-    /// references.
-    pub const TRAIN: &str = "rate-references";
+    /// The train step: it writes the best baseline's artifact too (the
+    /// `predictive-naive` policy's forecaster).
+    pub const TRAIN: &str = "naive-artifact";
 }
 
 /// Reuses a step's outputs in `dir` when its stamp matches `key`
@@ -99,6 +99,8 @@ struct Trained {
     /// The candidate artifact at the export horizon, and its SHA-256.
     model: PathBuf,
     model_sha: String,
+    /// The best baseline's artifact at the export horizon.
+    naive: PathBuf,
 }
 
 /// The tune step's outputs.
@@ -136,8 +138,8 @@ pub(super) fn run_all(m: &Manifest, root: &Path, info: &RunInfo, ui: &mut Ui) ->
     let features = features(m, root, ui, &djobs)?;
     let trained = train_models(m, root, info, ui, &features)?;
     let tuned = tune_thresholds(m, root, ui, &trained, &mut sims)?;
-    let artifact = export(m, root, info, ui, &trained, &tuned)?;
-    let evaluated = evaluate_policies(m, root, ui, &tuned, Some(&artifact), &mut sims)?;
+    let (artifact, naive) = export(m, root, info, ui, &trained, &tuned)?;
+    let evaluated = evaluate_policies(m, root, ui, &tuned, Some((&artifact, &naive)), &mut sims)?;
     report(
         m,
         root,
@@ -199,6 +201,11 @@ fn artifact_rel(h: u32) -> String {
     format!("artifacts/h{h}.json")
 }
 
+/// The best baseline's artifact at horizon `h`, relative to `train/`.
+fn naive_rel(h: u32) -> String {
+    format!("artifacts/h{h}-naive.json")
+}
+
 /// Step 3: every model family beside the baselines: candidate artifacts and the
 /// forecast section in `train/`.
 fn train_models(
@@ -249,6 +256,10 @@ fn train_models(
                 write_atomic(&dir.join(artifact_rel(hh)), art.to_json().as_bytes())?;
                 files.push(artifact_rel(hh));
             }
+            let he = m.export_horizon;
+            let mut naive = rep.baseline_artifact(&f.ds, he, Some(info.manifest_hash.clone()))?;
+            write_atomic(&dir.join(naive_rel(he)), naive.to_json().as_bytes())?;
+            files.push(naive_rel(he));
             let (mut fs, mt) = forecast::section(
                 &f.ds,
                 &rep,
@@ -278,6 +289,7 @@ fn train_models(
         reused,
         model,
         model_sha,
+        naive: dir.join(naive_rel(m.export_horizon)),
     })
 }
 
@@ -354,7 +366,9 @@ fn tune_thresholds(
 }
 
 /// Step 5: `artifact.json` (the export horizon's winner with the tuned
-/// thresholds) and `pool.toml`. Returns the artifact's path.
+/// thresholds), `artifact-naive.json` (the best baseline with the same
+/// thresholds, for `predictive-naive`) and `pool.toml`. Returns the two
+/// artifacts' paths.
 fn export(
     m: &Manifest,
     root: &Path,
@@ -362,7 +376,7 @@ fn export(
     ui: &mut Ui,
     trained: &Trained,
     tuned: &Tuned,
-) -> Result<PathBuf> {
+) -> Result<(PathBuf, PathBuf)> {
     let t0 = Instant::now();
     let (mut art, _) = ModelArtifact::load(&trained.model)?;
     art.thresholds = tuned
@@ -386,6 +400,10 @@ fn export(
     }
     let art_path = root.join("artifact.json");
     write_atomic(&art_path, art.to_json().as_bytes())?;
+    let (mut naive, _) = ModelArtifact::load(&trained.naive)?;
+    naive.thresholds = art.thresholds.clone();
+    let naive_path = root.join("artifact-naive.json");
+    write_atomic(&naive_path, naive.to_json().as_bytes())?;
     let tuned_name = m
         .tuning_scenarios
         .first()
@@ -396,7 +414,7 @@ fn export(
     let pool_toml = poolfile::build(tuned_sc, m.interval_s, &tuned.base, &tuned.chosen, prov)?;
     write_atomic(&root.join("pool.toml"), pool_toml.as_bytes())?;
     ui.step("export", t0, false);
-    Ok(art_path)
+    Ok((art_path, naive_path))
 }
 
 /// `pool.toml`'s `[provenance]`: the run, the artifact, and what tuning
@@ -454,17 +472,19 @@ fn evaluate_policies(
     root: &Path,
     ui: &mut Ui,
     tuned: &Tuned,
-    artifact: Option<&Path>,
+    artifacts: Option<(&Path, &Path)>,
     sims: &mut SimTally,
 ) -> Result<Evaluated> {
     let t0 = Instant::now();
     let mut with_art = tuned.base.clone();
-    let art_sha = match artifact {
-        Some(a) => {
+    let mut with_naive = tuned.base.clone();
+    let (art_sha, naive_sha) = match artifacts {
+        Some((a, n)) => {
             with_art.artifact = Some(std::path::absolute(a).unwrap_or(a.to_path_buf()));
-            sha256_file(a)?
+            with_naive.artifact = Some(std::path::absolute(n).unwrap_or(n.to_path_buf()));
+            (sha256_file(a)?, sha256_file(n)?)
         }
-        None => String::new(),
+        None => (String::new(), String::new()),
     };
     let pred = Predictive {
         config: &with_art,
@@ -476,6 +496,10 @@ fn evaluate_policies(
         .filter(|o| o.is_shared())
         .cloned()
         .collect();
+    let naive = Predictive {
+        config: &with_naive,
+        overrides: &tuned.chosen,
+    };
     let mut jobs = model_free_eval_jobs(m, &shared)?;
     let n_free = jobs.len();
     if m.policies.contains(&PolicySpec::Predictive) {
@@ -492,12 +516,36 @@ fn evaluate_policies(
             )?);
         }
     }
+    let n_predictive = jobs.len();
+    if m.policies.contains(&PolicySpec::PredictiveNaive) {
+        for name in &m.eval_scenarios {
+            let sc = policies::scenario_for(
+                m,
+                name,
+                PolicySpec::PredictiveNaive,
+                &[],
+                Some(&naive),
+                None,
+            )?;
+            jobs.extend(eval_jobs(
+                m,
+                PolicySpec::PredictiveNaive,
+                name,
+                m.eval_reps(),
+                sc,
+                &naive_sha,
+            )?);
+        }
+    }
     let mut outs = run_jobs(root, &jobs, ui, "evaluate")?;
     sims.add(&outs);
     let mut reused = outs.iter().all(|o| o.reused);
     if m.policies.contains(&PolicySpec::StaticMatched) {
         let mut matched = Vec::new();
-        for (j, o) in jobs[n_free..].iter().zip(&outs[n_free..]) {
+        for (j, o) in jobs[n_free..n_predictive]
+            .iter()
+            .zip(&outs[n_free..n_predictive])
+        {
             let sc = policies::scenario_for(
                 m,
                 &j.scenario.name,

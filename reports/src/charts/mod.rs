@@ -421,6 +421,7 @@ mod tests {
                     rows: vec![],
                     wait_cdf: vec![],
                     size_series: vec![],
+                    model_contribution: None,
                 })
                 .collect(),
         };
