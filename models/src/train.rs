@@ -332,105 +332,65 @@ pub fn train(
             });
         }
         // ---- trained families: choose on validation, score test once ----
+        // Each family twice: on the target itself, and on its change from
+        // persistence (added back at prediction), so a level the training
+        // rows never reached does not cap the forecast. Both rows are
+        // kept: every report records the comparison.
+        let base = col(&persist_name)?;
+        let (bt, bv) = (pick(base, &split.train), pick(base, &split.valid));
+        let minus =
+            |y: &[f64], b: &[f64]| -> Vec<f64> { y.iter().zip(b).map(|(y, b)| y - b).collect() };
+        let (dt, dv) = (minus(&yt, &bt), minus(&yv, &bv));
         let mut best_family: Option<(Family, usize)> = None;
         for &fam in &cfg.families {
-            let mut cands: Vec<(String, ModelBody, f64)> = Vec::new();
-            match fam {
-                Family::Linear => {
-                    let t0 = Instant::now();
-                    let mut ld = LinearData::new(&xt.view(), &yt);
-                    if let Ok(m) = ld.ols() {
-                        cands.push((
-                            "ols".into(),
-                            ModelBody::Linear {
-                                algorithm: "ols".into(),
-                                linear: m,
+            for relative in [false, true] {
+                let (ty, vy) = if relative { (&dt, &dv) } else { (&yt, &yv) };
+                let cands = fit_family(fam, cfg, &xt, ty, &xv, vy)?;
+                let mut chosen: Option<(String, ModelBody, f64, Metrics)> = None;
+                for (name, body, secs) in cands {
+                    let (name, body) = if relative {
+                        (
+                            format!("{name} Δ {persist_name}"),
+                            ModelBody::Relative {
+                                base: persist_name.clone(),
+                                inner: Box::new(body),
                             },
-                            t0.elapsed().as_secs_f64(),
-                        ));
-                    }
-                    for &a in &cfg.ridge_alphas {
-                        let t0 = Instant::now();
-                        let m = ld.ridge(a)?;
-                        cands.push((
-                            format!("ridge(alpha={a})"),
-                            ModelBody::Linear {
-                                algorithm: "ridge".into(),
-                                linear: m,
-                            },
-                            t0.elapsed().as_secs_f64(),
-                        ));
+                        )
+                    } else {
+                        (name, body)
+                    };
+                    let pv_ = predict_rows(&body, &names, &xv);
+                    let m = score(&yv, &pv_, &pv, &sv);
+                    if chosen.as_ref().is_none_or(|c| m.mae < c.3.mae) {
+                        chosen = Some((name, body, secs, m));
                     }
                 }
-                Family::RandomForest => {
-                    for g in &cfg.forest {
-                        let t0 = Instant::now();
-                        let f = fit_forest(g, g.n_trees, cfg.seed, &xt, &yt)?;
-                        cands.push((
-                            format!(
-                                "random_forest(trees={}, depth={}, features={})",
-                                g.n_trees, g.max_depth, g.max_features
-                            ),
-                            ModelBody::Trees {
-                                algorithm: "random_forest".into(),
-                                ensemble: f.into_ensemble(),
-                            },
-                            t0.elapsed().as_secs_f64(),
-                        ));
+                let Some((name, body, secs, vm)) = chosen else {
+                    continue;
+                };
+                let t0 = Instant::now();
+                let ps_ = predict_rows(&body, &names, &xs);
+                let us = t0.elapsed().as_secs_f64() * 1e6 / ys.len().max(1) as f64;
+                let tm = score(&ys, &ps_, &ps, &ss);
+                models.push(ModelResult {
+                    name,
+                    family: match fam {
+                        Family::Linear => "linear",
+                        Family::RandomForest => "random_forest",
+                        Family::GradientBoosting => "gradient_boosting",
                     }
+                    .into(),
+                    valid: vm,
+                    test: tm,
+                    train_seconds: secs,
+                    infer_us_per_row: us,
+                    exportable: true,
+                    body: Some(body),
+                });
+                let k = models.len() - 1;
+                if best_family.is_none_or(|(_, b)| models[k].valid.mae < models[b].valid.mae) {
+                    best_family = Some((fam, k));
                 }
-                Family::GradientBoosting => {
-                    for g in &cfg.boosting {
-                        let t0 = Instant::now();
-                        let b = fit_boost(g, cfg, &xt, &yt, &xv, &yv)?;
-                        let rounds = b.n_trees();
-                        cands.push((
-                            format!(
-                                "gradient_boosting(lr={}, leaves={}, rounds={rounds})",
-                                g.learning_rate, g.max_leaves
-                            ),
-                            ModelBody::Trees {
-                                algorithm: "gradient_boosting".into(),
-                                ensemble: b.into_ensemble(),
-                            },
-                            t0.elapsed().as_secs_f64(),
-                        ));
-                    }
-                }
-            }
-            let mut chosen: Option<(String, ModelBody, f64, Metrics)> = None;
-            for (name, body, secs) in cands {
-                let pv_ = predict_rows(&body, &names, &xv);
-                let m = score(&yv, &pv_, &pv, &sv);
-                if chosen.as_ref().is_none_or(|c| m.mae < c.3.mae) {
-                    chosen = Some((name, body, secs, m));
-                }
-            }
-            let Some((name, body, secs, vm)) = chosen else {
-                continue;
-            };
-            let t0 = Instant::now();
-            let ps_ = predict_rows(&body, &names, &xs);
-            let us = t0.elapsed().as_secs_f64() * 1e6 / ys.len().max(1) as f64;
-            let tm = score(&ys, &ps_, &ps, &ss);
-            models.push(ModelResult {
-                name,
-                family: match fam {
-                    Family::Linear => "linear",
-                    Family::RandomForest => "random_forest",
-                    Family::GradientBoosting => "gradient_boosting",
-                }
-                .into(),
-                valid: vm,
-                test: tm,
-                train_seconds: secs,
-                infer_us_per_row: us,
-                exportable: true,
-                body: Some(body),
-            });
-            let k = models.len() - 1;
-            if best_family.is_none_or(|(_, b)| models[k].valid.mae < models[b].valid.mae) {
-                best_family = Some((fam, k));
             }
         }
         // ---- winner: best validation MAE among exportable models ----
@@ -544,6 +504,83 @@ fn fit_boost(
             model: "gradient_boosting".into(),
             message: e.to_string(),
         })
+}
+
+/// Every configuration of family `fam` fitted on `(xt, yt)` (gradient
+/// boosting stops early on `(xv, yv)`): name, model, training seconds.
+fn fit_family(
+    fam: Family,
+    cfg: &TrainConfig,
+    xt: &Array2<f64>,
+    yt: &[f64],
+    xv: &Array2<f64>,
+    yv: &[f64],
+) -> Result<Vec<(String, ModelBody, f64)>, ModelError> {
+    let mut cands = Vec::new();
+    match fam {
+        Family::Linear => {
+            let t0 = Instant::now();
+            let mut ld = LinearData::new(&xt.view(), yt);
+            if let Ok(m) = ld.ols() {
+                cands.push((
+                    "ols".into(),
+                    ModelBody::Linear {
+                        algorithm: "ols".into(),
+                        linear: m,
+                    },
+                    t0.elapsed().as_secs_f64(),
+                ));
+            }
+            for &a in &cfg.ridge_alphas {
+                let t0 = Instant::now();
+                let m = ld.ridge(a)?;
+                cands.push((
+                    format!("ridge(alpha={a})"),
+                    ModelBody::Linear {
+                        algorithm: "ridge".into(),
+                        linear: m,
+                    },
+                    t0.elapsed().as_secs_f64(),
+                ));
+            }
+        }
+        Family::RandomForest => {
+            for g in &cfg.forest {
+                let t0 = Instant::now();
+                let f = fit_forest(g, g.n_trees, cfg.seed, xt, yt)?;
+                cands.push((
+                    format!(
+                        "random_forest(trees={}, depth={}, features={})",
+                        g.n_trees, g.max_depth, g.max_features
+                    ),
+                    ModelBody::Trees {
+                        algorithm: "random_forest".into(),
+                        ensemble: f.into_ensemble(),
+                    },
+                    t0.elapsed().as_secs_f64(),
+                ));
+            }
+        }
+        Family::GradientBoosting => {
+            for g in &cfg.boosting {
+                let t0 = Instant::now();
+                let b = fit_boost(g, cfg, xt, yt, xv, yv)?;
+                let rounds = b.n_trees();
+                cands.push((
+                    format!(
+                        "gradient_boosting(lr={}, leaves={}, rounds={rounds})",
+                        g.learning_rate, g.max_leaves
+                    ),
+                    ModelBody::Trees {
+                        algorithm: "gradient_boosting".into(),
+                        ensemble: b.into_ensemble(),
+                    },
+                    t0.elapsed().as_secs_f64(),
+                ));
+            }
+        }
+    }
+    Ok(cands)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -97,6 +97,16 @@ pub enum ModelBody {
         /// The feature's name.
         feature: String,
     },
+    /// A model of the change from one input (persistence's level): the
+    /// forecast is that input plus `inner`'s prediction, so a level the
+    /// training data never reached does not cap the forecast (a tree
+    /// cannot predict above the largest target it saw).
+    Relative {
+        /// The input added back (`demand_mean` for a mean target).
+        base: String,
+        /// The model of the change: a linear model or trees.
+        inner: Box<ModelBody>,
+    },
 }
 
 impl ModelBody {
@@ -106,6 +116,7 @@ impl ModelBody {
             ModelBody::Linear { algorithm, .. }
             | ModelBody::Trees { algorithm, .. }
             | ModelBody::Feature { algorithm, .. } => algorithm,
+            ModelBody::Relative { inner, .. } => inner.algorithm(),
         }
     }
 }
@@ -362,33 +373,7 @@ impl ModelArtifact {
             return Err(Verify::Invalid("target.horizon must be ≥ 1".into()));
         }
         let n = self.features.names.len();
-        match &self.model {
-            ModelBody::Linear { linear, .. } => {
-                linear.validate().map_err(Verify::Invalid)?;
-                if linear.n_features() != n {
-                    return Err(Verify::Invalid(format!(
-                        "linear model has {} coefficients for {n} features",
-                        linear.n_features()
-                    )));
-                }
-            }
-            ModelBody::Trees { ensemble, .. } => {
-                ensemble.validate().map_err(Verify::Invalid)?;
-                if ensemble.n_features != n {
-                    return Err(Verify::Invalid(format!(
-                        "ensemble expects {} features, the artifact names {n}",
-                        ensemble.n_features
-                    )));
-                }
-            }
-            ModelBody::Feature { feature, .. } => {
-                if !self.features.names.contains(feature) {
-                    return Err(Verify::Invalid(format!(
-                        "feature `{feature}` is not among the inputs"
-                    )));
-                }
-            }
-        }
+        check_body(&self.model, &self.features.names).map_err(Verify::Invalid)?;
         if !self.input_ranges.is_empty() && self.input_ranges.len() != n {
             return Err(Verify::Invalid(format!(
                 "input_ranges has {} entries for {n} inputs",
@@ -422,6 +407,49 @@ impl ModelArtifact {
         }
         Ok(spec)
     }
+}
+
+/// Checks a model body against the artifact's input names.
+fn check_body(body: &ModelBody, names: &[String]) -> Result<(), String> {
+    let n = names.len();
+    match body {
+        ModelBody::Linear { linear, .. } => {
+            linear.validate()?;
+            if linear.n_features() != n {
+                return Err(format!(
+                    "linear model has {} coefficients for {n} features",
+                    linear.n_features()
+                ));
+            }
+        }
+        ModelBody::Trees { ensemble, .. } => {
+            ensemble.validate()?;
+            if ensemble.n_features != n {
+                return Err(format!(
+                    "ensemble expects {} features, the artifact names {n}",
+                    ensemble.n_features
+                ));
+            }
+        }
+        ModelBody::Feature { feature, .. } => {
+            if !names.contains(feature) {
+                return Err(format!("feature `{feature}` is not among the inputs"));
+            }
+        }
+        ModelBody::Relative { base, inner } => {
+            if !names.contains(base) {
+                return Err(format!("relative base `{base}` is not among the inputs"));
+            }
+            if matches!(
+                **inner,
+                ModelBody::Relative { .. } | ModelBody::Feature { .. }
+            ) {
+                return Err("a relative model's inner model must be linear or trees".into());
+            }
+            check_body(inner, names)?;
+        }
+    }
+    Ok(())
 }
 
 enum Verify {
@@ -538,6 +566,13 @@ pub fn predict_body(model: &ModelBody, names: &[String], x: &[f64]) -> f64 {
             .iter()
             .position(|n| n == feature)
             .map_or(f64::NAN, |i| x[i]),
+        ModelBody::Relative { base, inner } => {
+            predict_body(inner, names, x)
+                + names
+                    .iter()
+                    .position(|n| n == base)
+                    .map_or(f64::NAN, |i| x[i])
+        }
     }
 }
 

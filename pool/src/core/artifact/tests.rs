@@ -193,6 +193,49 @@ fn input_ranges_round_trip_are_checked_and_name_the_input_outside() {
     }
 }
 
+/// A model of the change from persistence adds the base input back; it
+/// round-trips, and a relative model inside another is refused.
+#[test]
+fn a_relative_model_adds_its_base_back() {
+    let inner = linear().model;
+    let mut a = linear();
+    a.model = ModelBody::Relative {
+        base: "demand_mean".into(),
+        inner: Box::new(inner.clone()),
+    };
+    let (b, spec) = reload(&mut a).unwrap();
+    assert_eq!(b.model, a.model);
+    assert_eq!(b.model.algorithm(), "ridge");
+    let x = [7.0, 3.0];
+    let names = &b.features.names;
+    assert_eq!(
+        predict_body(&b.model, names, &x),
+        predict_body(&inner, names, &x) + 7.0
+    );
+    let mut f = Forecaster::new(b, &spec, 0);
+    let fc = f.push(&Snapshot {
+        t_ns: MIN,
+        interval_ns: MIN,
+        busy_mean: 7.0,
+        ..Snapshot::default()
+    });
+    assert!(fc.value.is_finite());
+    let mut nested = linear();
+    nested.model = ModelBody::Relative {
+        base: "demand_mean".into(),
+        inner: Box::new(a.model.clone()),
+    };
+    let e = reload(&mut nested).unwrap_err();
+    assert!(e.to_string().contains("inner model"), "{e}");
+    let mut unknown = linear();
+    unknown.model = ModelBody::Relative {
+        base: "no_such_input".into(),
+        inner: Box::new(inner),
+    };
+    let e = reload(&mut unknown).unwrap_err();
+    assert!(e.to_string().contains("no_such_input"), "{e}");
+}
+
 #[test]
 fn a_missing_file_names_the_path() {
     let e = ModelArtifact::load(Path::new("/nonexistent/model.json")).unwrap_err();
