@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::Noop;
+
 /// A small experiment: seconds of work, every step and policy.
 const TINY: &str = r#"
 [experiment]
@@ -86,6 +89,20 @@ fn write_manifest(dir: &Path, text: &str) -> PathBuf {
     let p = dir.join("m.toml");
     std::fs::write(&p, text).unwrap();
     p
+}
+
+/// TINY run in `dir/o`; its run directory.
+fn tiny_run(dir: &Path) -> PathBuf {
+    let m = write_manifest(dir, TINY);
+    let out = dir.join("o");
+    ok(&poolcast(&[
+        "run",
+        m.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]));
+    run_dir(&out)
 }
 
 /// The only run directory under `out/tiny/`.
@@ -465,36 +482,10 @@ fn shards_merged_then_finished_equal_an_unsharded_run() {
     assert_same(&run_dir(&whole), &run_dir(&merged));
 }
 
-struct Noop;
-
-impl poolcast::runtime::Manager for Noop {
-    type Connection = ();
-    type Error = std::convert::Infallible;
-    async fn create(&self) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    async fn recycle(
-        &self,
-        _: &mut (),
-        _: poolcast::runtime::RecycleMode,
-    ) -> Result<(), Self::Error> {
-        Ok(())
-    }
-}
-
 #[test]
 fn the_exported_pool_toml_drives_a_runtime_pool_with_the_run_s_model() {
     let d = tempfile::tempdir().unwrap();
-    let m = write_manifest(d.path(), TINY);
-    let out = d.path().join("o");
-    ok(&poolcast(&[
-        "run",
-        m.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]));
-    let root = run_dir(&out);
+    let root = tiny_run(d.path());
     let text = std::fs::read_to_string(root.join("pool.toml")).unwrap();
     assert!(
         text.contains("[provenance]") && text.contains("objective"),
@@ -523,16 +514,7 @@ fn the_exported_pool_toml_drives_a_runtime_pool_with_the_run_s_model() {
 #[test]
 fn train_on_a_run_directory_reads_its_data_phase_only() {
     let d = tempfile::tempdir().unwrap();
-    let m = write_manifest(d.path(), TINY);
-    let out = d.path().join("o");
-    ok(&poolcast(&[
-        "run",
-        m.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]));
-    let root = run_dir(&out);
+    let root = tiny_run(d.path());
     let fit = d.path().join("fit");
     let err = ok(&poolcast(&[
         "train",

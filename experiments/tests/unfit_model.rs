@@ -12,20 +12,10 @@ use std::time::{Duration, Instant};
 
 use poolcast::core::policy::PolicyConfig;
 use poolcast::core::settings::PoolFile;
-use poolcast::runtime::{Pool, RecycleMode};
+use poolcast::runtime::Pool;
 
-struct Noop;
-
-impl poolcast::runtime::Manager for Noop {
-    type Connection = ();
-    type Error = std::convert::Infallible;
-    async fn create(&self) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    async fn recycle(&self, _: &mut (), _: RecycleMode) -> Result<(), Self::Error> {
-        Ok(())
-    }
-}
+mod common;
+use common::Noop;
 
 /// The README's main job, into `out`; its run directory.
 fn quickstart(out: &Path) -> PathBuf {

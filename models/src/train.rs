@@ -402,33 +402,17 @@ pub fn train(
             .body
             .clone()
             .ok_or_else(|| ModelError::Input("winner has no body".into()))?;
-        let mut resid: Vec<f64> = yv
+        let resid: Vec<f64> = yv
             .iter()
             .zip(predict_rows(&body, &names, &xv))
             .map(|(y, p)| y - p)
             .collect();
-        let qs: Vec<f64> = cfg
-            .levels
-            .iter()
-            .map(|&l| quantile(&mut resid, l))
-            .collect();
         let pred_s = predict_rows(&body, &names, &xs);
-        let (lo, hi) = (
-            qs.first().copied().unwrap_or(0.0),
-            qs.last().copied().unwrap_or(0.0),
+        let calibration = calibrate(
+            &cfg.levels,
+            resid,
+            ys.iter().copied().zip(pred_s.iter().copied()),
         );
-        let inside = ys
-            .iter()
-            .zip(&pred_s)
-            .filter(|(y, p)| **y >= *p + lo && **y <= *p + hi)
-            .count();
-        let calibration = Calibration {
-            levels: cfg.levels.clone(),
-            residual_quantiles: qs,
-            test_coverage: Some(inside as f64 / ys.len().max(1) as f64),
-            nominal_coverage: cfg.levels.last().unwrap_or(&1.0)
-                - cfg.levels.first().unwrap_or(&0.0),
-        };
         // ---- shuffled-target control ----
         let shuffled_control = match (cfg.shuffled_control, best_family) {
             (true, Some((fam, _))) => Some(shuffled(
@@ -504,6 +488,35 @@ fn fit_boost(
             model: "gradient_boosting".into(),
             message: e.to_string(),
         })
+}
+
+/// The calibrated interval of a model: the quantiles at `levels` of its
+/// validation residuals (`actual − predicted`), and the share of test
+/// rows `(actual, predicted)` inside the outermost two.
+fn calibrate(
+    levels: &[f64],
+    mut valid_resid: Vec<f64>,
+    test: impl Iterator<Item = (f64, f64)>,
+) -> Calibration {
+    let qs: Vec<f64> = levels
+        .iter()
+        .map(|&l| quantile(&mut valid_resid, l))
+        .collect();
+    let (lo, hi) = (
+        qs.first().copied().unwrap_or(0.0),
+        qs.last().copied().unwrap_or(0.0),
+    );
+    let (mut n, mut inside) = (0usize, 0usize);
+    for (y, p) in test {
+        n += 1;
+        inside += usize::from(y >= p + lo && y <= p + hi);
+    }
+    Calibration {
+        levels: levels.to_vec(),
+        residual_quantiles: qs,
+        test_coverage: Some(inside as f64 / n.max(1) as f64),
+        nominal_coverage: levels.last().unwrap_or(&1.0) - levels.first().unwrap_or(&0.0),
+    }
 }
 
 /// Every configuration of family `fam` fitted on `(xt, yt)` (gradient
@@ -701,25 +714,19 @@ impl TrainReport {
             .column_index(&r.target.column())
             .map(|i| &ds.table.columns[i])
             .ok_or_else(|| ModelError::Input("the features have no target column".into()))?;
-        let residuals = |rows: &[usize]| -> Vec<f64> {
-            let p = predict_rows(&b.1, &names, &matrix(ds, rows));
-            rows.iter().zip(p).map(|(&i, p)| y[i] - p).collect()
-        };
-        let mut resid = residuals(&r.valid_index);
-        let levels = &self.config.levels;
-        let qs: Vec<f64> = levels.iter().map(|&l| quantile(&mut resid, l)).collect();
-        let (lo, hi) = (
-            qs.first().copied().unwrap_or(0.0),
-            qs.last().copied().unwrap_or(0.0),
-        );
-        let test = residuals(&r.test_index);
-        let inside = test.iter().filter(|e| **e >= lo && **e <= hi).count();
-        let calibration = Calibration {
-            levels: levels.clone(),
-            residual_quantiles: qs,
-            test_coverage: Some(inside as f64 / test.len().max(1) as f64),
-            nominal_coverage: levels.last().unwrap_or(&1.0) - levels.first().unwrap_or(&0.0),
-        };
+        let predict = |rows: &[usize]| predict_rows(&b.1, &names, &matrix(ds, rows));
+        let resid: Vec<f64> = r
+            .valid_index
+            .iter()
+            .zip(predict(&r.valid_index))
+            .map(|(&i, p)| y[i] - p)
+            .collect();
+        let test = r
+            .test_index
+            .iter()
+            .map(|&i| y[i])
+            .zip(predict(&r.test_index));
+        let calibration = calibrate(&self.config.levels, resid, test);
         self.artifact_of(ds, r, b, calibration, manifest_hash)
     }
 

@@ -24,6 +24,7 @@ use poolcast::core::settings::{ControllerSettings, PoolFile};
 use poolcast_reports::{Estimate, RunReport};
 use serde::Serialize;
 
+use crate::cache::write_atomic;
 use crate::manifest::{Manifest, PolicySpec};
 use crate::policies;
 use evidence::{Blocks, Difference, PolicyEvidence, block_count, choose};
@@ -155,11 +156,6 @@ pub fn advise_cmd(a: &AdviseArgs) -> Result<()> {
     )?;
     print!("{text}");
     Ok(())
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    poolcast_datasets::write_atomic(path, bytes)
-        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Reads the evaluation's held-out telemetry and weighs the policies.
@@ -360,6 +356,11 @@ fn ci(e: &Estimate) -> String {
     format!("{:.d$} [{:.d$}, {:.d$}]", e.mean, e.lo, e.hi)
 }
 
+/// Whether an interval excludes zero.
+fn excludes_zero(e: &Estimate) -> bool {
+    e.hi < 0.0 || e.lo > 0.0
+}
+
 /// Whether an interval excludes zero, in words.
 fn verdict(e: &Estimate, less: &str, more: &str) -> String {
     if e.hi < 0.0 {
@@ -488,8 +489,7 @@ fn render(a: &Advice, plan: &Plan, report: &RunReport, pool_toml: &str, root: &P
              driven by the best baseline forecaster): connection-s {}, mean wait {} ms. {}",
             ci(&d.conn_s),
             ci(&d.wait_mean_ms),
-            if verdict(&d.conn_s, "", "").is_empty() || verdict(&d.wait_mean_ms, "", "").is_empty()
-            {
+            if excludes_zero(&d.conn_s) || excludes_zero(&d.wait_mean_ms) {
                 "At least one interval excludes 0."
             } else {
                 "Neither interval excludes 0: the learned model adds nothing measurable over the \

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use poolcast_datasets::pglog::whole_second_times as whole_seconds;
 use poolcast_datasets::{LogFormat, Logged, stream_logs};
 use poolcast_reports::trace::{Throughput, render_trace};
 
@@ -268,8 +269,6 @@ fn read(input: &Input, prof: &mut Profiler) -> Result<(String, u64, u64, String)
         }
     }
 }
-
-use poolcast_datasets::pglog::whole_second_times as whole_seconds;
 
 /// What a form cannot know, for the reader of the profile.
 fn caveats(format: &str) -> Vec<String> {

@@ -333,18 +333,7 @@ pub fn run_cmd(a: &RunArgs) -> Result<PathBuf> {
         print_plan(&m, &root)?;
         return Ok(root);
     }
-    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
-    let info = write_run_files(&m, &root, &run_id)?;
-    let mut ui = Ui {
-        quiet: a.quiet,
-        steps: Vec::new(),
-    };
-    ui.say(&format!(
-        "run {} of {} → {}",
-        run_id,
-        m.body.experiment.name,
-        root.display()
-    ));
+    let (info, mut ui) = open_run(&m, &root, &run_id, a.quiet)?;
     if let Some((i, n)) = a.shard {
         let t0 = Instant::now();
         let plan = shard_plan(&m)?;
@@ -392,15 +381,27 @@ pub fn run_cmd(a: &RunArgs) -> Result<PathBuf> {
 /// As [`run_cmd`].
 pub(crate) fn run_manifest(m: &Manifest, out: &Path, quiet: bool) -> Result<(PathBuf, RunReport)> {
     let (root, run_id) = run_root(m, out, None);
-    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
-    let info = write_run_files(m, &root, &run_id)?;
-    let mut ui = Ui {
+    let (info, mut ui) = open_run(m, &root, &run_id, quiet)?;
+    let report = steps::run_all(m, &root, &info, &mut ui)?;
+    Ok((root, report))
+}
+
+/// Creates the run directory `root` of `m`, writes its manifest copies
+/// and `run.json`, and says where the run goes.
+fn open_run(m: &Manifest, root: &Path, run_id: &str, quiet: bool) -> Result<(RunInfo, Ui)> {
+    std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+    let info = write_run_files(m, root, run_id)?;
+    let ui = Ui {
         quiet,
         steps: Vec::new(),
     };
-    ui.say(&format!("run {run_id} → {}", root.display()));
-    let report = steps::run_all(m, &root, &info, &mut ui)?;
-    Ok((root, report))
+    ui.say(&format!(
+        "run {} of {} → {}",
+        run_id,
+        m.body.experiment.name,
+        root.display()
+    ));
+    Ok((info, ui))
 }
 
 fn print_plan(m: &Manifest, root: &Path) -> Result<()> {

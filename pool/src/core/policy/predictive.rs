@@ -171,6 +171,19 @@ pub enum PredictiveMode {
     Fallback(String),
 }
 
+/// Sums over the realized forecasts the persistence guard looks at.
+#[derive(Debug, Default, Clone, Copy)]
+struct WindowErrors {
+    /// Σ |actual − model forecast|.
+    model: f64,
+    /// Σ |actual − persistence's forecast|.
+    base: f64,
+    /// Σ |actual|.
+    actual: f64,
+    /// Forecasts summed.
+    n: usize,
+}
+
 /// A forecast waiting for its target to be realized.
 #[derive(Debug, Clone, Copy)]
 struct Pending {
@@ -290,31 +303,33 @@ impl PredictivePolicy {
     /// `baseline_window` forecasts (once half of them are realized), and
     /// how many.
     pub fn versus_persistence(&self) -> Option<(f64, f64, usize)> {
-        self.versus_persistence_totals()
-            .map(|(m, b, n, _)| (m, b, n))
+        self.window_errors()
+            .map(|e| (e.model / e.actual, e.base / e.actual, e.n))
     }
 
-    /// [`Self::versus_persistence`] and the sum of the actual values.
-    fn versus_persistence_totals(&self) -> Option<(f64, f64, usize, f64)> {
+    /// The absolute errors of the model and of persistence, and the sum
+    /// of the actual values, over the last `baseline_window` realized
+    /// forecasts (once half of them are in, and some demand was).
+    fn window_errors(&self) -> Option<WindowErrors> {
         let w = self.cfg.baseline_window as usize;
         if w == 0 || self.realized.len() < w.div_ceil(2) {
             return None;
         }
-        let (mut model, mut base, mut tot, mut n) = (0.0, 0.0, 0.0, 0);
+        let mut e = WindowErrors::default();
         for &(p, q, a) in self.realized.iter().rev().take(w) {
-            model += (a - p).abs();
-            base += (a - q).abs();
-            tot += a.abs();
-            n += 1;
+            e.model += (a - p).abs();
+            e.base += (a - q).abs();
+            e.actual += a.abs();
+            e.n += 1;
         }
-        (tot > 0.0).then(|| (model / tot, base / tot, n, tot))
+        (e.actual > 0.0).then_some(e)
     }
 
     /// Benches the model while it does worse than persistence by more
     /// than the margin, and brings it back once it is within half a
     /// connection of persistence.
     fn check_against_persistence(&mut self) -> Result<(), String> {
-        let Some((m, b, n, tot)) = self.versus_persistence_totals() else {
+        let Some(e) = self.window_errors() else {
             return if self.benched {
                 Err("forecast benched: worse than persistence".into())
             } else {
@@ -325,20 +340,24 @@ impl PredictivePolicy {
         // cannot move the pool by a connection, whatever the ratio (a
         // flat night makes persistence's error, and any ratio to it,
         // meaningless).
-        let per = |wape: f64| wape * tot / n as f64;
-        let excess = per(m) - per(b);
+        let n = e.n as f64;
+        let excess = (e.model - e.base) / n;
         if self.benched {
             // Back once within half a connection of persistence: a model
             // is rarely better than persistence on a flat stretch, and
             // what it adds is at the changes.
             self.benched = excess > BASELINE_SLACK / 2.0;
         } else {
-            self.benched = excess > (self.cfg.baseline_margin * per(b)).max(BASELINE_SLACK) + 1e-12;
+            self.benched =
+                excess > (self.cfg.baseline_margin * e.base / n).max(BASELINE_SLACK) + 1e-12;
         }
         if self.benched {
             Err(format!(
-                "forecast worse than persistence: realized WAPE {m:.3} against persistence's \
-                 {b:.3} over the last {n} intervals (the model does not fit this traffic)"
+                "forecast worse than persistence: realized WAPE {:.3} against persistence's \
+                 {:.3} over the last {} intervals (the model does not fit this traffic)",
+                e.model / e.actual,
+                e.base / e.actual,
+                e.n
             ))
         } else {
             Ok(())
