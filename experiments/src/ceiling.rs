@@ -109,6 +109,7 @@ pub fn add_references(
                 .train_index
                 .iter()
                 .chain(&h.valid_index)
+                .chain(&h.oof_index)
                 .chain(&h.test_index)
             {
                 let rate = &rates[&(t.scenario[i].as_str(), t.replication[i])];
@@ -129,8 +130,12 @@ pub fn add_references(
                 name: oracle.name().into(),
                 family: "simulator reference".into(),
                 kind: ModelKind::Reference,
-                valid: on(&h.valid_index),
+                valid: on(&h.oof_index),
                 test: on(&h.test_index),
+                folds: Vec::new(),
+                fold_accuracy: None,
+                shrink_weight: 1.0,
+                unshrunk_test_accuracy: None,
             });
         }
     }

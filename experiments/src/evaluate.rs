@@ -146,6 +146,7 @@ pub fn section(m: &Manifest, cells: &[Cell]) -> PolicySection {
                     })
                     .collect(),
                 model_contribution: contribution(&mine, "predictive", "predictive-naive"),
+                ideal_contribution: contribution(&mine, "predictive-ideal", "predictive-naive"),
             }
         })
         .collect();

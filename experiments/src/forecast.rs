@@ -8,7 +8,7 @@ use poolcast_models::importance::permutation_importance;
 use poolcast_models::metrics::Metrics;
 use poolcast_models::train::TrainReport;
 use poolcast_reports::{
-    ForecastSection, HorizonResult, Importance, ModelKind, ModelScore, ModelTiming,
+    Estimate, ForecastSection, HorizonResult, Importance, ModelKind, ModelScore, ModelTiming,
     PredictionSeries, Scores,
 };
 
@@ -26,6 +26,16 @@ pub fn scores(m: &Metrics) -> Scores {
         skill_vs_persistence: m.skill_vs_persistence,
         skill_vs_seasonal: m.skill_vs_seasonal,
     }
+}
+
+/// Mean fold accuracy with its 95% interval over the folds (Student's t:
+/// the folds' blocks are consecutive stretches of time, so this is a
+/// guide to the spread, not an exact interval), when two or more folds
+/// were scored.
+fn fold_estimate(folds: &[Metrics]) -> Option<Estimate> {
+    let acc: Vec<f64> = folds.iter().map(|f| f.accuracy).collect();
+    let e = crate::stats::estimate(&acc);
+    (acc.iter().filter(|a| a.is_finite()).count() >= 2).then_some(e)
 }
 
 /// The forecast section and the training timings (machine-dependent) of a
@@ -58,6 +68,7 @@ pub fn section(
                 winner: h.winner.clone(),
                 train_rows: h.train_rows,
                 valid_rows: h.valid_rows,
+                fold_rows: h.fold_rows.clone(),
                 test_rows: h.test_rows,
                 models: h
                     .models
@@ -72,10 +83,21 @@ pub fn section(
                         },
                         valid: scores(&m.valid),
                         test: scores(&m.test),
+                        folds: m.folds.iter().map(|f| f.accuracy).collect(),
+                        fold_accuracy: fold_estimate(&m.folds),
+                        shrink_weight: m.shrink_weight,
+                        unshrunk_test_accuracy: m.unshrunk_test.as_ref().map(|t| t.accuracy),
                     })
                     .collect(),
                 interval_level: h.calibration.nominal_coverage,
                 interval_coverage: h.calibration.test_coverage,
+                quantile_coverage: h
+                    .calibration
+                    .levels
+                    .iter()
+                    .zip(&h.calibration.test_level_coverage)
+                    .map(|(&l, &c)| [l, c])
+                    .collect(),
                 shuffled_control: h.shuffled_control.as_ref().map(scores),
                 leakage_alarm: h.leakage_alarm,
             }

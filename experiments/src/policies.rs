@@ -91,7 +91,7 @@ pub fn scenario_for(
         PolicySpec::Oracle => {
             sc.pool.policy = Some(PolicyConfig::Oracle(ev.oracle.clone()));
         }
-        PolicySpec::Predictive | PolicySpec::PredictiveNaive => {
+        PolicySpec::Predictive | PolicySpec::PredictiveNaive | PolicySpec::PredictiveIdeal => {
             let p = predictive
                 .ok_or_else(|| anyhow::anyhow!("{} needs the trained model", spec.name()))?;
             let mut cfg = p.config.clone();
@@ -100,6 +100,7 @@ pub fn scenario_for(
                     .map_err(|e| anyhow::anyhow!("tuned {}: {e}", ov.path))?;
             }
             cfg.artifact = p.config.artifact.clone();
+            cfg.foresight = spec == PolicySpec::PredictiveIdeal;
             sc.pool.policy = Some(PolicyConfig::Predictive(cfg));
         }
     }

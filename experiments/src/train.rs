@@ -289,7 +289,9 @@ pub fn render(r: &TrainReport) -> String {
     let _ = writeln!(
         s,
         "# Forecast comparison\n\n{} features (definition {}…), interval {} s, dataset {}…\n\n\
-         Test rows are scored once, after choosing each family's hyper-parameters on validation. \
+         Test rows are scored once, after choosing each family's hyper-parameters on the \
+         validation blocks of rolling-origin folds and shrinking it towards persistence by the \
+         weight (`~w`) that serves those blocks best. \
          accuracy = 1 − WAPE; skill = 1 − MAE / MAE(baseline), positive is better than the baseline.\n",
         r.n_features,
         &r.features_hash[..12],
@@ -299,24 +301,34 @@ pub fn render(r: &TrainReport) -> String {
     for h in &r.horizons {
         let _ = writeln!(
             s,
-            "## {} demand, horizon {} intervals\n\nrows: train {}, valid {}, test {}. Winner (validation MAE): **{}**.\n",
+            "## {} demand, horizon {} intervals\n\nrows: train {}, valid {}, test {}; folds (train, valid): {}. Winner (validation MAE over the folds): **{}**.\n",
             h.target.aggregate.name(),
             h.target.horizon,
             h.train_rows,
             h.valid_rows,
             h.test_rows,
+            h.fold_rows
+                .iter()
+                .map(|[t, v]| format!("({t}, {v})"))
+                .collect::<Vec<_>>()
+                .join(", "),
             h.winner
         );
         let _ = writeln!(
             s,
-            "| model | test accuracy | MAE | RMSE | R² | bias | ±10% | skill vs persistence | skill vs seasonal | train s | µs/row |\n|---|---|---|---|---|---|---|---|---|---|---|"
+            "| model | fold accuracies | test accuracy | MAE | RMSE | R² | bias | ±10% | skill vs persistence | skill vs seasonal | train s | µs/row |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
         );
         for m in &h.models {
             let t = &m.test;
             let _ = writeln!(
                 s,
-                "| {} | {:.4} | {:.3} | {:.3} | {:.3} | {:+.3} | {:.1}% | {} | {} | {:.2} | {:.2} |",
+                "| {} | {} | {:.4} | {:.3} | {:.3} | {:.3} | {:+.3} | {:.1}% | {} | {} | {:.2} | {:.2} |",
                 m.name,
+                m.folds
+                    .iter()
+                    .map(|f| format!("{:.3}", f.accuracy))
+                    .collect::<Vec<_>>()
+                    .join(" / "),
                 t.accuracy,
                 t.mae,
                 t.rmse,

@@ -148,8 +148,11 @@ fn otlp_pool_metrics_train_a_forecaster() {
     let report = std::fs::read_to_string(fit.join("train_report.md")).unwrap();
     // 82 one-second exports, less the horizon and the gaps between the
     // train, validation and test sets: every row a snapshot of the pool.
+    // The three folds' validation blocks (16 rows each) pool to 48.
     assert!(
-        report.contains("rows: train 48, valid 16, test 15"),
+        report.contains(
+            "rows: train 48, valid 48, test 15; folds (train, valid): (16, 16), (32, 16), (48, 16)"
+        ),
         "{report}"
     );
     let art = fit.join("artifacts/h1.json");

@@ -7,10 +7,12 @@
 //! loads with no ML library.
 //!
 //! - [`dataset`]: discover runs, build and read the features Parquet;
-//! - [`split`]: walk-forward splits with a gap, scenario hold-out;
+//! - [`split`]: walk-forward splits with a gap, rolling-origin folds,
+//!   scenario hold-out;
 //! - [`metrics`]: accuracy = 1 − WAPE, MAE, RMSE, MAPE, R², bias, skill;
 //! - [`linear`], [`trees`]: the trainers;
-//! - [`train`]: selection on validation, test scored once, calibration,
+//! - [`train`]: selection on the folds, shrinkage towards persistence,
+//!   test scored once, calibration,
 //!   the shuffled-target leakage alarm, and the artifact.
 #![warn(missing_docs)]
 // `unsafe_code` is denied by the workspace lints; not `forbid` here, as
@@ -19,6 +21,7 @@
 
 pub mod dataset;
 pub mod error;
+mod folds;
 pub mod importance;
 pub mod linear;
 pub mod metrics;

@@ -1,5 +1,5 @@
-//! Walk-forward splits in time, with a gap, and an optional scenario
-//! hold-out.
+//! Walk-forward splits in time, with a gap, rolling-origin folds, and an
+//! optional scenario hold-out.
 //!
 //! Inside every run the rows are cut in time order into train, validation
 //! and test, with `gap` rows dropped at each cut (the gap is the horizon,
@@ -7,6 +7,14 @@
 //! named in `holdout_scenarios` go to the test set whole, and the other
 //! runs are cut into train and validation only. Rows with a missing target
 //! are in no set.
+//!
+//! Model selection does not rest on the one validation block: `folds`
+//! walk the origin forward. Fold `k` of `K` validates on the block of
+//! validation length that ends `K − 1 − k` blocks before the validation
+//! set's end and trains on every row of the run up to `gap` rows before
+//! that block (an expanding window). The last fold is the train and
+//! validation sets themselves. A fold whose training part would be shorter
+//! than its validation block is left out in that run.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +30,9 @@ pub struct SplitConfig {
     pub valid: f64,
     /// Scenarios whose runs are test data only.
     pub holdout_scenarios: Vec<String>,
+    /// Rolling-origin folds for model selection (default 3; 1 is the
+    /// validation set alone).
+    pub folds: usize,
 }
 
 impl Default for SplitConfig {
@@ -30,6 +41,7 @@ impl Default for SplitConfig {
             train: 0.6,
             valid: 0.2,
             holdout_scenarios: Vec::new(),
+            folds: 3,
         }
     }
 }
@@ -43,6 +55,19 @@ pub struct Split {
     pub valid: Vec<usize>,
     /// Test rows, scored once.
     pub test: Vec<usize>,
+    /// Rolling-origin folds, oldest origin first; the last is
+    /// `(train, valid)`.
+    pub folds: Vec<Fold>,
+}
+
+/// One walk-forward fold: train on `train`, score on `valid`, which lies
+/// after it in time (with the gap between).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fold {
+    /// Training rows.
+    pub train: Vec<usize>,
+    /// Validation rows.
+    pub valid: Vec<usize>,
 }
 
 impl SplitConfig {
@@ -63,6 +88,11 @@ impl SplitConfig {
                     .into(),
             ));
         }
+        if self.folds == 0 || self.folds > 20 {
+            return Err(ModelError::Input(
+                "split.folds: expected 1 to 20 rolling-origin folds".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -79,7 +109,10 @@ impl SplitConfig {
         gap: usize,
     ) -> Result<Split, ModelError> {
         self.validate()?;
-        let mut s = Split::default();
+        let mut s = Split {
+            folds: vec![Fold::default(); self.folds],
+            ..Split::default()
+        };
         let mut start = 0;
         while start < run_of.len() {
             let mut end = start;
@@ -97,14 +130,18 @@ impl SplitConfig {
                 s.valid
                     .extend(rows.iter().skip(a + gap).take(b.saturating_sub(a + gap)));
                 s.test.extend(rows.iter().skip(b + gap));
+                self.add_folds(&mut s.folds, &rows, a, b.min(n), gap);
             } else {
                 let share = self.train / (self.train + self.valid);
                 let a = (n as f64 * share) as usize;
                 s.train.extend(rows.iter().take(a));
                 s.valid.extend(rows.iter().skip(a + gap));
+                self.add_folds(&mut s.folds, &rows, a, n, gap);
             }
             start = end;
         }
+        s.folds
+            .retain(|f| !f.train.is_empty() && !f.valid.is_empty());
         for (name, set) in [("train", &s.train), ("valid", &s.valid), ("test", &s.test)] {
             if set.is_empty() {
                 return Err(ModelError::Input(format!(
@@ -114,6 +151,29 @@ impl SplitConfig {
             }
         }
         Ok(s)
+    }
+
+    /// Adds one run's part of every fold: its validation rows are
+    /// `rows[a + gap..end]`, so each fold's block has that length and the
+    /// training part ends `gap` rows before the block.
+    fn add_folds(&self, folds: &mut [Fold], rows: &[usize], a: usize, end: usize, gap: usize) {
+        let v = end.saturating_sub(a + gap);
+        if v == 0 {
+            return;
+        }
+        let k_max = folds.len() - 1;
+        for (k, fold) in folds.iter_mut().enumerate() {
+            let shift = (k_max - k) * v;
+            let Some(train_end) = a.checked_sub(shift) else {
+                continue;
+            };
+            if k < k_max && train_end < v {
+                continue;
+            }
+            let start = train_end + gap;
+            fold.train.extend(&rows[..train_end]);
+            fold.valid.extend(&rows[start..start + v]);
+        }
     }
 }
 
@@ -136,6 +196,44 @@ mod tests {
         assert_eq!(s.train[59], 59);
         assert_eq!(s.valid[0], 65);
         assert_eq!(s.test[0], 90);
+        // three folds: validation blocks of 20 ending at 85, 65 and 45
+        assert_eq!(s.folds.len(), 3);
+        assert_eq!(s.folds[2].train, s.train);
+        assert_eq!(s.folds[2].valid, s.valid);
+        assert_eq!(s.folds[1].train.len(), 2 * 40);
+        assert_eq!(s.folds[1].valid[0], 45);
+        assert_eq!(s.folds[0].train.len(), 2 * 20);
+        assert_eq!(s.folds[0].valid[..2], [25, 26]);
+        for f in &s.folds {
+            // every validation row lies at least the gap after the run's
+            // last training row
+            for &v in &f.valid {
+                let run = v / 100;
+                let last = f.train.iter().filter(|&&t| t / 100 == run).max().unwrap();
+                assert!(v >= last + 1 + 5, "{v} after {last}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_fold_whose_training_part_is_too_short_is_left_out() {
+        let runs: Vec<(String, u32)> = (0..100).map(|_| ("a".to_string(), 0)).collect();
+        let sc: Vec<String> = runs.iter().map(|r| r.0.clone()).collect();
+        let cfg = SplitConfig {
+            folds: 5,
+            ..Default::default()
+        };
+        let s = cfg.split(&sc, &runs, &[true; 100], 5).unwrap();
+        // train 60, blocks of 20: origins at 60, 40, 20 (0 and −20 left out)
+        assert_eq!(s.folds.len(), 3);
+        assert_eq!(s.folds[0].train.len(), 20);
+        let e = SplitConfig {
+            folds: 0,
+            ..Default::default()
+        }
+        .split(&sc, &runs, &[true; 100], 5)
+        .unwrap_err();
+        assert!(e.to_string().contains("split.folds"), "{e}");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::{FeatureDataset, seasonal_column};
 use crate::error::ModelError;
+use crate::folds::FoldSet;
 use crate::linear::LinearData;
 use crate::metrics::{Metrics, quantile, score};
 use crate::split::{Split, SplitConfig};
@@ -79,8 +80,9 @@ pub struct TrainConfig {
     pub split: SplitConfig,
     /// Seed of the learners and the shuffled control.
     pub seed: u64,
-    /// Quantile levels of the calibrated interval (lowest and highest give
-    /// the interval the runtime uses).
+    /// Quantile levels of the calibrated residuals (lowest and highest give
+    /// the interval the runtime uses; the predictive policy's `risk`
+    /// interpolates between them).
     pub levels: Vec<f64>,
     /// Train the winner's family on shuffled targets as a leakage alarm.
     pub shuffled_control: bool,
@@ -117,7 +119,7 @@ impl Default for TrainConfig {
             early_stopping_rounds: 30,
             split: SplitConfig::default(),
             seed: 42,
-            levels: vec![0.05, 0.5, 0.95],
+            levels: vec![0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95],
             shuffled_control: true,
         }
     }
@@ -130,10 +132,18 @@ pub struct ModelResult {
     pub name: String,
     /// `baseline`, `linear`, `random_forest`, `gradient_boosting`.
     pub family: String,
-    /// Validation scores (model selection).
+    /// Scores on the pooled validation blocks of the rolling-origin folds
+    /// (model selection, shrinkage and calibration).
     pub valid: Metrics,
+    /// Scores on each fold's validation block, oldest origin first.
+    pub folds: Vec<Metrics>,
     /// Test scores (scored once, after selection).
     pub test: Metrics,
+    /// Weight of the model against persistence chosen on the folds (1: the
+    /// model alone; 0: persistence).
+    pub shrink_weight: f64,
+    /// Test scores of the model before shrinkage (when shrunk).
+    pub unshrunk_test: Option<Metrics>,
     /// Training seconds of the chosen configuration.
     pub train_seconds: f64,
     /// Single-threaded inference time per row, from the exported form.
@@ -143,6 +153,10 @@ pub struct ModelResult {
     /// The model (not serialized).
     #[serde(skip)]
     pub body: Option<ModelBody>,
+    /// Out-of-fold predictions, aligned with the folds' pooled validation
+    /// rows (not serialized).
+    #[serde(skip)]
+    pub oof: Vec<f64>,
 }
 
 /// All results at one horizon.
@@ -152,8 +166,10 @@ pub struct HorizonReport {
     pub target: Target,
     /// Row counts.
     pub train_rows: usize,
-    /// Validation rows.
+    /// Validation rows (all folds' blocks).
     pub valid_rows: usize,
+    /// Rows of each rolling-origin fold: training, validation.
+    pub fold_rows: Vec<[usize; 2]>,
     /// Test rows.
     pub test_rows: usize,
     /// Baselines first, then the trained families.
@@ -173,6 +189,10 @@ pub struct HorizonReport {
     /// Dataset rows of the validation set, in order (not serialized).
     #[serde(skip)]
     pub valid_index: Vec<usize>,
+    /// Dataset rows of the folds' pooled validation blocks, in fold order
+    /// (not serialized).
+    #[serde(skip)]
+    pub oof_index: Vec<usize>,
     /// Dataset rows of the test set, in order (not serialized).
     #[serde(skip)]
     pub test_index: Vec<usize>,
@@ -202,7 +222,7 @@ pub struct TrainReport {
     pub horizons: Vec<HorizonReport>,
 }
 
-fn matrix(ds: &FeatureDataset, rows: &[usize]) -> Array2<f64> {
+pub(crate) fn matrix(ds: &FeatureDataset, rows: &[usize]) -> Array2<f64> {
     let p = ds.n_features();
     let mut x = Array2::zeros((rows.len(), p));
     for (j, mut col) in x.axis_iter_mut(Axis(1)).enumerate() {
@@ -214,11 +234,11 @@ fn matrix(ds: &FeatureDataset, rows: &[usize]) -> Array2<f64> {
     x
 }
 
-fn pick(col: &[f64], rows: &[usize]) -> Vec<f64> {
+pub(crate) fn pick(col: &[f64], rows: &[usize]) -> Vec<f64> {
     rows.iter().map(|&i| col[i]).collect()
 }
 
-fn predict_rows(body: &ModelBody, names: &[String], x: &Array2<f64>) -> Vec<f64> {
+pub(crate) fn predict_rows(body: &ModelBody, names: &[String], x: &Array2<f64>) -> Vec<f64> {
     x.rows()
         .into_iter()
         .map(|r| predict_body(body, names, r.as_slice().unwrap_or(&r.to_vec())))
@@ -287,15 +307,10 @@ pub fn train(
             ),
         };
         let seasonal = col(&seasonal_column(target))?;
-        let (pv, ps) = (
-            pick(col(&persist_name)?, &split.valid),
-            pick(col(&persist_name)?, &split.test),
-        );
-        let (sv, ss) = (pick(seasonal, &split.valid), pick(seasonal, &split.test));
-        let eval = |pred_v: &[f64], pred_s: &[f64]| {
-            (score(&yv, pred_v, &pv, &sv), score(&ys, pred_s, &ps, &ss))
-        };
-
+        let ps = pick(col(&persist_name)?, &split.test);
+        let ss = pick(seasonal, &split.test);
+        let base = col(&persist_name)?;
+        let folds = FoldSet::new(&split, y_all, base, seasonal, |rows| matrix(ds, rows));
         let mut models = Vec::new();
         // ---- baselines ----
         for (label, feature) in [
@@ -303,12 +318,15 @@ pub fn train(
             ("moving_average", ma_name.clone()),
         ] {
             let c = col(&feature)?;
-            let (v, s) = eval(&pick(c, &split.valid), &pick(c, &split.test));
+            let (folds_m, v, oof) = folds.score_column(c);
             models.push(ModelResult {
                 name: format!("{label} ({feature})"),
                 family: "baseline".into(),
                 valid: v,
-                test: s,
+                folds: folds_m,
+                test: score(&ys, &pick(c, &split.test), &ps, &ss),
+                shrink_weight: 1.0,
+                unshrunk_test: None,
                 train_seconds: 0.0,
                 infer_us_per_row: 0.0,
                 exportable: true,
@@ -316,77 +334,53 @@ pub fn train(
                     algorithm: label.into(),
                     feature,
                 }),
+                oof,
             });
         }
         {
-            let (v, s) = eval(&sv, &ss);
+            let (folds_m, v, oof) = folds.score_column(seasonal);
             models.push(ModelResult {
                 name: format!("seasonal_naive ({} s)", ds.config.season_s),
                 family: "baseline".into(),
                 valid: v,
-                test: s,
+                folds: folds_m,
+                test: score(&ys, &ss, &ps, &ss),
+                shrink_weight: 1.0,
+                unshrunk_test: None,
                 train_seconds: 0.0,
                 infer_us_per_row: 0.0,
                 exportable: false,
                 body: None,
+                oof,
             });
         }
-        // ---- trained families: choose on validation, score test once ----
+        // ---- trained families: choose on the folds, score test once ----
         // Each family twice: on the target itself, and on its change from
         // persistence (added back at prediction), so a level the training
         // rows never reached does not cap the forecast. Both rows are
-        // kept: every report records the comparison.
-        let base = col(&persist_name)?;
-        let (bt, bv) = (pick(base, &split.train), pick(base, &split.valid));
-        let minus =
-            |y: &[f64], b: &[f64]| -> Vec<f64> { y.iter().zip(b).map(|(y, b)| y - b).collect() };
-        let (dt, dv) = (minus(&yt, &bt), minus(&yv, &bv));
+        // kept: every report records the comparison. Each is then shrunk
+        // towards persistence by the weight that serves the folds best
+        // (weight 0 is persistence itself, so on the folds no row is worse
+        // than persistence).
         let mut best_family: Option<(Family, usize)> = None;
         for &fam in &cfg.families {
             for relative in [false, true] {
-                let (ty, vy) = if relative { (&dt, &dv) } else { (&yt, &yv) };
-                let cands = fit_family(fam, cfg, &xt, ty, &xv, vy)?;
-                let mut chosen: Option<(String, ModelBody, f64, Metrics)> = None;
-                for (name, body, secs) in cands {
-                    let (name, body) = if relative {
-                        (
-                            format!("{name} Δ {persist_name}"),
-                            ModelBody::Relative {
-                                base: persist_name.clone(),
-                                inner: Box::new(body),
-                            },
-                        )
-                    } else {
-                        (name, body)
-                    };
-                    let pv_ = predict_rows(&body, &names, &xv);
-                    let m = score(&yv, &pv_, &pv, &sv);
-                    if chosen.as_ref().is_none_or(|c| m.mae < c.3.mae) {
-                        chosen = Some((name, body, secs, m));
-                    }
-                }
-                let Some((name, body, secs, vm)) = chosen else {
+                let Some(mut m) = folds.fit(fam, relative, cfg, &names, &persist_name)? else {
                     continue;
                 };
+                let body = m.body.clone().unwrap_or_else(|| unreachable!());
                 let t0 = Instant::now();
                 let ps_ = predict_rows(&body, &names, &xs);
-                let us = t0.elapsed().as_secs_f64() * 1e6 / ys.len().max(1) as f64;
-                let tm = score(&ys, &ps_, &ps, &ss);
-                models.push(ModelResult {
-                    name,
-                    family: match fam {
-                        Family::Linear => "linear",
-                        Family::RandomForest => "random_forest",
-                        Family::GradientBoosting => "gradient_boosting",
-                    }
-                    .into(),
-                    valid: vm,
-                    test: tm,
-                    train_seconds: secs,
-                    infer_us_per_row: us,
-                    exportable: true,
-                    body: Some(body),
-                });
+                m.infer_us_per_row = t0.elapsed().as_secs_f64() * 1e6 / ys.len().max(1) as f64;
+                m.test = score(&ys, &ps_, &ps, &ss);
+                if m.shrink_weight < 1.0 {
+                    let raw = match &body {
+                        ModelBody::Shrunk { inner, .. } => predict_rows(inner, &names, &xs),
+                        _ => ps_,
+                    };
+                    m.unshrunk_test = Some(score(&ys, &raw, &ps, &ss));
+                }
+                models.push(m);
                 let k = models.len() - 1;
                 if best_family.is_none_or(|(_, b)| models[k].valid.mae < models[b].valid.mae) {
                     best_family = Some((fam, k));
@@ -402,9 +396,10 @@ pub fn train(
             .body
             .clone()
             .ok_or_else(|| ModelError::Input("winner has no body".into()))?;
-        let resid: Vec<f64> = yv
+        let resid: Vec<f64> = folds
+            .y
             .iter()
-            .zip(predict_rows(&body, &names, &xv))
+            .zip(&models[wi].oof)
             .map(|(y, p)| y - p)
             .collect();
         let pred_s = predict_rows(&body, &names, &xs);
@@ -426,7 +421,8 @@ pub fn train(
         reports.push(HorizonReport {
             target,
             train_rows: split.train.len(),
-            valid_rows: split.valid.len(),
+            valid_rows: folds.y.len(),
+            fold_rows: folds.rows(),
             test_rows: split.test.len(),
             winner: models[wi].name.clone(),
             models,
@@ -436,6 +432,7 @@ pub fn train(
             test_index: split.test.clone(),
             train_index: split.train,
             valid_index: split.valid,
+            oof_index: folds.index.clone(),
             test_y: ys.clone(),
             winner_test_pred: pred_s,
         });
@@ -491,8 +488,9 @@ fn fit_boost(
 }
 
 /// The calibrated interval of a model: the quantiles at `levels` of its
-/// validation residuals (`actual − predicted`), and the share of test
-/// rows `(actual, predicted)` inside the outermost two.
+/// residuals (`actual − predicted`) on the folds' validation blocks, the
+/// share of test rows `(actual, predicted)` inside the outermost two, and
+/// at or below each level's quantile.
 fn calibrate(
     levels: &[f64],
     mut valid_resid: Vec<f64>,
@@ -507,71 +505,86 @@ fn calibrate(
         qs.last().copied().unwrap_or(0.0),
     );
     let (mut n, mut inside) = (0usize, 0usize);
+    let mut below = vec![0usize; qs.len()];
     for (y, p) in test {
         n += 1;
         inside += usize::from(y >= p + lo && y <= p + hi);
+        for (b, q) in below.iter_mut().zip(&qs) {
+            *b += usize::from(y <= p + q);
+        }
     }
     Calibration {
         levels: levels.to_vec(),
-        residual_quantiles: qs,
         test_coverage: Some(inside as f64 / n.max(1) as f64),
+        test_level_coverage: below.iter().map(|&b| b as f64 / n.max(1) as f64).collect(),
+        residual_quantiles: qs,
         nominal_coverage: levels.last().unwrap_or(&1.0) - levels.first().unwrap_or(&0.0),
     }
 }
 
+/// One configuration of a family, fitted (or not: OLS on a singular
+/// design).
+pub(crate) struct Candidate {
+    /// Display name with the hyper-parameters.
+    pub name: String,
+    /// The model, when it could be fitted.
+    pub body: Option<ModelBody>,
+    /// Training seconds.
+    pub secs: f64,
+}
+
 /// Every configuration of family `fam` fitted on `(xt, yt)` (gradient
-/// boosting stops early on `(xv, yv)`): name, model, training seconds.
-fn fit_family(
+/// boosting stops early on `(xv, yv)`), in the same order whatever the
+/// data, so the candidates of several folds line up.
+pub(crate) fn fit_family(
     fam: Family,
     cfg: &TrainConfig,
     xt: &Array2<f64>,
     yt: &[f64],
     xv: &Array2<f64>,
     yv: &[f64],
-) -> Result<Vec<(String, ModelBody, f64)>, ModelError> {
+) -> Result<Vec<Candidate>, ModelError> {
     let mut cands = Vec::new();
     match fam {
         Family::Linear => {
             let t0 = Instant::now();
             let mut ld = LinearData::new(&xt.view(), yt);
-            if let Ok(m) = ld.ols() {
-                cands.push((
-                    "ols".into(),
-                    ModelBody::Linear {
-                        algorithm: "ols".into(),
-                        linear: m,
-                    },
-                    t0.elapsed().as_secs_f64(),
-                ));
-            }
+            cands.push(Candidate {
+                name: "ols".into(),
+                body: ld.ols().ok().map(|m| ModelBody::Linear {
+                    algorithm: "ols".into(),
+                    linear: m,
+                }),
+                secs: t0.elapsed().as_secs_f64(),
+            });
             for &a in &cfg.ridge_alphas {
                 let t0 = Instant::now();
                 let m = ld.ridge(a)?;
-                cands.push((
-                    format!("ridge(alpha={a})"),
-                    ModelBody::Linear {
+                cands.push(Candidate {
+                    name: format!("ridge(alpha={a})"),
+                    body: Some(ModelBody::Linear {
                         algorithm: "ridge".into(),
                         linear: m,
-                    },
-                    t0.elapsed().as_secs_f64(),
-                ));
+                    }),
+                    secs: t0.elapsed().as_secs_f64(),
+                });
             }
         }
         Family::RandomForest => {
             for g in &cfg.forest {
                 let t0 = Instant::now();
                 let f = fit_forest(g, g.n_trees, cfg.seed, xt, yt)?;
-                cands.push((
-                    format!(
+                cands.push(Candidate {
+                    name: format!(
                         "random_forest(trees={}, depth={}, features={})",
                         g.n_trees, g.max_depth, g.max_features
                     ),
-                    ModelBody::Trees {
+                    body: Some(ModelBody::Trees {
                         algorithm: "random_forest".into(),
                         ensemble: f.into_ensemble(),
-                    },
-                    t0.elapsed().as_secs_f64(),
-                ));
+                    }),
+                    secs: t0.elapsed().as_secs_f64(),
+                });
             }
         }
         Family::GradientBoosting => {
@@ -579,17 +592,17 @@ fn fit_family(
                 let t0 = Instant::now();
                 let b = fit_boost(g, cfg, xt, yt, xv, yv)?;
                 let rounds = b.n_trees();
-                cands.push((
-                    format!(
+                cands.push(Candidate {
+                    name: format!(
                         "gradient_boosting(lr={}, leaves={}, rounds={rounds})",
                         g.learning_rate, g.max_leaves
                     ),
-                    ModelBody::Trees {
+                    body: Some(ModelBody::Trees {
                         algorithm: "gradient_boosting".into(),
                         ensemble: b.into_ensemble(),
-                    },
-                    t0.elapsed().as_secs_f64(),
-                ));
+                    }),
+                    secs: t0.elapsed().as_secs_f64(),
+                });
             }
         }
     }
@@ -689,7 +702,7 @@ impl TrainReport {
 
     /// The artifact of the best exportable baseline at horizon `h` (the
     /// lowest validation MAE among them), calibrated as the winner is (its
-    /// validation residuals): the forecaster of the `predictive-naive`
+    /// residuals on the folds' validation blocks): the forecaster of the `predictive-naive`
     /// policy, the same machinery without a learned model.
     ///
     /// # Errors
@@ -716,9 +729,9 @@ impl TrainReport {
             .ok_or_else(|| ModelError::Input("the features have no target column".into()))?;
         let predict = |rows: &[usize]| predict_rows(&b.1, &names, &matrix(ds, rows));
         let resid: Vec<f64> = r
-            .valid_index
+            .oof_index
             .iter()
-            .zip(predict(&r.valid_index))
+            .zip(predict(&r.oof_index))
             .map(|(&i, p)| y[i] - p)
             .collect();
         let test = r

@@ -145,7 +145,20 @@ fn models_beat_persistence_on_unseen_days_and_the_shuffled_control_does_not() {
         );
         assert!(!h.leakage_alarm);
         // the test set lies after validation and training, per run
-        assert!(h.train_rows > h.valid_rows && h.test_rows > 0);
+        let last = h.fold_rows.last().expect("folds");
+        assert!(h.train_rows > last[1] && h.test_rows > 0);
+        // the last fold trains on the training set; the folds' blocks pool
+        // into the validation rows; earlier origins train on less
+        assert_eq!(last[0], h.train_rows);
+        assert_eq!(
+            h.fold_rows.iter().map(|f| f[1]).sum::<usize>(),
+            h.valid_rows
+        );
+        assert!(
+            h.fold_rows.windows(2).all(|w| w[0][0] < w[1][0]),
+            "{:?}",
+            h.fold_rows
+        );
         let cov = h.calibration.test_coverage.unwrap();
         assert!(cov > 0.5 && cov <= 1.0, "coverage {cov}");
     }

@@ -93,6 +93,14 @@ fn horizon(h: u32, decay: f64) -> HorizonResult {
                 0.28 - decay,
                 0.18 - decay,
             ),
+            folds: vec![acc + 0.02, acc, acc + 0.01],
+            fold_accuracy: Some(Estimate {
+                mean: acc + 0.01,
+                lo: acc - 0.015,
+                hi: acc + 0.035,
+            }),
+            shrink_weight: if family == "random forest" { 0.8 } else { 1.0 },
+            unshrunk_test_accuracy: (family == "random forest").then_some(acc - 0.03),
         }
     };
     let baseline = |name: &str, acc: f64, mae: f64| {
@@ -124,6 +132,14 @@ fn horizon(h: u32, decay: f64) -> HorizonResult {
                     0.0,
                 )
             },
+            folds: vec![acc - 0.01, acc + 0.01, acc],
+            fold_accuracy: Some(Estimate {
+                mean: acc,
+                lo: acc - 0.025,
+                hi: acc + 0.025,
+            }),
+            shrink_weight: 1.0,
+            unshrunk_test_accuracy: None,
         }
     };
     HorizonResult {
@@ -131,6 +147,7 @@ fn horizon(h: u32, decay: f64) -> HorizonResult {
         winner: "gbm".into(),
         train_rows: 17_280,
         valid_rows: 2_880,
+        fold_rows: vec![[5_760, 960], [11_520, 960], [17_280, 960]],
         test_rows: 2_880,
         models: vec![
             model("ridge", "linear (ridge)", 0.86, 1.9, 0.81, 0.04, 0.55),
@@ -147,6 +164,11 @@ fn horizon(h: u32, decay: f64) -> HorizonResult {
         ],
         interval_level: 0.9,
         interval_coverage: Some(0.887 - decay / 2.0),
+        quantile_coverage: vec![
+            [0.05, 0.06 + decay],
+            [0.5, 0.48 - decay],
+            [0.95, 0.937 - decay / 2.0],
+        ],
         shuffled_control: Some(Scores {
             skill_vs_persistence: Some(-0.41),
             skill_vs_seasonal: Some(-0.35),
@@ -340,6 +362,7 @@ fn policy_scenario(
         wait_cdf,
         size_series,
         model_contribution: None,
+        ideal_contribution: None,
     }
 }
 

@@ -103,8 +103,12 @@ pub struct HorizonResult {
     pub winner: String,
     /// Rows in the training split.
     pub train_rows: usize,
-    /// Rows in the validation split.
+    /// Rows in the validation split (all folds' blocks).
     pub valid_rows: usize,
+    /// Training and validation rows of each rolling-origin fold, oldest
+    /// origin first.
+    #[serde(default)]
+    pub fold_rows: Vec<[usize; 2]>,
     /// Rows in the test split.
     pub test_rows: usize,
     /// Models then baselines, in the order given.
@@ -113,6 +117,12 @@ pub struct HorizonResult {
     pub interval_level: f64,
     /// Coverage of the prediction interval measured on test.
     pub interval_coverage: Option<f64>,
+    /// One-sided coverage on test of each calibrated quantile: `[level,
+    /// share of test rows at or below the forecast plus that level's
+    /// residual quantile]` (the exported model's; the predictive policy
+    /// sizes from these quantiles).
+    #[serde(default)]
+    pub quantile_coverage: Vec<[f64; 2]>,
     /// Test scores of a model trained on shuffled targets.
     pub shuffled_control: Option<Scores>,
     /// Whether the shuffled control showed skill (a sign of leakage).
@@ -143,10 +153,38 @@ pub struct ModelScore {
     pub family: String,
     /// Model or baseline.
     pub kind: ModelKind,
-    /// Scores on the validation split.
+    /// Scores on the validation split (the rolling-origin folds'
+    /// validation blocks, pooled).
     pub valid: Scores,
     /// Scores on the test split.
     pub test: Scores,
+    /// Accuracy on each rolling-origin fold's validation block, oldest
+    /// origin first (NaN where nothing could be scored).
+    #[serde(default, deserialize_with = "nans_if_null")]
+    pub folds: Vec<f64>,
+    /// Mean fold accuracy with its 95% interval over the folds (none with
+    /// fewer than two scored folds).
+    #[serde(default)]
+    pub fold_accuracy: Option<Estimate>,
+    /// The model's weight against persistence chosen on the folds (1:
+    /// not shrunk).
+    #[serde(default = "one")]
+    pub shrink_weight: f64,
+    /// Test accuracy before shrinkage, when shrunk.
+    #[serde(default)]
+    pub unshrunk_test_accuracy: Option<f64>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// A list of numbers JSON wrote with `null`s (NaN) reads back with NaNs.
+fn nans_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    Ok(Vec::<Option<f64>>::deserialize(d)?
+        .into_iter()
+        .map(|v| v.unwrap_or(f64::NAN))
+        .collect())
 }
 
 /// A number JSON wrote as `null` (serde_json's NaN) reads back as NaN,
@@ -248,6 +286,11 @@ pub struct PolicyScenario {
     /// paired by replication (absent unless both were evaluated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_contribution: Option<Contribution>,
+    /// What a perfect forecaster adds: `predictive-ideal` −
+    /// `predictive-naive`, paired by replication (absent unless both were
+    /// evaluated); the model's share of it is what it captures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ideal_contribution: Option<Contribution>,
 }
 
 /// The paired difference of two policies over replications (the same
@@ -263,6 +306,22 @@ pub struct Contribution {
     pub connection_seconds: Estimate,
     /// Mean acquire wait of `a` minus `b`'s, ms.
     pub wait_mean_ms: Estimate,
+}
+
+impl PolicyScenario {
+    /// The share of a perfect forecaster's connection-seconds change that
+    /// the model achieves (`model_contribution / ideal_contribution`, both
+    /// against `predictive-naive`), when both were evaluated and the
+    /// perfect forecaster's change is measurable (its interval excludes
+    /// 0).
+    pub fn captured(&self) -> Option<f64> {
+        let (m, i) = (
+            self.model_contribution.as_ref()?,
+            self.ideal_contribution.as_ref()?,
+        );
+        let e = &i.connection_seconds;
+        (e.lo > 0.0 || e.hi < 0.0).then(|| m.connection_seconds.mean / e.mean)
+    }
 }
 
 impl Contribution {

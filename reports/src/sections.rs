@@ -249,8 +249,14 @@ fn horizon(f: &ForecastSection, h: &HorizonResult, id: String) -> Vec<Block> {
     out.push(Block::Paragraph(
         LineBuilder::new()
             .text(format!(
-                "Rows: train {}, validation {}, test {}. Selected on validation: ",
-                h.train_rows, h.valid_rows, h.test_rows
+                "Rows: train {}, validation {}, test {}. Selected on {}: ",
+                h.train_rows,
+                h.valid_rows,
+                h.test_rows,
+                match h.fold_rows.len() {
+                    0 | 1 => "validation".to_string(),
+                    k => format!("the validation blocks of {k} rolling-origin folds"),
+                }
             ))
             .code(&h.winner)
             .text(" (marked ★).")
@@ -292,6 +298,7 @@ fn horizon(f: &ForecastSection, h: &HorizonResult, id: String) -> Vec<Block> {
         ];
         header.extend(score_header());
         out.push(Block::Table(Table { header, rows }));
+        out.extend(fold_blocks(h));
     }
     let coverage = match h.interval_coverage {
         Some(c) => format!("measured coverage on test {}", pct(c)),
@@ -302,6 +309,19 @@ fn horizon(f: &ForecastSection, h: &HorizonResult, id: String) -> Vec<Block> {
         pct(h.interval_level),
         coverage
     )));
+    if !h.quantile_coverage.is_empty() {
+        let cells: Vec<String> = h
+            .quantile_coverage
+            .iter()
+            .map(|[l, c]| format!("{} → {}", pct(*l), pct(*c)))
+            .collect();
+        out.push(para(format!(
+            "Quantile coverage on test (nominal level → share of test rows at or below the \
+             forecast plus that quantile of the fold residuals; the predictive policy's risk setting \
+             sizes from these): {}.",
+            cells.join(", ")
+        )));
+    }
     let control = match &h.shuffled_control {
         Some(s) => LineBuilder::new().text(format!(
             "Shuffled-target control (test): accuracy {}, R² {}, skill vs persistence {}, skill vs seasonal naive {}. ",
@@ -321,6 +341,59 @@ fn horizon(f: &ForecastSection, h: &HorizonResult, id: String) -> Vec<Block> {
         control.text("Leakage alarm: did not fire.")
     };
     out.push(Block::Paragraph(control.build()));
+    out
+}
+
+/// The rolling-origin folds: each model's accuracy on every fold's
+/// validation block, the mean with its interval, and the shrinkage weight
+/// chosen on them.
+fn fold_blocks(h: &HorizonResult) -> Vec<Block> {
+    if h.fold_rows.len() < 2 {
+        return Vec::new();
+    }
+    let sizes: Vec<String> = h
+        .fold_rows
+        .iter()
+        .enumerate()
+        .map(|(k, [t, v])| format!("{} trains on {t} rows and validates on {v}", k + 1))
+        .collect();
+    let mut out = vec![para(format!(
+        "Rolling-origin folds (expanding window, a gap of the horizon before each \
+         validation block): fold {}. Each trained row is shrunk towards persistence by the \
+         weight that serves the folds best (1: the model alone, 0: persistence), so on the \
+         folds none does worse than persistence.",
+        sizes.join("; fold ")
+    ))];
+    let mut header = vec![left("Model")];
+    header.extend((1..=h.fold_rows.len()).map(|k| right(&format!("Fold {k}"))));
+    header.extend([
+        right("Mean [95% interval]"),
+        right("Weight"),
+        right("Test accuracy unshrunk"),
+    ]);
+    let rows = h
+        .models
+        .iter()
+        .filter(|m| m.kind != ModelKind::Reference && !m.folds.is_empty())
+        .map(|m| {
+            let mut row = vec![code(&m.name)];
+            row.extend(m.folds.iter().map(|&a| text(pct(a))));
+            row.push(text(match &m.fold_accuracy {
+                Some(e) => format!("{} [{}, {}]", pct(e.mean), pct(e.lo), pct(e.hi)),
+                None => "n/a".into(),
+            }));
+            row.push(text(if m.kind == ModelKind::Model {
+                num(m.shrink_weight)
+            } else {
+                "—".into()
+            }));
+            row.push(text(
+                m.unshrunk_test_accuracy.map_or_else(|| "—".into(), pct),
+            ));
+            row
+        })
+        .collect();
+    out.push(Block::Table(Table { header, rows }));
     out
 }
 
@@ -514,6 +587,9 @@ fn policy_scenario(s: &PolicyScenario, stem: &str, charts: &[Chart]) -> Vec<Bloc
         if let Some(c) = &s.model_contribution {
             out.push(para(contribution_text(c)));
         }
+        if let Some(t) = ideal_text(s) {
+            out.push(para(t));
+        }
     }
     out.push(chart_or_no_data(
         charts,
@@ -551,6 +627,30 @@ pub(crate) fn contribution_text(c: &crate::model::Contribution) -> String {
         a = c.a,
         b = c.b,
     )
+}
+
+/// What a perfect forecaster adds in the same machinery, and the share of
+/// it the model captures, in words.
+pub(crate) fn ideal_text(s: &PolicyScenario) -> Option<String> {
+    let i = s.ideal_contribution.as_ref()?;
+    let share = match s.captured() {
+        Some(c) => format!(
+            "The model captures {} of that change in connection-seconds.",
+            pct(c)
+        ),
+        None => "A perfect forecast changes connection-seconds by nothing measurable here, so \
+                 there is no gain for a better model to capture."
+            .into(),
+    };
+    Some(format!(
+        "What a perfect forecast adds ({} − {}, the same machinery sized from the simulator's \
+         known future demand; paired, 95% intervals): connection-seconds {}, mean acquire wait \
+         {} ms. {share}",
+        i.a,
+        i.b,
+        est(&i.connection_seconds),
+        est(&i.wait_mean_ms),
+    ))
 }
 
 /// Mean wait, rejections, mean size and errors by category (categories in

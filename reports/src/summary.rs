@@ -283,6 +283,17 @@ fn policies(report: &RunReport) -> Vec<Line> {
                     .build(),
             );
         }
+        if let Some(t) = crate::sections::ideal_text(s) {
+            lines.push(
+                LineBuilder::new()
+                    .strong("A perfect forecast")
+                    .text(" in ")
+                    .code(&s.scenario)
+                    .text(": ")
+                    .text(t)
+                    .build(),
+            );
+        }
     }
     lines
 }

@@ -287,6 +287,7 @@ fn empty_vectors_render_no_data() {
             wait_cdf: vec![],
             size_series: vec![],
             model_contribution: None,
+            ideal_contribution: None,
         }],
     });
     report.tuning = Some(TuningSection {

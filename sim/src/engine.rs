@@ -201,8 +201,12 @@ impl<'a, S: TelemetrySink> Engine<'a, S> {
             sink,
             sink_error: None,
             record_requests: sc.record_requests,
-            foresight: matches!(sc.pool.policy_config(), PolicyConfig::Oracle(_))
-                .then(|| DemandProfile::compute(sc, seed, replication)),
+            foresight: match sc.pool.policy_config() {
+                PolicyConfig::Oracle(_) => true,
+                PolicyConfig::Predictive(c) => c.foresight,
+                _ => false,
+            }
+            .then(|| DemandProfile::compute(sc, seed, replication)),
             affinity: sc.pool.affinity.enabled,
             caches: StatementCaches::new(sc.pool.affinity.cache_size),
             prepare_cost: ms_to_ns(sc.pool.affinity.prepare_ms),

@@ -1,5 +1,6 @@
-//! The future the oracle policy sees: peak concurrent demand per interval
-//! if every request were served the moment it arrived.
+//! The future the oracle policy (and `predictive-ideal`) sees: peak and
+//! mean concurrent demand per interval if every request were served the
+//! moment it arrived.
 //!
 //! A request draws its class, pattern and hold time at arrival from its own
 //! streams (or takes them from the replayed trace), so offered traffic does
@@ -23,6 +24,8 @@ use crate::workload::demand::Demand;
 pub struct DemandProfile {
     interval: Nanos,
     peaks: Vec<u32>,
+    /// Request-nanoseconds of holding per interval (mean demand × interval).
+    busy_ns: Vec<f64>,
 }
 
 impl DemandProfile {
@@ -33,6 +36,7 @@ impl DemandProfile {
         let mut demand = Demand::open_loop(sc, seed, replication);
         let buckets = horizon.div_ceil(interval) as usize + 1;
         let mut peaks = vec![0u32; buckets];
+        let mut busy_ns = vec![0.0f64; buckets];
         let mut ends: BinaryHeap<Reverse<Nanos>> = BinaryHeap::new();
         let mut bucket = 0usize;
         let mut now = 0;
@@ -56,6 +60,7 @@ impl DemandProfile {
             }
             let hold = demand.draw().hold;
             ends.push(Reverse(t + hold.hold_ns));
+            spread(&mut busy_ns, t, t + hold.hold_ns, interval);
             peaks[b] = peaks[b].max(ends.len() as u32);
         }
         while bucket + 1 < buckets {
@@ -66,7 +71,11 @@ impl DemandProfile {
             }
             peaks[bucket] = ends.len() as u32;
         }
-        DemandProfile { interval, peaks }
+        DemandProfile {
+            interval,
+            peaks,
+            busy_ns,
+        }
     }
 
     /// Peak demand of the interval holding time `t`.
@@ -87,5 +96,31 @@ impl Foresight for DemandProfile {
             return 0.0;
         }
         f64::from(self.peaks[a..=hi].iter().copied().max().unwrap_or(0))
+    }
+
+    fn mean_demand(&self, from: Nanos, to: Nanos) -> f64 {
+        let a = (from / self.interval) as usize;
+        let b = (to.saturating_sub(1) / self.interval) as usize;
+        let hi = b.min(self.busy_ns.len().saturating_sub(1));
+        if a > hi {
+            return 0.0;
+        }
+        let ns: f64 = self.busy_ns[a..=hi].iter().sum();
+        ns / ((hi + 1 - a) as f64 * self.interval as f64)
+    }
+}
+
+/// Adds the hold `[from, to)` to the nanoseconds of each interval it
+/// overlaps.
+fn spread(busy_ns: &mut [f64], from: Nanos, to: Nanos, interval: Nanos) {
+    let mut at = from;
+    while at < to {
+        let b = (at / interval) as usize;
+        let Some(cell) = busy_ns.get_mut(b) else {
+            return;
+        };
+        let end = to.min((b as Nanos + 1) * interval);
+        *cell += (end - at) as f64;
+        at = end;
     }
 }

@@ -213,9 +213,12 @@ fn around(point: f64, e: &[f64]) -> Estimate {
 }
 
 /// Policies a team cannot deploy, whose size is another's result, or
-/// that only measure the model (`predictive-naive`).
+/// that only measure the model (`predictive-naive`, `predictive-ideal`).
 fn deployable(name: &str) -> bool {
-    name != "oracle" && name != "static-matched" && name != "predictive-naive"
+    !matches!(
+        name,
+        "oracle" | "static-matched" | "predictive-naive" | "predictive-ideal"
+    )
 }
 
 /// The policy to run: among the deployable ones that meet the target, the

@@ -252,13 +252,17 @@ pub enum PolicySpec {
     /// forecaster (persistence or a moving average) instead of the
     /// model: against `predictive`, what the model itself adds.
     PredictiveNaive,
+    /// The same policy and thresholds driven by the simulator's known
+    /// future demand (a perfect forecaster; simulation only): how much of
+    /// what forecasting could gain the model captures.
+    PredictiveIdeal,
     /// Perfect foresight of demand (simulation only): the bound.
     Oracle,
 }
 
 impl PolicySpec {
     /// The comparison the issue asks for, in report order.
-    pub const DEFAULT: [&'static str; 10] = [
+    pub const DEFAULT: [&'static str; 11] = [
         "static-min",
         "static-max",
         "reactive",
@@ -267,6 +271,7 @@ impl PolicySpec {
         "adaptive-aggressive",
         "predictive",
         "predictive-naive",
+        "predictive-ideal",
         "static-matched",
         "oracle",
     ];
@@ -286,6 +291,7 @@ impl PolicySpec {
             "adaptive-aggressive" => PolicySpec::Adaptive(Strategy::Aggressive),
             "predictive" => PolicySpec::Predictive,
             "predictive-naive" => PolicySpec::PredictiveNaive,
+            "predictive-ideal" => PolicySpec::PredictiveIdeal,
             "oracle" => PolicySpec::Oracle,
             other => match other.strip_prefix("static-").map(str::parse::<u32>) {
                 Some(Ok(n)) if n >= 1 => PolicySpec::StaticN(n),
@@ -294,7 +300,7 @@ impl PolicySpec {
                         "unknown policy `{other}`, expected one of static-min, static-max, \
                          static-<n> (n ≥ 1), static-matched, reactive, adaptive-conservative, \
                          adaptive-moderate, adaptive-aggressive, predictive, predictive-naive, \
-                         oracle"
+                         predictive-ideal, oracle"
                     ));
                 }
             },
@@ -312,6 +318,7 @@ impl PolicySpec {
             PolicySpec::Adaptive(s) => format!("adaptive-{}", s.name()),
             PolicySpec::Predictive => "predictive".into(),
             PolicySpec::PredictiveNaive => "predictive-naive".into(),
+            PolicySpec::PredictiveIdeal => "predictive-ideal".into(),
             PolicySpec::Oracle => "oracle".into(),
         }
     }
@@ -320,7 +327,10 @@ impl PolicySpec {
     pub fn needs_model(self) -> bool {
         matches!(
             self,
-            PolicySpec::Predictive | PolicySpec::PredictiveNaive | PolicySpec::StaticMatched
+            PolicySpec::Predictive
+                | PolicySpec::PredictiveNaive
+                | PolicySpec::PredictiveIdeal
+                | PolicySpec::StaticMatched
         )
     }
 }
@@ -659,7 +669,7 @@ replay = { trace = "traces" }
         let m = parse("").unwrap();
         assert_eq!(m.data, vec![("a".to_string(), 1)]);
         assert_eq!(m.eval_scenarios, vec!["a"]);
-        assert_eq!(m.policies.len(), 10);
+        assert_eq!(m.policies.len(), 11);
         assert_eq!(m.export_horizon, 5);
         assert_eq!(m.tuning_rep0(), 1);
         assert_eq!(m.eval_rep0(), 1);

@@ -738,6 +738,20 @@ fn print_summary(m: &Manifest, r: &RunReport, root: &Path) {
                     }
                 );
             }
+            if let Some(c) = &s.ideal_contribution {
+                println!(
+                    "  a perfect forecast ({} − {}): connection-s {:.0} [{:.0}, {:.0}]{}",
+                    c.a,
+                    c.b,
+                    c.connection_seconds.mean,
+                    c.connection_seconds.lo,
+                    c.connection_seconds.hi,
+                    match s.captured() {
+                        Some(x) => format!("; the model captures {:.0}% of it", x * 100.0),
+                        None => ": not measurable, nothing to capture".into(),
+                    }
+                );
+            }
         }
     }
     if let Some(t) = &r.tuning

@@ -537,6 +537,26 @@ fn evaluate_policies(
             )?);
         }
     }
+    if m.policies.contains(&PolicySpec::PredictiveIdeal) {
+        for name in &m.eval_scenarios {
+            let sc = policies::scenario_for(
+                m,
+                name,
+                PolicySpec::PredictiveIdeal,
+                &[],
+                Some(&pred),
+                None,
+            )?;
+            jobs.extend(eval_jobs(
+                m,
+                PolicySpec::PredictiveIdeal,
+                name,
+                m.eval_reps(),
+                sc,
+                &art_sha,
+            )?);
+        }
+    }
     let mut outs = run_jobs(root, &jobs, ui, "evaluate")?;
     sims.add(&outs);
     let mut reused = outs.iter().all(|o| o.reused);

@@ -40,6 +40,12 @@ pub(crate) fn clock_offset_ns(pool_now: Nanos) -> Nanos {
 /// The oracle needs the future and exists only in the simulator.
 pub(crate) fn build_policy(cfg: &PolicyConfig) -> Result<Box<dyn ScalingPolicy>, ConfigError> {
     Ok(match cfg {
+        PolicyConfig::Predictive(c) if c.foresight => {
+            return Err(ConfigError {
+                path: "policy.foresight".into(),
+                message: "foresight is the simulator's perfect forecast (`predictive-ideal`); a runtime pool forecasts with its artifact: set foresight = false".into(),
+            });
+        }
         PolicyConfig::Predictive(c) => {
             let p = PredictivePolicy::new(c.clone(), clock_offset_ns(0));
             if let Some(e) = p.load_error() {

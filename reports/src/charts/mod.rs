@@ -422,6 +422,7 @@ mod tests {
                     wait_cdf: vec![],
                     size_series: vec![],
                     model_contribution: None,
+                    ideal_contribution: None,
                 })
                 .collect(),
         };

@@ -107,6 +107,18 @@ pub enum ModelBody {
         /// The model of the change: a linear model or trees.
         inner: Box<ModelBody>,
     },
+    /// A model shrunk towards one input (persistence's level): the
+    /// forecast is `base + weight · (inner − base)`, with the weight
+    /// chosen on the training folds, so a model that forecasts worse than
+    /// persistence there is pulled back to it.
+    Shrunk {
+        /// The input shrunk towards (`demand_mean` for a mean target).
+        base: String,
+        /// The model's weight, in `(0, 1)`.
+        weight: f64,
+        /// The model: linear, trees, or relative.
+        inner: Box<ModelBody>,
+    },
 }
 
 impl ModelBody {
@@ -116,7 +128,9 @@ impl ModelBody {
             ModelBody::Linear { algorithm, .. }
             | ModelBody::Trees { algorithm, .. }
             | ModelBody::Feature { algorithm, .. } => algorithm,
-            ModelBody::Relative { inner, .. } => inner.algorithm(),
+            ModelBody::Relative { inner, .. } | ModelBody::Shrunk { inner, .. } => {
+                inner.algorithm()
+            }
         }
     }
 }
@@ -134,6 +148,32 @@ pub struct Calibration {
     pub test_coverage: Option<f64>,
     /// The nominal coverage of that interval (highest − lowest level).
     pub nominal_coverage: f64,
+    /// Share of test rows at or below the forecast plus each level's
+    /// residual quantile (one-sided coverage, nominally the level itself;
+    /// reported, not used).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub test_level_coverage: Vec<f64>,
+}
+
+impl Calibration {
+    /// The residual quantile at `level`, interpolated linearly between the
+    /// calibrated levels and held at the outermost ones beyond them (0
+    /// with no levels).
+    pub fn residual_at(&self, level: f64) -> f64 {
+        let (l, q) = (&self.levels, &self.residual_quantiles);
+        let (Some(&first), Some(&last)) = (l.first(), l.last()) else {
+            return 0.0;
+        };
+        if level <= first {
+            return q[0];
+        }
+        if level >= last {
+            return q[q.len() - 1];
+        }
+        let i = l.partition_point(|&x| x <= level).clamp(1, l.len() - 1);
+        let t = (level - l[i - 1]) / (l[i] - l[i - 1]);
+        q[i - 1] + t * (q[i] - q[i - 1])
+    }
 }
 
 /// Where the artifact came from.
@@ -442,9 +482,32 @@ fn check_body(body: &ModelBody, names: &[String]) -> Result<(), String> {
             }
             if matches!(
                 **inner,
-                ModelBody::Relative { .. } | ModelBody::Feature { .. }
+                ModelBody::Relative { .. } | ModelBody::Feature { .. } | ModelBody::Shrunk { .. }
             ) {
                 return Err("a relative model's inner model must be linear or trees".into());
+            }
+            check_body(inner, names)?;
+        }
+        ModelBody::Shrunk {
+            base,
+            weight,
+            inner,
+        } => {
+            if !names.contains(base) {
+                return Err(format!("shrinkage base `{base}` is not among the inputs"));
+            }
+            if !(weight.is_finite() && *weight > 0.0 && *weight < 1.0) {
+                return Err(format!(
+                    "shrinkage weight {weight}: expected a number strictly between 0 and 1"
+                ));
+            }
+            if matches!(
+                **inner,
+                ModelBody::Shrunk { .. } | ModelBody::Feature { .. }
+            ) {
+                return Err(
+                    "a shrunk model's inner model must be linear, trees or relative".into(),
+                );
             }
             check_body(inner, names)?;
         }
@@ -500,6 +563,12 @@ impl Forecaster {
     /// The artifact in use.
     pub fn artifact(&self) -> &ModelArtifact {
         &self.artifact
+    }
+
+    /// The demand at quantile `level` of a forecast of `value`: the value
+    /// plus the calibrated residual quantile there, never below 0.
+    pub fn quantile(&self, value: f64, level: f64) -> f64 {
+        (value + self.artifact.calibration.residual_at(level)).max(0.0)
     }
 
     /// Feeds the newest snapshot and forecasts the target for the intervals
@@ -562,18 +631,27 @@ pub fn predict_body(model: &ModelBody, names: &[String], x: &[f64]) -> f64 {
     match model {
         ModelBody::Linear { linear, .. } => linear.predict(x),
         ModelBody::Trees { ensemble, .. } => ensemble.predict(x),
-        ModelBody::Feature { feature, .. } => names
-            .iter()
-            .position(|n| n == feature)
-            .map_or(f64::NAN, |i| x[i]),
+        ModelBody::Feature { feature, .. } => input(names, x, feature),
         ModelBody::Relative { base, inner } => {
-            predict_body(inner, names, x)
-                + names
-                    .iter()
-                    .position(|n| n == base)
-                    .map_or(f64::NAN, |i| x[i])
+            predict_body(inner, names, x) + input(names, x, base)
+        }
+        ModelBody::Shrunk {
+            base,
+            weight,
+            inner,
+        } => {
+            let b = input(names, x, base);
+            b + weight * (predict_body(inner, names, x) - b)
         }
     }
+}
+
+/// The value of input `name` in row `x` (`NaN` if it is not an input).
+fn input(names: &[String], x: &[f64], name: &str) -> f64 {
+    names
+        .iter()
+        .position(|n| n == name)
+        .map_or(f64::NAN, |i| x[i])
 }
 
 #[cfg(test)]

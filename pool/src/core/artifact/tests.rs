@@ -26,6 +26,7 @@ fn artifact(model: ModelBody, names: Vec<String>) -> ModelArtifact {
             residual_quantiles: vec![-2.0, 0.0, 3.0],
             test_coverage: Some(0.88),
             nominal_coverage: 0.9,
+            test_level_coverage: Vec::new(),
         },
         thresholds: BTreeMap::new(),
         input_ranges: Vec::new(),
@@ -234,6 +235,64 @@ fn a_relative_model_adds_its_base_back() {
     };
     let e = reload(&mut unknown).unwrap_err();
     assert!(e.to_string().contains("no_such_input"), "{e}");
+}
+
+/// A model shrunk towards persistence predicts `base + w · (inner − base)`;
+/// it round-trips, and a weight outside (0, 1) or a shrunk model inside
+/// another is refused.
+#[test]
+fn a_shrunk_model_blends_with_its_base() {
+    let inner = linear().model;
+    let mut a = linear();
+    a.model = ModelBody::Shrunk {
+        base: "demand_mean".into(),
+        weight: 0.25,
+        inner: Box::new(ModelBody::Relative {
+            base: "demand_mean".into(),
+            inner: Box::new(inner.clone()),
+        }),
+    };
+    let (b, _) = reload(&mut a).unwrap();
+    assert_eq!(b.model, a.model);
+    assert_eq!(b.model.algorithm(), "ridge");
+    let x = [7.0, 3.0];
+    let names = &b.features.names;
+    let delta = predict_body(&inner, names, &x);
+    let p = predict_body(&b.model, names, &x);
+    assert!((p - (7.0 + 0.25 * delta)).abs() < 1e-12, "{p} vs {delta}");
+    for weight in [0.0, 1.0, 1.5, -0.1] {
+        let mut bad = linear();
+        bad.model = ModelBody::Shrunk {
+            base: "demand_mean".into(),
+            weight,
+            inner: Box::new(inner.clone()),
+        };
+        let e = reload(&mut bad).unwrap_err();
+        assert!(e.to_string().contains("shrinkage weight"), "{weight}: {e}");
+    }
+    let mut nested = linear();
+    nested.model = ModelBody::Shrunk {
+        base: "demand_mean".into(),
+        weight: 0.5,
+        inner: Box::new(a.model.clone()),
+    };
+    let e = reload(&mut nested).unwrap_err();
+    assert!(e.to_string().contains("inner model"), "{e}");
+}
+
+#[test]
+fn residual_quantiles_interpolate_between_levels_and_hold_beyond() {
+    let c = Calibration {
+        levels: vec![0.1, 0.5, 0.9],
+        residual_quantiles: vec![-2.0, 0.0, 4.0],
+        ..Calibration::default()
+    };
+    assert_eq!(c.residual_at(0.5), 0.0);
+    assert!((c.residual_at(0.7) - 2.0).abs() < 1e-12);
+    assert!((c.residual_at(0.3) + 1.0).abs() < 1e-12);
+    assert_eq!(c.residual_at(0.99), 4.0);
+    assert_eq!(c.residual_at(0.01), -2.0);
+    assert_eq!(Calibration::default().residual_at(0.9), 0.0);
 }
 
 #[test]

@@ -32,6 +32,9 @@ pub trait Foresight {
     /// Peak concurrent demand (requests holding or wanting a connection)
     /// over `[from, to)` if every request were served at once.
     fn peak_demand(&self, from: Nanos, to: Nanos) -> f64;
+    /// Mean concurrent demand over `[from, to)` if every request were
+    /// served at once (the offered load, in connections).
+    fn mean_demand(&self, from: Nanos, to: Nanos) -> f64;
 }
 
 /// Everything a policy may look at besides the snapshot.

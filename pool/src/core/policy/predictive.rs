@@ -6,8 +6,10 @@
 //! 1. the [`Forecaster`] turns the snapshot into features and forecasts the
 //!    artifact's target (mean or peak demand over the next `h` intervals)
 //!    with a calibrated interval;
-//! 2. the demand to provision is the interval's upper end (or the point
-//!    forecast with `use_upper = false`) times `headroom`;
+//! 2. the demand to provision is the forecast's quantile at `1 − risk`
+//!    (from the artifact's calibrated residual quantiles) when `risk` is
+//!    set, else the interval's upper end (or the point forecast with
+//!    `use_upper = false`), times `headroom`;
 //! 3. a mean-demand forecast is turned into connections with Erlang C for
 //!    `target_wait_ms` (offered load = forecast demand, service time from
 //!    Little's law on the snapshot); a peak forecast is provisioned as is;
@@ -40,8 +42,14 @@ pub struct PredictiveConfig {
     pub artifact: Option<PathBuf>,
     /// Mean acquire wait to size for, in milliseconds (mean-demand targets).
     pub target_wait_ms: f64,
-    /// Provision for the upper end of the calibrated interval.
+    /// Provision for the upper end of the calibrated interval (when `risk`
+    /// is not set).
     pub use_upper: bool,
+    /// Provision for the demand quantile at `1 − risk`: the chance that
+    /// demand exceeds what is provisioned, in (0, 0.5]. The quantile is
+    /// interpolated between the artifact's calibrated levels and held at
+    /// the outermost (`train.levels` sets them; by default 5% to 95%).
+    pub risk: Option<f64>,
     /// Multiplier on the demand to provision.
     pub headroom: f64,
     /// Fall back when `(upper − lower) / max(forecast, 1)` exceeds this.
@@ -70,6 +78,13 @@ pub struct PredictiveConfig {
     pub cooldown_down: u32,
     /// Largest single decrease, in connections.
     pub max_step_down: u32,
+    /// Size from the simulator's foresight of the target (the mean or peak
+    /// unconstrained demand of the next `h` intervals) instead of the
+    /// model's forecast: `predictive-ideal`, the same machinery with a
+    /// perfect forecaster, which bounds what a better model could gain.
+    /// Simulation only: elsewhere it scales reactively, and `pool.toml`
+    /// refuses it.
+    pub foresight: bool,
     /// The policy used while the forecast cannot be trusted.
     pub fallback: ReactiveConfig,
 }
@@ -80,6 +95,7 @@ impl Default for PredictiveConfig {
             artifact: None,
             target_wait_ms: 5.0,
             use_upper: true,
+            risk: None,
             headroom: 1.0,
             max_relative_width: 2.0,
             min_online_accuracy: 0.5,
@@ -89,6 +105,7 @@ impl Default for PredictiveConfig {
             range_slack: 1.0,
             cooldown_down: 5,
             max_step_down: 4,
+            foresight: false,
             fallback: ReactiveConfig::default(),
         }
     }
@@ -105,6 +122,14 @@ impl PredictiveConfig {
             return Err(ConfigError::new(
                 f("target_wait_ms"),
                 "expected a number ≥ 0",
+            ));
+        }
+        if let Some(r) = self.risk
+            && !(r.is_finite() && r > 0.0 && r <= 0.5)
+        {
+            return Err(ConfigError::new(
+                f("risk"),
+                "expected a probability in (0, 0.5]",
             ));
         }
         if !(self.headroom.is_finite() && (0.5..=10.0).contains(&self.headroom)) {
@@ -458,21 +483,12 @@ impl PredictivePolicy {
             ));
         }
         self.check_against_persistence()?;
-        let demand = if self.cfg.use_upper {
-            fc.upper
-        } else {
-            fc.value
+        let demand = match (self.cfg.risk, &self.forecaster) {
+            (Some(r), Some(fx)) => fx.quantile(fc.value, 1.0 - r),
+            _ if self.cfg.use_upper => fc.upper,
+            _ => fc.value,
         } * self.cfg.headroom;
-        let c = match aggregate {
-            Aggregate::Peak => ctx.clamp(demand),
-            Aggregate::Mean => {
-                let s = self.service_s.unwrap_or(0.0);
-                let c =
-                    connections_for_wait(demand, s, self.cfg.target_wait_ms / 1e3, ctx.max_size);
-                ctx.clamp(f64::from(c))
-            }
-        };
-        Ok(c)
+        Ok(self.connections(ctx, demand, aggregate))
     }
 }
 
@@ -509,6 +525,9 @@ impl ScalingPolicy for PredictivePolicy {
             return reactive;
         }
         let fc = fx.push(snap);
+        if self.cfg.foresight {
+            return self.decide_foreseen(ctx, snap, target, interval, reactive);
+        }
         self.realize(snap, target.aggregate);
         self.last = Some(fc);
         if fc.value.is_finite() {
@@ -534,6 +553,55 @@ impl ScalingPolicy for PredictivePolicy {
                 return reactive;
             }
         };
+        self.step_to(ctx, want)
+    }
+}
+
+impl PredictivePolicy {
+    /// `predictive-ideal`: the target read from the simulator's foresight,
+    /// sized and stepped as a forecast would be, with no guard (the
+    /// forecast is exact).
+    fn decide_foreseen(
+        &mut self,
+        ctx: &PolicyContext<'_>,
+        snap: &Snapshot,
+        target: crate::core::artifact::Target,
+        interval: Nanos,
+        reactive: Option<u32>,
+    ) -> Option<u32> {
+        let Some(f) = ctx.foresight else {
+            self.mode = PredictiveMode::Fallback(
+                "foresight asked for, but only the simulator knows the future".into(),
+            );
+            return reactive;
+        };
+        let to = ctx.now + Nanos::from(target.horizon) * interval;
+        let v = match target.aggregate {
+            Aggregate::Mean => f.mean_demand(ctx.now, to),
+            Aggregate::Peak => f.peak_demand(ctx.now, to),
+        };
+        self.mode = PredictiveMode::Predicting;
+        let want = self.connections(ctx, v * self.cfg.headroom, target.aggregate);
+        self.step_to(ctx, want.max(snap.busy.min(ctx.max_size)))
+    }
+
+    /// Connections to provision for `demand` of `aggregate`: Erlang C for
+    /// the wait target on a mean, the demand itself on a peak.
+    fn connections(&self, ctx: &PolicyContext<'_>, demand: f64, aggregate: Aggregate) -> u32 {
+        match aggregate {
+            Aggregate::Peak => ctx.clamp(demand),
+            Aggregate::Mean => {
+                let s = self.service_s.unwrap_or(0.0);
+                let c =
+                    connections_for_wait(demand, s, self.cfg.target_wait_ms / 1e3, ctx.max_size);
+                ctx.clamp(f64::from(c))
+            }
+        }
+    }
+
+    /// The new target for `want`: up at once, down after the cooldown and
+    /// by at most `max_step_down`; `None` when it stays.
+    fn step_to(&mut self, ctx: &PolicyContext<'_>, want: u32) -> Option<u32> {
         let new = if want > ctx.target {
             want
         } else if want < ctx.target && self.since_change > self.cfg.cooldown_down {
@@ -593,6 +661,7 @@ mod tests {
                 residual_quantiles: vec![band.0, band.1],
                 test_coverage: None,
                 nominal_coverage: 0.9,
+                test_level_coverage: Vec::new(),
             },
             thresholds: Default::default(),
             input_ranges: Vec::new(),
@@ -680,6 +749,31 @@ mod tests {
             seen.windows(2).all(|w| w[1].0 - w[0].0 > 3),
             "cooldown between steps: {seen:?}"
         );
+    }
+
+    #[test]
+    fn risk_sizes_for_the_interpolated_quantile() {
+        // residual quantiles −1 at 5% and +2 at 95%: the median is +0.5
+        for (risk, want) in [(0.05, 32), (0.5, 31)] {
+            let f = forecaster(30.0, 0.0, (-1.0, 2.0), Aggregate::Peak);
+            let cfg = PredictiveConfig {
+                risk: Some(risk),
+                baseline_window: 0,
+                ..Default::default()
+            };
+            let mut p = PredictivePolicy::with_forecaster(cfg, f);
+            assert_eq!(
+                p.decide(&ctx(10), &snap(0, 28.0)),
+                Some(want),
+                "risk {risk}"
+            );
+        }
+        let bad = PredictiveConfig {
+            risk: Some(0.7),
+            ..Default::default()
+        };
+        let e = bad.validate("policy").unwrap_err();
+        assert!(e.to_string().contains("policy.risk"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,257 @@
+//! Model selection on rolling-origin folds: every configuration of a
+//! family is fitted on each fold's training part and scored on its
+//! validation block; the configuration with the lowest pooled error is
+//! chosen, then shrunk towards persistence by the weight that serves the
+//! pooled blocks best. The exported model is the last fold's fit (trained
+//! on the training set itself).
+
+use ndarray::Array2;
+use poolcast::core::artifact::ModelBody;
+
+use crate::error::ModelError;
+use crate::metrics::{Metrics, score};
+use crate::split::Split;
+use crate::train::{Family, ModelResult, TrainConfig, fit_family, pick, predict_rows};
+
+/// Steps of the shrinkage weight's grid (weights `0, 1/N, …, 1`).
+const SHRINK_STEPS: u32 = 20;
+
+/// One fold's matrices and columns.
+struct FoldData {
+    xt: Array2<f64>,
+    yt: Vec<f64>,
+    bt: Vec<f64>,
+    xv: Array2<f64>,
+    yv: Vec<f64>,
+    bv: Vec<f64>,
+    sv: Vec<f64>,
+    /// Training rows, validation rows.
+    rows: [usize; 2],
+}
+
+/// The folds of one horizon, and their pooled validation blocks.
+pub(crate) struct FoldSet {
+    folds: Vec<FoldData>,
+    /// Dataset rows of the pooled validation blocks, in fold order.
+    pub index: Vec<usize>,
+    /// The target on `index`.
+    pub y: Vec<f64>,
+    /// Persistence on `index`.
+    base: Vec<f64>,
+    /// Seasonal naive on `index`.
+    seasonal: Vec<f64>,
+}
+
+impl FoldSet {
+    /// The folds of `split`, with target `y`, persistence `base` and the
+    /// seasonal baseline `seasonal` (dataset columns); `matrix` builds the
+    /// feature matrix of a set of rows.
+    pub fn new(
+        split: &Split,
+        y: &[f64],
+        base: &[f64],
+        seasonal: &[f64],
+        matrix: impl Fn(&[usize]) -> Array2<f64>,
+    ) -> FoldSet {
+        let folds: Vec<FoldData> = split
+            .folds
+            .iter()
+            .map(|f| FoldData {
+                xt: matrix(&f.train),
+                yt: pick(y, &f.train),
+                bt: pick(base, &f.train),
+                xv: matrix(&f.valid),
+                yv: pick(y, &f.valid),
+                bv: pick(base, &f.valid),
+                sv: pick(seasonal, &f.valid),
+                rows: [f.train.len(), f.valid.len()],
+            })
+            .collect();
+        let index: Vec<usize> = split.folds.iter().flat_map(|f| f.valid.clone()).collect();
+        FoldSet {
+            y: pick(y, &index),
+            base: pick(base, &index),
+            seasonal: pick(seasonal, &index),
+            index,
+            folds,
+        }
+    }
+
+    /// Training and validation rows of each fold.
+    pub fn rows(&self) -> Vec<[usize; 2]> {
+        self.folds.iter().map(|f| f.rows).collect()
+    }
+
+    /// Per-fold scores, pooled scores and pooled predictions of a
+    /// prediction per fold.
+    fn score_folds(&self, per_fold: Vec<Vec<f64>>) -> (Vec<Metrics>, Metrics, Vec<f64>) {
+        let folds = self
+            .folds
+            .iter()
+            .zip(&per_fold)
+            .map(|(f, p)| score(&f.yv, p, &f.bv, &f.sv))
+            .collect();
+        let pooled: Vec<f64> = per_fold.into_iter().flatten().collect();
+        let m = score(&self.y, &pooled, &self.base, &self.seasonal);
+        (folds, m, pooled)
+    }
+
+    /// A dataset column used as the forecast (a baseline), scored on the
+    /// folds.
+    pub fn score_column(&self, col: &[f64]) -> (Vec<Metrics>, Metrics, Vec<f64>) {
+        let pooled = pick(col, &self.index);
+        let mut at = 0;
+        let per_fold = self
+            .folds
+            .iter()
+            .map(|f| {
+                at += f.rows[1];
+                pooled[at - f.rows[1]..at].to_vec()
+            })
+            .collect();
+        self.score_folds(per_fold)
+    }
+
+    /// Family `fam` (on the target, or on its change from persistence
+    /// when `relative`) chosen and shrunk on the folds: its result with
+    /// validation scores filled and test scores left for the caller, or
+    /// `None` if no configuration could be fitted on every fold.
+    ///
+    /// # Errors
+    /// A trainer error.
+    pub fn fit(
+        &self,
+        fam: Family,
+        relative: bool,
+        cfg: &TrainConfig,
+        names: &[String],
+        base_name: &str,
+    ) -> Result<Option<ModelResult>, ModelError> {
+        let wrap = |body: ModelBody| {
+            if relative {
+                ModelBody::Relative {
+                    base: base_name.to_string(),
+                    inner: Box::new(body),
+                }
+            } else {
+                body
+            }
+        };
+        let minus =
+            |y: &[f64], b: &[f64]| -> Vec<f64> { y.iter().zip(b).map(|(y, b)| y - b).collect() };
+        // per fold, per configuration: the fitted model
+        let mut fitted = Vec::with_capacity(self.folds.len());
+        for f in &self.folds {
+            let (ty, vy) = if relative {
+                (minus(&f.yt, &f.bt), minus(&f.yv, &f.bv))
+            } else {
+                (f.yt.clone(), f.yv.clone())
+            };
+            fitted.push(fit_family(fam, cfg, &f.xt, &ty, &f.xv, &vy)?);
+        }
+        let n_cands = fitted.first().map_or(0, Vec::len);
+        let mut chosen: Option<(usize, Vec<Vec<f64>>, f64)> = None;
+        for c in 0..n_cands {
+            let Some(per_fold) = self
+                .folds
+                .iter()
+                .zip(&fitted)
+                .map(|(f, cands)| {
+                    let body = wrap(cands[c].body.clone()?);
+                    Some(predict_rows(&body, names, &f.xv))
+                })
+                .collect::<Option<Vec<_>>>()
+            else {
+                continue;
+            };
+            let mae = mean_abs_error(&self.y, per_fold.iter().flatten());
+            if chosen.as_ref().is_none_or(|(_, _, m)| mae < *m) {
+                chosen = Some((c, per_fold, mae));
+            }
+        }
+        let Some((c, per_fold, _)) = chosen else {
+            return Ok(None);
+        };
+        let weight = self.shrink_weight(&per_fold);
+        let shrunk: Vec<Vec<f64>> = per_fold
+            .iter()
+            .zip(&self.folds)
+            .map(|(p, f)| {
+                p.iter()
+                    .zip(&f.bv)
+                    .map(|(p, b)| b + weight * (p - b))
+                    .collect()
+            })
+            .collect();
+        let (folds, valid, oof) = self.score_folds(shrunk);
+        let last = fitted.pop().and_then(|mut v| v.drain(..).nth(c));
+        let Some(last) = last else { return Ok(None) };
+        let Some(inner) = last.body.map(wrap) else {
+            return Ok(None);
+        };
+        let mut name = if relative {
+            format!("{} Δ {base_name}", last.name)
+        } else {
+            last.name
+        };
+        let body = if weight < 1.0 {
+            name = format!("{name} ~{weight:.2}");
+            ModelBody::Shrunk {
+                base: base_name.to_string(),
+                weight,
+                inner: Box::new(inner),
+            }
+        } else {
+            inner
+        };
+        Ok(Some(ModelResult {
+            name,
+            family: match fam {
+                Family::Linear => "linear",
+                Family::RandomForest => "random_forest",
+                Family::GradientBoosting => "gradient_boosting",
+            }
+            .into(),
+            valid,
+            folds,
+            test: Metrics::default(),
+            shrink_weight: weight,
+            unshrunk_test: None,
+            train_seconds: last.secs,
+            infer_us_per_row: 0.0,
+            exportable: true,
+            body: Some(body),
+            oof,
+        }))
+    }
+
+    /// The weight in `[0, 1]` (on a grid of `SHRINK_STEPS`) of the model's
+    /// predictions against persistence with the lowest pooled error; ties
+    /// go to the larger weight. Weight 0 is persistence itself, which
+    /// this therefore never does worse than on the folds.
+    fn shrink_weight(&self, per_fold: &[Vec<f64>]) -> f64 {
+        let mut best = (1.0, f64::INFINITY);
+        for step in (0..=SHRINK_STEPS).rev() {
+            let w = f64::from(step) / f64::from(SHRINK_STEPS);
+            let blended = per_fold
+                .iter()
+                .zip(&self.folds)
+                .flat_map(|(p, f)| p.iter().zip(&f.bv).map(move |(p, b)| b + w * (p - b)));
+            let mae = mean_abs_error(&self.y, blended);
+            if mae < best.1 {
+                best = (w, mae);
+            }
+        }
+        best.0
+    }
+}
+
+/// Mean absolute error of predictions `p` against `y`, row by row.
+fn mean_abs_error(y: &[f64], p: impl IntoIterator<Item = impl std::borrow::Borrow<f64>>) -> f64 {
+    let (mut sum, mut n) = (0.0, 0usize);
+    for (y, p) in y.iter().zip(p) {
+        sum += (y - p.borrow()).abs();
+        n += 1;
+    }
+    sum / n.max(1) as f64
+}
