@@ -71,8 +71,8 @@ fn no_family_collapses_on_the_trend_and_the_report_says_what_the_model_adds() {
     );
     assert!(h.fold_rows.len() >= 2, "{:?}", h.fold_rows);
     assert!(!h.quantile_coverage.is_empty());
-    let policies: PolicySection = serde_json::from_value(metrics["policies"].clone())
-        .expect("trend.toml evaluates policies");
+    let policies: PolicySection =
+        serde_json::from_value(metrics["policies"].clone()).expect("trend.toml evaluates policies");
     for s in &policies.scenarios {
         assert!(s.model_contribution.is_some(), "{}", s.scenario);
         assert!(s.ideal_contribution.is_some(), "{}", s.scenario);

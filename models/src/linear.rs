@@ -1,8 +1,10 @@
 //! Linear forecasters on standardized features: OLS through linfa-linear,
 //! ridge through the Gram matrix and a Cholesky solve from linfa-linalg.
 //!
-//! Missing values (`NaN`) are imputed with the training mean, i.e. 0 on the
-//! standardized scale, which is what the runtime's
+//! Features are scaled robustly (median, interquartile range) and the
+//! model clips each input to its training range widened by its width (see
+//! [`column_scale`]). Missing values (`NaN`) are imputed with the centre,
+//! i.e. 0 on the scaled axis, which is what the runtime's
 //! [`LinearModel::predict`] does. Ridge is solved from `ZᵀZ` (one
 //! matrix product, shared by every penalty of the grid) rather than by
 //! refitting a QR per penalty: the grid costs one pass over the data.
@@ -15,34 +17,63 @@ use ndarray::{Array1, Array2, ArrayView2, Axis};
 use poolcast::core::model::LinearModel;
 
 use crate::error::ModelError;
+use crate::metrics::quantile;
 
-/// Per-column mean and standard deviation over the finite values.
-fn scaler(x: &ArrayView2<f64>) -> (Vec<f64>, Vec<f64>) {
-    let p = x.ncols();
-    let (mut mean, mut std) = (vec![0.0; p], vec![1.0; p]);
-    for j in 0..p {
-        let col = x.column(j);
-        let (mut s, mut n) = (0.0, 0usize);
-        for &v in col {
-            if v.is_finite() {
-                s += v;
-                n += 1;
-            }
-        }
-        if n == 0 {
-            continue;
-        }
-        let m = s / n as f64;
-        let var = col
-            .iter()
-            .filter(|v| v.is_finite())
-            .map(|v| (v - m).powi(2))
-            .sum::<f64>()
-            / n as f64;
-        mean[j] = m;
-        std[j] = if var > 1e-24 { var.sqrt() } else { 1.0 };
+/// Interquartile range of a standard normal: IQR / 1.349 estimates σ.
+const IQR_PER_SIGMA: f64 = 1.348_979_500_392_163_3;
+
+/// The scaler of one column: centre, scale and clip bounds.
+struct ColumnScale {
+    centre: f64,
+    scale: f64,
+    clip: [f64; 2],
+}
+
+/// A robust scaler of the finite values of one column: centre the median,
+/// scale the normal-consistent interquartile range (the standard deviation
+/// where the IQR is 0, as in a mostly-zero count; 1 if that is 0 too), so
+/// a few extreme rows (one run's queue of thousands) do not set the scale
+/// of everything else. Clip bounds are the range widened by its width on
+/// each side: inside them the model may extrapolate, beyond them it is
+/// held.
+fn column_scale(col: impl Iterator<Item = f64>) -> ColumnScale {
+    let mut v: Vec<f64> = col.filter(|v| v.is_finite()).collect();
+    if v.is_empty() {
+        return ColumnScale {
+            centre: 0.0,
+            scale: 1.0,
+            clip: [0.0, 0.0],
+        };
     }
-    (mean, std)
+    let centre = quantile(&mut v, 0.5);
+    let iqr = quantile(&mut v, 0.75) - quantile(&mut v, 0.25);
+    let (lo, hi) = (v[0], v[v.len() - 1]);
+    let scale = if iqr > 1e-12 {
+        iqr / IQR_PER_SIGMA
+    } else {
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64;
+        if var > 1e-24 { var.sqrt() } else { 1.0 }
+    };
+    let w = hi - lo;
+    ColumnScale {
+        centre,
+        scale,
+        clip: [lo - w, hi + w],
+    }
+}
+
+/// Per-column centre, scale and clip bounds.
+fn scaler(x: &ArrayView2<f64>) -> (Vec<f64>, Vec<f64>, Vec<[f64; 2]>) {
+    let cols: Vec<ColumnScale> = x
+        .axis_iter(Axis(1))
+        .map(|c| column_scale(c.iter().copied()))
+        .collect();
+    (
+        cols.iter().map(|c| c.centre).collect(),
+        cols.iter().map(|c| c.scale).collect(),
+        cols.iter().map(|c| c.clip).collect(),
+    )
 }
 
 fn standardize(x: &ArrayView2<f64>, mean: &[f64], std: &[f64]) -> Array2<f64> {
@@ -59,11 +90,16 @@ fn standardize(x: &ArrayView2<f64>, mean: &[f64], std: &[f64]) -> Array2<f64> {
     z
 }
 
-/// Prepared training data: the standardized matrix and centered target.
+/// Prepared training data: the scaled matrix, centred on its column means
+/// for the fit (the robust centre is the median, so the intercept is
+/// recovered from those means), and the centred target.
 pub struct LinearData {
     mean: Vec<f64>,
     std: Vec<f64>,
+    clip: Vec<[f64; 2]>,
     y_mean: f64,
+    /// Column means of the scaled matrix (subtracted from `z`).
+    z_mean: Vec<f64>,
     z: Array2<f64>,
     yc: Array1<f64>,
     gram: Option<(Array2<f64>, Array1<f64>)>,
@@ -72,14 +108,22 @@ pub struct LinearData {
 impl LinearData {
     /// Standardizes `x` and centers `y`.
     pub fn new(x: &ArrayView2<f64>, y: &[f64]) -> Self {
-        let (mean, std) = scaler(x);
-        let z = standardize(x, &mean, &std);
+        let (mean, std, clip) = scaler(x);
+        let mut z = standardize(x, &mean, &std);
+        let z_mean: Vec<f64> = z
+            .mean_axis(Axis(0))
+            .map_or_else(|| vec![0.0; z.ncols()], |m| m.to_vec());
+        for (mut col, m) in z.axis_iter_mut(Axis(1)).zip(&z_mean) {
+            col.mapv_inplace(|v| v - m);
+        }
         let y_mean = y.iter().sum::<f64>() / y.len().max(1) as f64;
         let yc = y.iter().map(|v| v - y_mean).collect();
         LinearData {
             mean,
             std,
+            clip,
             y_mean,
+            z_mean,
             z,
             yc,
             gram: None,
@@ -87,11 +131,13 @@ impl LinearData {
     }
 
     fn model(&self, coef: Vec<f64>) -> LinearModel {
+        let shift: f64 = coef.iter().zip(&self.z_mean).map(|(c, m)| c * m).sum();
         LinearModel {
-            intercept: self.y_mean,
+            intercept: self.y_mean - shift,
             coef,
             mean: self.mean.clone(),
             std: self.std.clone(),
+            clip: self.clip.clone(),
         }
     }
 
@@ -171,6 +217,13 @@ mod tests {
             assert!((ols.predict(&row) - y[i]).abs() < 1e-8);
             assert!((ridge.predict(&row) - y[i]).abs() < 1e-3);
         }
+        // an input far outside the training range is held at the clip
+        // bound (the range widened by its width), not extrapolated
+        let far = ridge.predict(&[1e9, 0.0, 0.0]);
+        let hi = ridge.clip[0][1];
+        assert!(hi > 9.0 && hi < 30.0, "{hi}");
+        assert_eq!(far, ridge.predict(&[hi, 0.0, 0.0]));
+        assert!(far.abs() < 100.0, "{far}");
         let strong = d.ridge(100.0).unwrap();
         assert!(
             strong.coef.iter().map(|c| c.abs()).sum::<f64>()

@@ -46,6 +46,7 @@ fn linear() -> ModelArtifact {
                 coef: vec![2.0, 0.5],
                 mean: vec![0.0, 0.0],
                 std: vec![1.0, 1.0],
+                clip: Vec::new(),
             },
         },
         vec!["demand_mean".into(), "arrivals_total".into()],

@@ -654,6 +654,7 @@ mod tests {
                     coef: vec![slope],
                     mean: vec![0.0],
                     std: vec![1.0],
+                    clip: Vec::new(),
                 },
             },
             calibration: Calibration {
