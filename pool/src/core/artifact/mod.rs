@@ -236,9 +236,24 @@ pub struct ArtifactFeatures {
     /// [`FeatureSpec::hash`] at training time.
     pub hash: String,
     /// The configuration to rebuild the spec with.
+    #[serde(deserialize_with = "features_before_scale_free")]
     pub config: FeatureConfig,
     /// Feature names in model input order.
     pub names: Vec<String>,
+}
+
+/// An artifact's feature configuration: one written before scale-free
+/// features existed (no `scale_free` field) was trained without them, while
+/// a manifest that leaves the field out gets them (the default).
+fn features_before_scale_free<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<FeatureConfig, D::Error> {
+    let mut v = serde_json::Value::deserialize(d)?;
+    if let Some(o) = v.as_object_mut() {
+        o.entry("scale_free")
+            .or_insert(serde_json::Value::Bool(false));
+    }
+    serde_json::from_value(v).map_err(serde::de::Error::custom)
 }
 
 /// Why an artifact was refused.

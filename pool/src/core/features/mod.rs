@@ -69,7 +69,22 @@ pub struct FeatureConfig {
     /// Offsets after "the same time one season ago", in intervals
     /// (default 0, 5, 15, 30, 60: the default horizons).
     pub season_ahead: Vec<u32>,
+    /// Scale-free features of `demand_mean` and `arrivals_total` (default
+    /// on): the distance from each rolling mean and each rolling slope,
+    /// relative to the mean. They read the same at any level, so a model
+    /// that learned from them still applies when the load grows past
+    /// anything in training. Not serialized when off, so artifacts from
+    /// before they existed keep their definition hash.
+    #[serde(skip_serializing_if = "is_false")]
+    pub scale_free: bool,
 }
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Signals (the first of [`ROLLED`]) with scale-free features.
+const SCALE_FREE: usize = 2;
 
 impl Default for FeatureConfig {
     fn default() -> Self {
@@ -79,6 +94,7 @@ impl Default for FeatureConfig {
             ewma_spans: vec![5, 20, 60],
             seasons_s: vec![DAY_S, WEEK_S],
             season_ahead: vec![0, 5, 15, 30, 60],
+            scale_free: true,
         }
     }
 }
@@ -290,6 +306,28 @@ impl FeatureSpec {
             "history",
             "snapshots seen in this run, including this one".into(),
         ));
+        if config.scale_free {
+            for (sig, _) in &ROLLED[..SCALE_FREE] {
+                for &w in &config.windows {
+                    defs.push(def(
+                        format!("{sig}_rel{w}"),
+                        "history",
+                        format!(
+                            "({sig} − {sig}_roll{w}_mean) / max({sig}_roll{w}_mean, 1): the \
+                             distance from the rolling mean, scale-free"
+                        ),
+                    ));
+                    defs.push(def(
+                        format!("{sig}_slope{w}_rel"),
+                        "history",
+                        format!(
+                            "{sig}_roll{w}_slope × {w} / max({sig}_roll{w}_mean, 1): the change \
+                             over the window relative to its mean, scale-free"
+                        ),
+                    ));
+                }
+            }
+        }
 
         let mut h = Sha256::new();
         h.update(format!("poolcast-features v{FEATURE_DEFINITION_VERSION}\n"));
@@ -443,6 +481,7 @@ impl FeatureExtractor {
         ];
         let cfg = &self.spec.config;
         let nw = cfg.windows.len() * WINDOW_STATS.len();
+        let mut window_at = [0usize; SCALE_FREE];
         for (k, h) in self.signals.iter_mut().enumerate() {
             h.push(values[k]);
             if k < LAGGED {
@@ -452,6 +491,9 @@ impl FeatureExtractor {
                 }
                 out[o] = values[k] - h.lag(1);
                 o += 1;
+            }
+            if let Some(at) = window_at.get_mut(k) {
+                *at = o;
             }
             h.write_windows(&mut out[o..o + nw]);
             o += nw;
@@ -469,6 +511,19 @@ impl FeatureExtractor {
         self.seen += 1;
         out[o] = self.seen as f64;
         o += 1;
+        if cfg.scale_free {
+            let stats = WINDOW_STATS.len();
+            for (k, &at) in window_at.iter().enumerate() {
+                for (i, &w) in cfg.windows.iter().enumerate() {
+                    let mean = out[at + i * stats];
+                    let slope = out[at + i * stats + stats - 1];
+                    let scale = mean.max(1.0);
+                    out[o] = (values[k] - mean) / scale;
+                    out[o + 1] = slope * f64::from(w) / scale;
+                    o += 2;
+                }
+            }
+        }
         debug_assert_eq!(o, out.len());
     }
 

@@ -199,3 +199,43 @@ fn bad_configs_name_the_field() {
     .unwrap_err();
     assert_eq!(e.path, "features.lags");
 }
+
+/// The scale-free features read the same on a series and on the same
+/// series at three times the level, and are absent (with the old hash)
+/// when turned off.
+#[test]
+fn scale_free_features_do_not_depend_on_the_level() {
+    let spec = FeatureSpec::new(FeatureConfig::default(), MIN).unwrap();
+    let (mut a, mut b) = (spec.extractor(0), spec.extractor(0));
+    let (mut ra, mut rb) = (vec![0.0; spec.len()], vec![0.0; spec.len()]);
+    for i in 0..200u64 {
+        let d = 10.0 + 4.0 * ((i as f64) / 7.0).sin() + 0.05 * i as f64;
+        a.push(&snap(i, d), &mut ra);
+        b.push(&snap(i, 3.0 * d), &mut rb);
+    }
+    for w in FeatureConfig::default().windows {
+        for name in [
+            format!("demand_mean_rel{w}"),
+            format!("demand_mean_slope{w}_rel"),
+        ] {
+            let (x, y) = (col(&spec, &ra, &name), col(&spec, &rb, &name));
+            assert!(x.is_finite() && x != 0.0, "{name} = {x}");
+            assert!((x - y).abs() < 1e-9, "{name}: {x} at 1x, {y} at 3x");
+        }
+        // the level itself is not scale-free
+        let m = format!("demand_mean_roll{w}_mean");
+        assert!((col(&spec, &rb, &m) - 3.0 * col(&spec, &ra, &m)).abs() < 1e-9);
+    }
+    let off = FeatureConfig {
+        scale_free: false,
+        ..FeatureConfig::default()
+    };
+    let off = FeatureSpec::new(off, MIN).unwrap();
+    assert_eq!(off.len() + 4 * 3, spec.len());
+    assert_ne!(off.hash(), spec.hash());
+    assert!(
+        !serde_json::to_string(&off.config)
+            .unwrap()
+            .contains("scale_free")
+    );
+}
