@@ -98,6 +98,7 @@ pub fn section(
                     .zip(&h.calibration.test_level_coverage)
                     .map(|(&l, &c)| [l, c])
                     .collect(),
+                quantiles_relative: h.calibration.relative,
                 shuffled_control: h.shuffled_control.as_ref().map(scores),
                 leakage_alarm: h.leakage_alarm,
             }

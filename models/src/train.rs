@@ -396,16 +396,17 @@ pub fn train(
             .body
             .clone()
             .ok_or_else(|| ModelError::Input("winner has no body".into()))?;
-        let resid: Vec<f64> = folds
+        let oof: Vec<(f64, f64)> = folds
             .y
             .iter()
-            .zip(&models[wi].oof)
-            .map(|(y, p)| y - p)
+            .copied()
+            .zip(models[wi].oof.iter().copied())
             .collect();
         let pred_s = predict_rows(&body, &names, &xs);
         let calibration = calibrate(
             &cfg.levels,
-            resid,
+            &oof,
+            folds.rows().last().map_or(0, |f| f[1]),
             ys.iter().copied().zip(pred_s.iter().copied()),
         );
         // ---- shuffled-target control ----
@@ -487,39 +488,67 @@ fn fit_boost(
         })
 }
 
-/// The calibrated interval of a model: the quantiles at `levels` of its
-/// residuals (`actual − predicted`) on the folds' validation blocks, the
-/// share of test rows `(actual, predicted)` inside the outermost two, and
-/// at or below each level's quantile.
+/// The calibrated quantiles of a model: the quantiles at `levels` of its
+/// residuals on the folds' validation blocks (`oof`: actual, predicted),
+/// either as they are or relative to the forecast (`(actual − predicted)
+/// / max(predicted, 1)`, for errors that grow with the load), whichever
+/// covers the last fold's block (its final `last` rows) better when
+/// calibrated on the blocks before it; then the share of test rows inside
+/// the outermost two and at or below each level's quantile.
 fn calibrate(
     levels: &[f64],
-    mut valid_resid: Vec<f64>,
+    oof: &[(f64, f64)],
+    last: usize,
     test: impl Iterator<Item = (f64, f64)>,
 ) -> Calibration {
-    let qs: Vec<f64> = levels
-        .iter()
-        .map(|&l| quantile(&mut valid_resid, l))
-        .collect();
-    let (lo, hi) = (
-        qs.first().copied().unwrap_or(0.0),
-        qs.last().copied().unwrap_or(0.0),
-    );
+    let quantiles = |rows: &[(f64, f64)], relative: bool| -> Calibration {
+        let mut r: Vec<f64> = rows
+            .iter()
+            .map(|&(y, p)| (y - p) / if relative { p.max(1.0) } else { 1.0 })
+            .collect();
+        Calibration {
+            levels: levels.to_vec(),
+            residual_quantiles: levels.iter().map(|&l| quantile(&mut r, l)).collect(),
+            relative,
+            nominal_coverage: levels.last().unwrap_or(&1.0) - levels.first().unwrap_or(&0.0),
+            ..Calibration::default()
+        }
+    };
+    let miss = |c: &Calibration, rows: &[(f64, f64)]| -> f64 {
+        let (n, k) = (rows.len().max(1) as f64, levels.len().max(1) as f64);
+        levels
+            .iter()
+            .map(|&l| {
+                let below = rows
+                    .iter()
+                    .filter(|&&(y, p)| y <= p + c.offset(p, l))
+                    .count();
+                (below as f64 / n - l).abs()
+            })
+            .sum::<f64>()
+            / k
+    };
+    let relative = last > 0 && last < oof.len() && {
+        let (early, late) = oof.split_at(oof.len() - last);
+        miss(&quantiles(early, true), late) < miss(&quantiles(early, false), late)
+    };
+    let mut c = quantiles(oof, relative);
     let (mut n, mut inside) = (0usize, 0usize);
-    let mut below = vec![0usize; qs.len()];
+    let mut below = vec![0usize; levels.len()];
+    let (l0, l1) = (
+        levels.first().copied().unwrap_or(0.0),
+        levels.last().copied().unwrap_or(1.0),
+    );
     for (y, p) in test {
         n += 1;
-        inside += usize::from(y >= p + lo && y <= p + hi);
-        for (b, q) in below.iter_mut().zip(&qs) {
-            *b += usize::from(y <= p + q);
+        inside += usize::from(y >= p + c.offset(p, l0) && y <= p + c.offset(p, l1));
+        for (b, &l) in below.iter_mut().zip(levels) {
+            *b += usize::from(y <= p + c.offset(p, l));
         }
     }
-    Calibration {
-        levels: levels.to_vec(),
-        test_coverage: Some(inside as f64 / n.max(1) as f64),
-        test_level_coverage: below.iter().map(|&b| b as f64 / n.max(1) as f64).collect(),
-        residual_quantiles: qs,
-        nominal_coverage: levels.last().unwrap_or(&1.0) - levels.first().unwrap_or(&0.0),
-    }
+    c.test_coverage = Some(inside as f64 / n.max(1) as f64);
+    c.test_level_coverage = below.iter().map(|&b| b as f64 / n.max(1) as f64).collect();
+    c
 }
 
 /// One configuration of a family, fitted (or not: OLS on a singular
@@ -728,18 +757,19 @@ impl TrainReport {
             .map(|i| &ds.table.columns[i])
             .ok_or_else(|| ModelError::Input("the features have no target column".into()))?;
         let predict = |rows: &[usize]| predict_rows(&b.1, &names, &matrix(ds, rows));
-        let resid: Vec<f64> = r
+        let oof: Vec<(f64, f64)> = r
             .oof_index
             .iter()
+            .map(|&i| y[i])
             .zip(predict(&r.oof_index))
-            .map(|(&i, p)| y[i] - p)
             .collect();
         let test = r
             .test_index
             .iter()
             .map(|&i| y[i])
             .zip(predict(&r.test_index));
-        let calibration = calibrate(&self.config.levels, resid, test);
+        let last = r.fold_rows.last().map_or(0, |f| f[1]);
+        let calibration = calibrate(&self.config.levels, &oof, last, test);
         self.artifact_of(ds, r, b, calibration, manifest_hash)
     }
 

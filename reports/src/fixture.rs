@@ -169,6 +169,7 @@ fn horizon(h: u32, decay: f64) -> HorizonResult {
             [0.5, 0.48 - decay],
             [0.95, 0.937 - decay / 2.0],
         ],
+        quantiles_relative: false,
         shuffled_control: Some(Scores {
             skill_vs_persistence: Some(-0.41),
             skill_vs_seasonal: Some(-0.35),

@@ -123,6 +123,10 @@ pub struct HorizonResult {
     /// sizes from these quantiles).
     #[serde(default)]
     pub quantile_coverage: Vec<[f64; 2]>,
+    /// The quantiles were calibrated on residuals relative to the forecast
+    /// (they scale with the load), chosen over absolute ones on the folds.
+    #[serde(default)]
+    pub quantiles_relative: bool,
     /// Test scores of a model trained on shuffled targets.
     pub shuffled_control: Option<Scores>,
     /// Whether the shuffled control showed skill (a sign of leakage).

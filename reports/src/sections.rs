@@ -317,8 +317,15 @@ fn horizon(f: &ForecastSection, h: &HorizonResult, id: String) -> Vec<Block> {
             .collect();
         out.push(para(format!(
             "Quantile coverage on test (nominal level → share of test rows at or below the \
-             forecast plus that quantile of the fold residuals; the predictive policy's risk setting \
-             sizes from these): {}.",
+             forecast plus that quantile of the fold residuals, {}; the predictive policy's risk \
+             setting sizes from these): {}.",
+            if h.quantiles_relative {
+                "taken relative to the forecast because on the folds that covered better (errors \
+                 grow with the load)"
+            } else {
+                "in connections (on the folds that covered at least as well as residuals \
+                 relative to the forecast)"
+            },
             cells.join(", ")
         )));
     }

@@ -153,9 +153,21 @@ pub struct Calibration {
     /// reported, not used).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub test_level_coverage: Vec<f64>,
+    /// The quantiles are of the residual relative to the forecast,
+    /// `(actual − predicted) / max(predicted, 1)` (errors that grow with
+    /// the load), not of the residual itself.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub relative: bool,
 }
 
 impl Calibration {
+    /// What to add to a forecast of `value` for its quantile at `level`:
+    /// the residual quantile there, times `max(value, 1)` when relative.
+    pub fn offset(&self, value: f64, level: f64) -> f64 {
+        let q = self.residual_at(level);
+        if self.relative { q * value.max(1.0) } else { q }
+    }
+
     /// The residual quantile at `level`, interpolated linearly between the
     /// calibrated levels and held at the outermost ones beyond them (0
     /// with no levels).
@@ -583,7 +595,7 @@ impl Forecaster {
     /// The demand at quantile `level` of a forecast of `value`: the value
     /// plus the calibrated residual quantile there, never below 0.
     pub fn quantile(&self, value: f64, level: f64) -> f64 {
-        (value + self.artifact.calibration.residual_at(level)).max(0.0)
+        (value + self.artifact.calibration.offset(value, level)).max(0.0)
     }
 
     /// Feeds the newest snapshot and forecasts the target for the intervals
@@ -595,8 +607,8 @@ impl Forecaster {
         }
         let value = predict_body(&self.artifact.model, &self.artifact.features.names, &self.x);
         let c = &self.artifact.calibration;
-        let (lo, hi) = match (c.residual_quantiles.first(), c.residual_quantiles.last()) {
-            (Some(&l), Some(&h)) => (l, h),
+        let (lo, hi) = match (c.levels.first(), c.levels.last()) {
+            (Some(&l), Some(&h)) => (c.offset(value, l), c.offset(value, h)),
             _ => (0.0, 0.0),
         };
         Forecast {

@@ -27,6 +27,7 @@ fn artifact(model: ModelBody, names: Vec<String>) -> ModelArtifact {
             test_coverage: Some(0.88),
             nominal_coverage: 0.9,
             test_level_coverage: Vec::new(),
+            relative: false,
         },
         thresholds: BTreeMap::new(),
         input_ranges: Vec::new(),
@@ -294,6 +295,14 @@ fn residual_quantiles_interpolate_between_levels_and_hold_beyond() {
     assert_eq!(c.residual_at(0.99), 4.0);
     assert_eq!(c.residual_at(0.01), -2.0);
     assert_eq!(Calibration::default().residual_at(0.9), 0.0);
+    // relative quantiles scale with the forecast (at least 1)
+    let r = Calibration {
+        relative: true,
+        ..c.clone()
+    };
+    assert_eq!(r.offset(10.0, 0.9), 40.0);
+    assert_eq!(r.offset(0.2, 0.9), 4.0);
+    assert_eq!(c.offset(10.0, 0.9), 4.0);
 }
 
 #[test]

@@ -663,6 +663,7 @@ mod tests {
                 test_coverage: None,
                 nominal_coverage: 0.9,
                 test_level_coverage: Vec::new(),
+                relative: false,
             },
             thresholds: Default::default(),
             input_ranges: Vec::new(),
