@@ -189,12 +189,20 @@ impl FoldSet {
         let Some(inner) = last.body.map(wrap) else {
             return Ok(None);
         };
+        let unshrunk = (weight < 1.0).then(|| inner.clone());
         let mut name = if relative {
             format!("{} Δ {base_name}", last.name)
         } else {
             last.name
         };
-        let body = if weight < 1.0 {
+        let body = if weight <= 0.0 {
+            // shrunk all the way: the row is persistence itself
+            name = format!("{name} ~0 (persistence)");
+            ModelBody::Feature {
+                algorithm: "persistence".into(),
+                feature: base_name.to_string(),
+            }
+        } else if weight < 1.0 {
             name = format!("{name} ~{weight:.2}");
             ModelBody::Shrunk {
                 base: base_name.to_string(),
@@ -221,6 +229,7 @@ impl FoldSet {
             infer_us_per_row: 0.0,
             exportable: true,
             body: Some(body),
+            unshrunk,
             oof,
         }))
     }

@@ -153,6 +153,9 @@ pub struct ModelResult {
     /// The model (not serialized).
     #[serde(skip)]
     pub body: Option<ModelBody>,
+    /// The model before shrinkage, when shrunk (not serialized).
+    #[serde(skip)]
+    pub unshrunk: Option<ModelBody>,
     /// Out-of-fold predictions, aligned with the folds' pooled validation
     /// rows (not serialized).
     #[serde(skip)]
@@ -334,6 +337,7 @@ pub fn train(
                     algorithm: label.into(),
                     feature,
                 }),
+                unshrunk: None,
                 oof,
             });
         }
@@ -351,6 +355,7 @@ pub fn train(
                 infer_us_per_row: 0.0,
                 exportable: false,
                 body: None,
+                unshrunk: None,
                 oof,
             });
         }
@@ -373,12 +378,8 @@ pub fn train(
                 let ps_ = predict_rows(&body, &names, &xs);
                 m.infer_us_per_row = t0.elapsed().as_secs_f64() * 1e6 / ys.len().max(1) as f64;
                 m.test = score(&ys, &ps_, &ps, &ss);
-                if m.shrink_weight < 1.0 {
-                    let raw = match &body {
-                        ModelBody::Shrunk { inner, .. } => predict_rows(inner, &names, &xs),
-                        _ => ps_,
-                    };
-                    m.unshrunk_test = Some(score(&ys, &raw, &ps, &ss));
+                if let Some(raw) = &m.unshrunk {
+                    m.unshrunk_test = Some(score(&ys, &predict_rows(raw, &names, &xs), &ps, &ss));
                 }
                 models.push(m);
                 let k = models.len() - 1;

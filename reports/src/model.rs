@@ -324,7 +324,8 @@ impl PolicyScenario {
             self.ideal_contribution.as_ref()?,
         );
         let e = &i.connection_seconds;
-        (e.lo > 0.0 || e.hi < 0.0).then(|| m.connection_seconds.mean / e.mean)
+        // `+ 0.0` turns a −0 (the model added exactly nothing) into 0
+        (e.lo > 0.0 || e.hi < 0.0).then(|| m.connection_seconds.mean / e.mean + 0.0)
     }
 }
 

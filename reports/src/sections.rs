@@ -928,6 +928,29 @@ mod tests {
     }
 
     #[test]
+    fn the_share_of_a_perfect_forecast_is_stated_only_when_it_is_measurable() {
+        let e = |mean: f64, lo: f64, hi: f64| crate::model::Estimate { mean, lo, hi };
+        let c = |a: &str, cs| crate::model::Contribution {
+            a: a.into(),
+            b: "predictive-naive".into(),
+            connection_seconds: cs,
+            wait_mean_ms: e(0.0, -0.1, 0.1),
+        };
+        let mut s = crate::fixture::sample_report().policies.unwrap().scenarios[0].clone();
+        s.model_contribution = Some(c("predictive", e(-50.0, -80.0, -20.0)));
+        s.ideal_contribution = Some(c("predictive-ideal", e(-200.0, -260.0, -140.0)));
+        assert_eq!(s.captured(), Some(0.25));
+        let t = ideal_text(&s).unwrap();
+        assert!(t.contains("captures 25"), "{t}");
+        s.ideal_contribution = Some(c("predictive-ideal", e(-20.0, -60.0, 20.0)));
+        assert_eq!(s.captured(), None);
+        let t = ideal_text(&s).unwrap();
+        assert!(t.contains("nothing measurable"), "{t}");
+        s.ideal_contribution = None;
+        assert!(ideal_text(&s).is_none());
+    }
+
+    #[test]
     fn horizon_uses_the_export_result_helper() {
         let f = crate::fixture::sample_report().forecast;
         assert!(f.as_ref().and_then(export_result).is_some());

@@ -34,11 +34,12 @@ use crate::{ceiling, claims, forecast, poolfile, tune};
 /// a step's outputs change meaning for the same inputs, so that run
 /// directories made by older builds redo that step.
 pub mod key_version {
-    /// The features step.
-    pub const FEATURES: &str = "features-1";
+    /// The features step (2: the scale-free features).
+    pub const FEATURES: &str = "features-2";
     /// The train step: it writes the best baseline's artifact too (the
-    /// `predictive-naive` policy's forecaster).
-    pub const TRAIN: &str = "naive-artifact";
+    /// `predictive-naive` policy's forecaster), selects on rolling-origin
+    /// folds and shrinks towards persistence.
+    pub const TRAIN: &str = "folds-shrink";
 }
 
 /// Reuses a step's outputs in `dir` when its stamp matches `key`
