@@ -5,30 +5,9 @@
 //! persistence, and the report carries the fold table, the quantile
 //! coverage and the ablation rows.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use poolcast_reports::{ForecastSection, ModelKind, ModelScore, PolicySection};
 
-/// `trend.toml` run into `out`; its run directory.
-fn trend(out: &Path) -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/trend.toml");
-    let o = Command::new(env!("CARGO_BIN_EXE_poolcast"))
-        .arg("run")
-        .arg(&manifest)
-        .arg("--out")
-        .arg(out)
-        .arg("-q")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let mut runs: Vec<PathBuf> = std::fs::read_dir(out.join("trend"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(runs.len(), 1);
-    runs.pop().unwrap()
-}
+mod common;
 
 fn find<'a>(models: &'a [ModelScore], prefix: &str) -> &'a ModelScore {
     models
@@ -40,7 +19,7 @@ fn find<'a>(models: &'a [ModelScore], prefix: &str) -> &'a ModelScore {
 #[test]
 fn no_family_collapses_on_the_trend_and_the_report_says_what_the_model_adds() {
     let dir = tempfile::tempdir().unwrap();
-    let run = trend(dir.path());
+    let run = common::run_shipped("trend", dir.path());
     // metrics.json is the report without its machine-dependent timings
     let metrics: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();

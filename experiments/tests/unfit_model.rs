@@ -4,8 +4,6 @@
 //! it at `max_size` (issue 24: it sat at 64 connections for a 4-task
 //! service).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -16,26 +14,6 @@ use poolcast::runtime::Pool;
 
 mod common;
 use common::Noop;
-
-/// The README's main job, into `out`; its run directory.
-fn quickstart(out: &Path) -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/quickstart.toml");
-    let o = Command::new(env!("CARGO_BIN_EXE_poolcast"))
-        .arg("run")
-        .arg(&manifest)
-        .arg("--out")
-        .arg(out)
-        .arg("-q")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let mut runs: Vec<PathBuf> = std::fs::read_dir(out.join("quickstart"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(runs.len(), 1);
-    runs.pop().unwrap()
-}
 
 /// `tasks` clients, each holding a connection for 2 ms then asking again
 /// at once (about 500 requests a second each; the quickstart trained on
@@ -68,7 +46,7 @@ fn mean_size(pool: &Pool<Noop>, skip: usize) -> f64 {
 #[test]
 fn an_unfit_model_hands_the_pool_to_reactive_within_a_few_intervals() {
     let d = tempfile::tempdir().unwrap();
-    let root = quickstart(d.path());
+    let root = common::run_shipped("quickstart", d.path());
     let predictive = poolcast::runtime::load_pool_file(root.join("pool.toml")).unwrap();
     let Some(PolicyConfig::Predictive(p)) = &predictive.policy else {
         panic!(

@@ -87,26 +87,29 @@ impl DemandProfile {
     }
 }
 
-impl Foresight for DemandProfile {
-    fn peak_demand(&self, from: Nanos, to: Nanos) -> f64 {
+impl DemandProfile {
+    /// The intervals `[from, to)` covers, clipped to the run: first and
+    /// last index, or `None` when it covers none.
+    fn intervals(&self, from: Nanos, to: Nanos) -> Option<(usize, usize)> {
         let a = (from / self.interval) as usize;
         let b = (to.saturating_sub(1) / self.interval) as usize;
         let hi = b.min(self.peaks.len().saturating_sub(1));
-        if a > hi {
-            return 0.0;
-        }
-        f64::from(self.peaks[a..=hi].iter().copied().max().unwrap_or(0))
+        (a <= hi).then_some((a, hi))
+    }
+}
+
+impl Foresight for DemandProfile {
+    fn peak_demand(&self, from: Nanos, to: Nanos) -> f64 {
+        self.intervals(from, to).map_or(0.0, |(a, b)| {
+            f64::from(self.peaks[a..=b].iter().copied().max().unwrap_or(0))
+        })
     }
 
     fn mean_demand(&self, from: Nanos, to: Nanos) -> f64 {
-        let a = (from / self.interval) as usize;
-        let b = (to.saturating_sub(1) / self.interval) as usize;
-        let hi = b.min(self.busy_ns.len().saturating_sub(1));
-        if a > hi {
-            return 0.0;
-        }
-        let ns: f64 = self.busy_ns[a..=hi].iter().sum();
-        ns / ((hi + 1 - a) as f64 * self.interval as f64)
+        self.intervals(from, to).map_or(0.0, |(a, b)| {
+            let ns: f64 = self.busy_ns[a..=b].iter().sum();
+            ns / ((b + 1 - a) as f64 * self.interval as f64)
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod common;
 
+use poolcast::core::policy::Foresight;
 use poolcast_sim::foresight::DemandProfile;
 
 const CLASSES: &str = r#"
@@ -42,6 +43,12 @@ pool = {{ min_size = 400, max_size = 400, initial_size = 400, health_check = "ne
         let start = s.t_ns - s.interval_ns;
         // the first second includes waits for the initial connections
         if i > 0 && profile.peak_at(start) != s.demand_max {
+            mismatches += 1;
+        }
+        // and its mean concurrency is the busy mean the pool measured
+        // (what `predictive-ideal` is shown for a mean-demand target)
+        let mean = profile.mean_demand(start, s.t_ns);
+        if i > 0 && (mean - s.busy_mean).abs() > 1e-6 * mean.max(1.0) {
             mismatches += 1;
         }
     }

@@ -97,6 +97,9 @@ struct Advice {
     best_without_forecast: String,
     forecasting_adds: Option<Difference>,
     model_adds: Option<Difference>,
+    /// `predictive-ideal − predictive-naive`: what a perfect forecast adds
+    /// in the same machinery.
+    ideal_adds: Option<Difference>,
     foresight_bound: Option<Difference>,
     notes: Vec<String>,
 }
@@ -199,6 +202,9 @@ fn advise(
     let model_adds = find("predictive")
         .zip(find("predictive-naive"))
         .map(|(pr, nv)| Difference::between(pr, nv));
+    let ideal_adds = find("predictive-ideal")
+        .zip(find("predictive-naive"))
+        .map(|(id, nv)| Difference::between(id, nv));
     let foresight_bound = find("oracle").map(|o| Difference::between(o, best));
     let mut notes = notes(plan, p, report);
     if !policies.iter().any(|e| e.meets_target) {
@@ -226,6 +232,7 @@ fn advise(
         recommended,
         forecasting_adds,
         model_adds,
+        ideal_adds,
         foresight_bound,
         policies,
         notes,
@@ -494,6 +501,29 @@ fn render(a: &Advice, plan: &Plan, report: &RunReport, pool_toml: &str, root: &P
             } else {
                 "Neither interval excludes 0: the learned model adds nothing measurable over the \
                  baseline forecaster here."
+            }
+        );
+    }
+    if let Some(d) = &a.ideal_adds {
+        let captured = a
+            .model_adds
+            .as_ref()
+            .filter(|_| excludes_zero(&d.conn_s))
+            .map(|m| m.conn_s.mean / d.conn_s.mean + 0.0);
+        let _ = writeln!(
+            t,
+            "\nA perfect forecast: predictive-ideal − predictive-naive (the same machinery sized \
+             from the trace's known future demand): connection-s {}, mean wait {} ms. {}",
+            ci(&d.conn_s),
+            ci(&d.wait_mean_ms),
+            match captured {
+                Some(c) => format!(
+                    "The model captures {:.0}% of that change in connection-seconds.",
+                    c * 100.0
+                ),
+                None => "Its change in connection-seconds is not measurable, so there is no gain \
+                         for a better model to capture."
+                    .into(),
             }
         );
     }

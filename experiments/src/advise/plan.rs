@@ -271,7 +271,7 @@ impl Plan {
             );
         }
         let forecasting = if self.forecast {
-            "\n  \"predictive\", \"predictive-naive\", \"static-matched\","
+            "\n  \"predictive\", \"predictive-naive\", \"predictive-ideal\", \"static-matched\","
         } else {
             ""
         };

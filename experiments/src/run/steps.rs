@@ -503,59 +503,22 @@ fn evaluate_policies(
     };
     let mut jobs = model_free_eval_jobs(m, &shared)?;
     let n_free = jobs.len();
-    if m.policies.contains(&PolicySpec::Predictive) {
-        for name in &m.eval_scenarios {
-            let sc =
-                policies::scenario_for(m, name, PolicySpec::Predictive, &[], Some(&pred), None)?;
-            jobs.extend(eval_jobs(
-                m,
-                PolicySpec::Predictive,
-                name,
-                m.eval_reps(),
-                sc,
-                &art_sha,
-            )?);
+    let model_driven = [
+        (PolicySpec::Predictive, &pred, &art_sha),
+        (PolicySpec::PredictiveNaive, &naive, &naive_sha),
+        (PolicySpec::PredictiveIdeal, &pred, &art_sha),
+    ];
+    let mut n_predictive = n_free;
+    for (spec, with, sha) in model_driven {
+        if !m.policies.contains(&spec) {
+            continue;
         }
-    }
-    let n_predictive = jobs.len();
-    if m.policies.contains(&PolicySpec::PredictiveNaive) {
         for name in &m.eval_scenarios {
-            let sc = policies::scenario_for(
-                m,
-                name,
-                PolicySpec::PredictiveNaive,
-                &[],
-                Some(&naive),
-                None,
-            )?;
-            jobs.extend(eval_jobs(
-                m,
-                PolicySpec::PredictiveNaive,
-                name,
-                m.eval_reps(),
-                sc,
-                &naive_sha,
-            )?);
+            let sc = policies::scenario_for(m, name, spec, &[], Some(with), None)?;
+            jobs.extend(eval_jobs(m, spec, name, m.eval_reps(), sc, sha)?);
         }
-    }
-    if m.policies.contains(&PolicySpec::PredictiveIdeal) {
-        for name in &m.eval_scenarios {
-            let sc = policies::scenario_for(
-                m,
-                name,
-                PolicySpec::PredictiveIdeal,
-                &[],
-                Some(&pred),
-                None,
-            )?;
-            jobs.extend(eval_jobs(
-                m,
-                PolicySpec::PredictiveIdeal,
-                name,
-                m.eval_reps(),
-                sc,
-                &art_sha,
-            )?);
+        if spec == PolicySpec::Predictive {
+            n_predictive = jobs.len();
         }
     }
     let mut outs = run_jobs(root, &jobs, ui, "evaluate")?;
