@@ -946,6 +946,29 @@ async fn the_oracle_is_refused_outside_the_simulator() {
     assert!(e.contains("policy.kind") && e.contains("simulator"), "{e}");
 }
 
+/// `predictive-ideal`'s foresight exists only in the simulator too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foresight_is_refused_outside_the_simulator() {
+    let file = PoolFile {
+        policy: Some(poolcast::core::policy::PolicyConfig::Predictive(
+            poolcast::core::policy::PredictiveConfig {
+                foresight: true,
+                ..Default::default()
+            },
+        )),
+        ..PoolFile::default()
+    };
+    let e = Pool::builder(MockManager(Arc::new(Mock::default())))
+        .config(file)
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("policy.foresight") && e.contains("simulator"),
+        "{e}"
+    );
+}
+
 /// The client a traced request of the current task is recorded with: its
 /// task id's hash, forced nonzero.
 fn this_task_client() -> u64 {
