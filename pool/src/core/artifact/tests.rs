@@ -323,3 +323,108 @@ fn awkward_floats_survive_the_json_round_trip_bit_for_bit() {
         reload(&mut a).expect("serde_json must round-trip floats exactly (float_roundtrip)");
     assert_eq!(a, b);
 }
+
+/// A linear model of the change from persistence, clipped, shrunk, with
+/// relative quantiles: every part an artifact file can carry since issue 24.
+fn shrunk_relative() -> ModelArtifact {
+    let mut a = linear();
+    let ModelBody::Linear { linear, .. } = a.model.clone() else {
+        unreachable!()
+    };
+    a.model = ModelBody::Shrunk {
+        base: "demand_mean".into(),
+        weight: 0.4,
+        inner: Box::new(ModelBody::Relative {
+            base: "demand_mean".into(),
+            inner: Box::new(ModelBody::Linear {
+                algorithm: "ridge".into(),
+                linear: LinearModel {
+                    clip: vec![[0.0, 50.0], [0.0, 900.0]],
+                    ..linear
+                },
+            }),
+        }),
+    };
+    a.calibration.relative = true;
+    a
+}
+
+mod input {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Feeds `a`'s forecaster a few snapshots: nothing may panic.
+    fn forecast(a: ModelArtifact, spec: &FeatureSpec, demand: f64) {
+        let mut f = Forecaster::new(a, spec, 0);
+        for i in 1..4 {
+            let fc = f.push(&Snapshot {
+                t_ns: i * MIN,
+                interval_ns: MIN,
+                busy_mean: demand,
+                ..Snapshot::default()
+            });
+            let _ = f.quantile(fc.value, 0.8);
+        }
+    }
+
+    #[test]
+    fn the_unmutated_file_loads_and_forecasts() {
+        let (a, spec) = ModelArtifact::from_json(&shrunk_relative().to_json(), "ok.json").unwrap();
+        forecast(a, &spec, 7.0);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Bytes of a valid artifact overwritten, cut or repeated: the
+        /// loader answers with an error or an artifact, never a panic.
+        #[test]
+        fn mutated_files_are_refused_or_loaded_never_a_panic(
+            at in 0usize..4000,
+            bytes in proptest::collection::vec(any::<u8>(), 0..8),
+            cut in proptest::option::of(0usize..4000),
+        ) {
+            let mut json = shrunk_relative().to_json().into_bytes();
+            let at = at.min(json.len());
+            let end = (at + bytes.len()).min(json.len());
+            json.splice(at..end, bytes);
+            if let Some(c) = cut {
+                json.truncate(c.min(json.len()));
+            }
+            let text = String::from_utf8_lossy(&json);
+            if let Ok((a, spec)) = ModelArtifact::from_json(&text, "mutated.json") {
+                forecast(a, &spec, 7.0);
+            }
+        }
+
+        /// The numbers issue 24 added to the format, set to anything and
+        /// checksummed again (a file a tool wrote wrong): refused with a
+        /// message, or loaded and forecasting without a panic.
+        #[test]
+        fn any_weight_clip_or_quantile_is_refused_or_forecasts(
+            weight in -2.0f64..3.0,
+            lo in -1e6f64..1e6,
+            width in -10.0f64..1e6,
+            q in proptest::collection::vec(-1e3f64..1e3, 3),
+            relative in any::<bool>(),
+            demand in 0.0f64..1e6,
+        ) {
+            let mut a = shrunk_relative();
+            if let ModelBody::Shrunk { weight: w, inner, .. } = &mut a.model {
+                *w = weight;
+                if let ModelBody::Relative { inner, .. } = inner.as_mut()
+                    && let ModelBody::Linear { linear, .. } = inner.as_mut()
+                {
+                    linear.clip[1] = [lo, lo + width];
+                }
+            }
+            a.calibration.residual_quantiles = q;
+            a.calibration.relative = relative;
+            match ModelArtifact::from_json(&a.to_json(), "edited.json") {
+                Ok((b, spec)) => forecast(b, &spec, demand),
+                Err(e) => prop_assert!(!e.to_string().is_empty()),
+            }
+        }
+    }
+}
