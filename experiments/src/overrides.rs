@@ -242,6 +242,17 @@ pool = { min_size = 2, max_size = 20 }
             .apply(&mut sc, &mut p)
             .unwrap();
         assert_eq!(p.fallback.window, 7);
+        // an optional field left unset (issue 24's sizing risk) is tunable too
+        Override::parse("policy.risk", toml::Value::Float(0.2))
+            .unwrap()
+            .apply(&mut sc, &mut p)
+            .unwrap();
+        assert_eq!(p.risk, Some(0.2));
+        let e = Override::parse("policy.risk", toml::Value::Float(0.9))
+            .unwrap()
+            .apply(&mut sc, &mut p)
+            .unwrap_err();
+        assert!(e.to_string().contains("risk"), "{e}");
         Override::parse("breaker.connection.failure_count", toml::Value::Integer(9))
             .unwrap()
             .apply(&mut sc, &mut p)
