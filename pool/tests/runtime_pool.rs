@@ -930,39 +930,36 @@ async fn a_missing_artifact_falls_back_to_reactive_and_says_why() {
     assert!(pool.get().await.is_ok());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_oracle_is_refused_outside_the_simulator() {
+/// The error of building a pool whose `pool.toml` names `policy`.
+fn refused(policy: poolcast::core::policy::PolicyConfig) -> String {
     let file = PoolFile {
-        policy: Some(poolcast::core::policy::PolicyConfig::Oracle(
-            Default::default(),
-        )),
+        policy: Some(policy),
         ..PoolFile::default()
     };
-    let e = Pool::builder(MockManager(Arc::new(Mock::default())))
+    Pool::builder(MockManager(Arc::new(Mock::default())))
         .config(file)
         .build()
         .unwrap_err()
-        .to_string();
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_oracle_is_refused_outside_the_simulator() {
+    let e = refused(poolcast::core::policy::PolicyConfig::Oracle(
+        Default::default(),
+    ));
     assert!(e.contains("policy.kind") && e.contains("simulator"), "{e}");
 }
 
 /// `predictive-ideal`'s foresight exists only in the simulator too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn foresight_is_refused_outside_the_simulator() {
-    let file = PoolFile {
-        policy: Some(poolcast::core::policy::PolicyConfig::Predictive(
-            poolcast::core::policy::PredictiveConfig {
-                foresight: true,
-                ..Default::default()
-            },
-        )),
-        ..PoolFile::default()
-    };
-    let e = Pool::builder(MockManager(Arc::new(Mock::default())))
-        .config(file)
-        .build()
-        .unwrap_err()
-        .to_string();
+    let e = refused(poolcast::core::policy::PolicyConfig::Predictive(
+        poolcast::core::policy::PredictiveConfig {
+            foresight: true,
+            ..Default::default()
+        },
+    ));
     assert!(
         e.contains("policy.foresight") && e.contains("simulator"),
         "{e}"
