@@ -750,3 +750,96 @@ replay = { trace = "traces" }
         assert!(PolicySpec::parse("static-0").is_err());
     }
 }
+
+/// Every field a manifest, a scenario and a `pool.toml` accept (as their
+/// defaults serialize: every section and table, with the default variant
+/// of each tagged enum) is named in the reference pages, so a new setting
+/// cannot ship undocumented.
+#[cfg(test)]
+mod field_docs {
+    use std::collections::BTreeSet;
+
+    use super::Manifest;
+
+    /// A manifest with one scenario and every default filled.
+    fn minimal() -> Manifest {
+        Manifest::parse(
+            r#"
+[experiment]
+name = "t"
+seed = 1
+
+[[scenario]]
+name = "a"
+duration_s = 600
+interval_s = 10
+load = { base_rate = 10 }
+classes = [{ class = "read", share = 1, service = { kind = "exponential", mean_ms = 50 } }]
+"#,
+            "m.toml",
+        )
+        .unwrap()
+    }
+
+    /// The keys of every object in `v`, recursively.
+    fn keys(v: &serde_json::Value, out: &mut BTreeSet<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    out.insert(k.clone());
+                    keys(x, out);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| keys(x, out)),
+            _ => {}
+        }
+    }
+
+    /// The reference pages, concatenated: the manifest and scenario
+    /// reference (experiments/README.md) and the runtime's `pool.toml`
+    /// section of the top-level README (issue 25 moves both into `docs/`).
+    fn reference() -> String {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        ["README.md", "../README.md"]
+            .iter()
+            .map(|p| std::fs::read_to_string(root.join(p)).unwrap())
+            .collect()
+    }
+
+    /// Whether `key` is named in `text` as code (`` `key` ``, `` `….key` ``,
+    /// `` `key.…` ``, a `[key]` table, or `key =` in a TOML example).
+    fn named(text: &str, key: &str) -> bool {
+        text.contains(&format!("`{key}`"))
+            || text.contains(&format!("`{key}."))
+            || text.contains(&format!("[{key}]"))
+            || text.contains(&format!("[{key}."))
+            || text.contains(&format!(".{key}`"))
+            || text.contains(&format!("`{key} "))
+            || text.contains(&format!("{key} ="))
+            || text.contains(&format!("{key}="))
+    }
+
+    #[test]
+    fn every_field_is_named_in_the_reference() {
+        let m = minimal();
+        let mut all = BTreeSet::new();
+        keys(&serde_json::to_value(&m.body).unwrap(), &mut all);
+        for s in &m.scenarios {
+            keys(
+                &serde_json::to_value(s.clone().into_inner()).unwrap(),
+                &mut all,
+            );
+        }
+        keys(
+            &serde_json::to_value(poolcast::core::settings::PoolFile::default()).unwrap(),
+            &mut all,
+        );
+        let text = reference();
+        let missing: Vec<&String> = all.iter().filter(|k| !named(&text, k)).collect();
+        assert!(
+            missing.is_empty(),
+            "{} fields not named: {missing:?}",
+            missing.len()
+        );
+    }
+}
