@@ -136,6 +136,7 @@ pub fn add_references(
                 fold_accuracy: None,
                 shrink_weight: 1.0,
                 unshrunk_test_accuracy: None,
+                series: String::new(),
             });
         }
     }

@@ -28,6 +28,20 @@ pub fn scores(m: &Metrics) -> Scores {
     }
 }
 
+/// The line a trained row or a baseline belongs to across horizons: the
+/// family, marked `Δ` for the change-from-persistence form (the names
+/// carry hyper-parameters and weights that differ by horizon); a
+/// baseline's own name without its column.
+fn series(m: &poolcast_models::train::ModelResult) -> String {
+    if m.family == "baseline" {
+        m.name.split(' ').next().unwrap_or(&m.name).to_string()
+    } else if m.name.contains(" Δ ") {
+        format!("{} Δ", m.family)
+    } else {
+        m.family.clone()
+    }
+}
+
 /// Mean fold accuracy with its 95% interval over the folds (Student's t:
 /// the folds' blocks are consecutive stretches of time, so this is a
 /// guide to the spread, not an exact interval), when two or more folds
@@ -87,6 +101,7 @@ pub fn section(
                         fold_accuracy: fold_estimate(&m.folds),
                         shrink_weight: m.shrink_weight,
                         unshrunk_test_accuracy: m.unshrunk_test.as_ref().map(|t| t.accuracy),
+                        series: series(m),
                     })
                     .collect(),
                 interval_level: h.calibration.nominal_coverage,

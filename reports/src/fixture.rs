@@ -101,6 +101,7 @@ fn horizon(h: u32, decay: f64) -> HorizonResult {
             }),
             shrink_weight: if family == "random forest" { 0.8 } else { 1.0 },
             unshrunk_test_accuracy: (family == "random forest").then_some(acc - 0.03),
+            series: String::new(),
         }
     };
     let baseline = |name: &str, acc: f64, mae: f64| {
@@ -140,6 +141,7 @@ fn horizon(h: u32, decay: f64) -> HorizonResult {
             }),
             shrink_weight: 1.0,
             unshrunk_test_accuracy: None,
+            series: String::new(),
         }
     };
     HorizonResult {

@@ -177,6 +177,22 @@ pub struct ModelScore {
     /// Test accuracy before shrinkage, when shrunk.
     #[serde(default)]
     pub unshrunk_test_accuracy: Option<f64>,
+    /// The line this row belongs to across horizons (a family and its
+    /// form, e.g. `linear Δ`; a baseline's name), whose hyper-parameters
+    /// and shrinkage weight may differ by horizon; empty: the name.
+    #[serde(default)]
+    pub series: String,
+}
+
+impl ModelScore {
+    /// The line this row belongs to across horizons.
+    pub fn series(&self) -> &str {
+        if self.series.is_empty() {
+            &self.name
+        } else {
+            &self.series
+        }
+    }
 }
 
 fn one() -> f64 {

@@ -189,12 +189,14 @@ fn band_polygon(
 
 /// 2. Test accuracy vs horizon, one line per model and per baseline.
 pub(super) fn error_by_horizon(f: &ForecastSection) -> Result<Option<Chart>, ReportError> {
-    // Names in first-seen order, with their kind.
+    // Series in first-seen order, with their kind: a model's line joins
+    // its rows across horizons, whose names differ by hyper-parameters
+    // and shrinkage weight.
     let mut names: Vec<(String, ModelKind)> = Vec::new();
     for h in &f.horizons {
         for m in &h.models {
-            if !names.iter().any(|(n, _)| n == &m.name) {
-                names.push((m.name.clone(), m.kind));
+            if !names.iter().any(|(n, _)| n == m.series()) {
+                names.push((m.series().to_string(), m.kind));
             }
         }
     }
@@ -205,7 +207,7 @@ pub(super) fn error_by_horizon(f: &ForecastSection) -> Result<Option<Chart>, Rep
                 .horizons
                 .iter()
                 .filter_map(|h| {
-                    let m = h.models.iter().find(|m| m.name == name)?;
+                    let m = h.models.iter().find(|m| m.series() == name)?;
                     let y = m.test.accuracy * 100.0;
                     y.is_finite()
                         .then_some((f64::from(h.horizon), super::clamp(y)))
@@ -612,4 +614,34 @@ pub(super) fn model_comparison(f: &ForecastSection) -> Result<Option<Chart>, Rep
         true,
     )?;
     Ok(Some(chart))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model whose name differs by horizon (its hyper-parameters or
+    /// shrinkage weight) is still one line: the chart joins rows by their
+    /// series, so renaming the rows of one horizon changes nothing drawn.
+    #[test]
+    fn rows_of_one_series_make_one_line_across_horizons() {
+        let f = crate::fixture::sample_report().forecast.unwrap();
+        let mut renamed = f.clone();
+        for m in &mut renamed.horizons[1].models {
+            m.series = m.name.clone();
+            m.name = format!("{} ~0.50", m.name);
+        }
+        for m in &mut renamed.horizons[0].models {
+            m.series = m.name.clone();
+        }
+        let a = error_by_horizon(&f).unwrap().unwrap();
+        let b = error_by_horizon(&renamed).unwrap().unwrap();
+        assert_eq!(a.svg, b.svg);
+        // without the series, the renamed rows would be lines of their own
+        for m in &mut renamed.horizons[1].models {
+            m.series.clear();
+        }
+        let c = error_by_horizon(&renamed).unwrap().unwrap();
+        assert_ne!(a.svg, c.svg);
+    }
 }
