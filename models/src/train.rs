@@ -757,18 +757,19 @@ impl TrainReport {
             .column_index(&r.target.column())
             .map(|i| &ds.table.columns[i])
             .ok_or_else(|| ModelError::Input("the features have no target column".into()))?;
-        let predict = |rows: &[usize]| predict_rows(&b.1, &names, &matrix(ds, rows));
+        // The folds' predictions were kept when the baseline was scored;
+        // only the test rows are predicted here.
         let oof: Vec<(f64, f64)> = r
             .oof_index
             .iter()
             .map(|&i| y[i])
-            .zip(predict(&r.oof_index))
+            .zip(b.0.oof.iter().copied())
             .collect();
-        let test = r
-            .test_index
-            .iter()
-            .map(|&i| y[i])
-            .zip(predict(&r.test_index));
+        let test = r.test_index.iter().map(|&i| y[i]).zip(predict_rows(
+            &b.1,
+            &names,
+            &matrix(ds, &r.test_index),
+        ));
         let last = r.fold_rows.last().map_or(0, |f| f[1]);
         let calibration = calibrate(&self.config.levels, &oof, last, test);
         self.artifact_of(ds, r, b, calibration, manifest_hash)

@@ -585,6 +585,11 @@ classes = [{ class = "read", share = 1, service = { kind = "exponential", mean_m
         Manifest::parse(&format!("{MIN}\n{extra}"), "m.toml")
     }
 
+    /// A manifest with one scenario and every default filled.
+    pub(super) fn minimal() -> Manifest {
+        parse("").unwrap()
+    }
+
     fn err_of(extra: &str) -> String {
         format!("{:#}", parse(extra).unwrap_err())
     }
@@ -759,27 +764,7 @@ replay = { trace = "traces" }
 mod field_docs {
     use std::collections::BTreeSet;
 
-    use super::Manifest;
-
-    /// A manifest with one scenario and every default filled.
-    fn minimal() -> Manifest {
-        Manifest::parse(
-            r#"
-[experiment]
-name = "t"
-seed = 1
-
-[[scenario]]
-name = "a"
-duration_s = 600
-interval_s = 10
-load = { base_rate = 10 }
-classes = [{ class = "read", share = 1, service = { kind = "exponential", mean_ms = 50 } }]
-"#,
-            "m.toml",
-        )
-        .unwrap()
-    }
+    use super::tests::minimal;
 
     /// The keys of every object in `v`, recursively.
     fn keys(v: &serde_json::Value, out: &mut BTreeSet<String>) {
