@@ -10,7 +10,7 @@ use crate::{MACHINE_BEGIN, MACHINE_END};
 pub(crate) const STYLE: &str = "\
 :root{color-scheme:light}
 body{font-family:system-ui,-apple-system,'Segoe UI','DejaVu Sans',sans-serif;\
-margin:0 auto;max-width:1200px;padding:1.5rem;line-height:1.45;color:#1b1f24;background:#fff}
+margin:0 auto;max-width:1360px;padding:1.5rem;line-height:1.45;color:#1b1f24;background:#fff}
 h1{font-size:1.7rem;margin-bottom:.3rem}
 h2{border-bottom:1px solid #d0d7de;padding-bottom:.25rem;margin-top:2.2rem}
 h3{margin-top:1.6rem}
@@ -19,13 +19,18 @@ nav a{margin-right:.9rem}
 a{color:#0b5cad}
 code{font-family:ui-monospace,'DejaVu Sans Mono',monospace;font-size:.92em;\
 background:#f2f4f7;padding:.05em .3em;border-radius:3px}
-.table-wrap{overflow-x:auto;margin:.8rem 0}
-table{border-collapse:collapse;font-size:.88rem}
-th,td{border:1px solid #d0d7de;padding:.3rem .55rem;vertical-align:top}
+.table-wrap{overflow-x:auto;margin:.8rem 0;max-width:100%}
+table{border-collapse:separate;border-spacing:0;font-size:.88rem}
+th,td{border:1px solid #d0d7de;border-width:0 1px 1px 0;padding:.3rem .55rem;vertical-align:top;background:#fff}
+tr>:first-child{border-left-width:1px}
+thead tr:first-child>*{border-top-width:1px}
 th{background:#f6f8fa;text-align:left}
-td.num,th.num{text-align:right;white-space:nowrap}
+th.num{text-align:right}
+td.num{text-align:right;white-space:nowrap}
 td code{white-space:nowrap}
-tbody tr:nth-child(even){background:#fafbfc}
+tbody tr:nth-child(even)>td{background:#fafbfc}
+.table-wrap tr>:first-child{position:sticky;left:0;z-index:1;max-width:24em}
+.table-wrap td:first-child code{white-space:normal}
 figure{margin:1rem 0}
 figure svg{max-width:100%;height:auto;border:1px solid #e4e7eb}
 figcaption{font-size:.88rem;color:#57606a}

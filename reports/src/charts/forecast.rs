@@ -5,9 +5,10 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    Area, DrawResult, ERROR_BY_HORIZON, Extent, FORECAST_SERIES, IMPORTANCE, MAX_POINTS,
-    MODEL_COMPARISON, Points, RESIDUALS, TOP_IMPORTANCES, caption_font, color, decimate, desc_font,
-    draw_legend, draw_svg, grey, label_font, runs, shorten, small_font, tick, tick_pct, time_unit,
+    Area, DrawResult, ERROR_BY_HORIZON, Extent, FORECAST_SERIES, IMPORTANCE, Legend, MAX_POINTS,
+    MODEL_COMPARISON, Mark, Points, RESIDUALS, TOP_IMPORTANCES, caption_font, color, decimate,
+    desc_font, draw_svg, grey, label_font, runs, shorten, small_font, text_width, tick, tick_pct,
+    time_unit,
 };
 use crate::format::{fixed, num, pct};
 use crate::model::{ForecastSection, HorizonResult, ModelKind};
@@ -83,15 +84,30 @@ pub(super) fn series(f: &ForecastSection) -> Result<Option<Chart>, ReportError> 
     .collect();
     let title = series_title(f);
     let y_desc = shorten(&f.target, 60);
-    let level = pct(s.level);
+    let band_color = RGBColor(0x4e, 0x79, 0xa7).mix(0.22);
+    let mut legend = Legend::new();
+    if !band.is_empty() {
+        legend.add(
+            format!("{} prediction interval", pct(s.level)),
+            Mark::Swatch(band_color.filled()),
+        );
+    }
+    if !actual.is_empty() {
+        legend.add("actual", Mark::Line(ACTUAL.stroke_width(2)));
+    }
+    if !predicted.is_empty() {
+        legend.add("predicted", Mark::Line(color(0).stroke_width(2)));
+    }
+    let gutter = legend.width();
     let chart = draw_svg(
         FORECAST_SERIES,
         &title,
-        (960, 460),
+        (960 + gutter, 460),
         |root: &Area<'_>| -> DrawResult {
             let mut chart = ChartBuilder::on(root)
                 .caption(&title, caption_font())
                 .margin(14)
+                .margin_right(14 + gutter)
                 .x_label_area_size(48)
                 .y_label_area_size(70)
                 .build_cartesian_2d(x_range.clone(), y_range.clone())?;
@@ -107,44 +123,22 @@ pub(super) fn series(f: &ForecastSection) -> Result<Option<Chart>, ReportError> 
                 .x_label_formatter(&|v| tick(*v))
                 .y_label_formatter(&|v| tick(*v))
                 .draw()?;
-            let band_color = RGBColor(0x4e, 0x79, 0xa7).mix(0.22);
-            if !band.is_empty() {
-                chart
-                    .draw_series(
-                        band.iter()
-                            .map(|p| Polygon::new(p.clone(), band_color.filled())),
-                    )?
-                    .label(format!("{level} prediction interval"))
-                    .legend(move |(x, y)| {
-                        Rectangle::new([(x, y - 6), (x + 20, y + 6)], band_color.filled())
-                    });
-            }
-            if !actual.is_empty() {
-                chart
-                    .draw_series(
-                        actual
-                            .iter()
-                            .map(|p| PathElement::new(p.clone(), ACTUAL.stroke_width(2))),
-                    )?
-                    .label("actual")
-                    .legend(|(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], ACTUAL.stroke_width(2))
-                    });
-            }
-            if !predicted.is_empty() {
-                let c = color(0);
-                chart
-                    .draw_series(
-                        predicted
-                            .iter()
-                            .map(|p| PathElement::new(p.clone(), c.stroke_width(2))),
-                    )?
-                    .label("predicted")
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                    });
-            }
-            draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)
+            chart.draw_series(
+                band.iter()
+                    .map(|p| Polygon::new(p.clone(), band_color.filled())),
+            )?;
+            chart.draw_series(
+                actual
+                    .iter()
+                    .map(|p| PathElement::new(p.clone(), ACTUAL.stroke_width(2))),
+            )?;
+            let c = color(0);
+            chart.draw_series(
+                predicted
+                    .iter()
+                    .map(|p| PathElement::new(p.clone(), c.stroke_width(2))),
+            )?;
+            legend.draw(root, &chart, 0)
         },
     )?;
     Ok(Some(chart))
@@ -217,6 +211,39 @@ pub(super) fn error_by_horizon(f: &ForecastSection) -> Result<Option<Chart>, Rep
         })
         .filter(|(_, _, pts): &(String, ModelKind, Points)| !pts.is_empty())
         .collect();
+    // Models in colour, baselines in grey and dashed, the simulator's
+    // references in ochre and dotted; one style per line, shared with the
+    // legend.
+    let (mut mi, mut bi) = (0, 0);
+    let mut legend = Legend::new();
+    let styled: Vec<(ModelKind, ShapeStyle, &Points)> = lines
+        .iter()
+        .map(|(name, kind, pts)| {
+            let (style, label, mark) = match kind {
+                ModelKind::Model => {
+                    let s = color(mi).stroke_width(2);
+                    mi += 1;
+                    (s, name.clone(), Mark::LineDot(s))
+                }
+                ModelKind::Baseline => {
+                    let s = grey(bi).stroke_width(2);
+                    bi += 1;
+                    (s, format!("{name} (baseline)"), Mark::DashSquare(s))
+                }
+                ModelKind::Reference => {
+                    let s = REFERENCE_LINE.stroke_width(1);
+                    (
+                        s,
+                        format!("{name} (simulator reference)"),
+                        Mark::LineTriangle(s),
+                    )
+                }
+            };
+            legend.add(label, mark);
+            (*kind, style, pts)
+        })
+        .collect();
+    let gutter = legend.width();
     let x_ext = Extent::of(lines.iter().flat_map(|l| l.2.iter().map(|p| p.0)));
     let y_ext = Extent::of(lines.iter().flat_map(|l| l.2.iter().map(|p| p.1)));
     let (Some(x_ext), Some(y_ext)) = (x_ext, y_ext) else {
@@ -231,11 +258,12 @@ pub(super) fn error_by_horizon(f: &ForecastSection) -> Result<Option<Chart>, Rep
     let chart = draw_svg(
         ERROR_BY_HORIZON,
         &title,
-        (960, 480),
+        (960 + gutter, 480),
         |root: &Area<'_>| -> DrawResult {
             let mut chart = ChartBuilder::on(root)
                 .caption(&title, caption_font())
                 .margin(14)
+                .margin_right(14 + gutter)
                 .x_label_area_size(48)
                 .y_label_area_size(70)
                 .build_cartesian_2d(x_range.clone(), y_range.clone())?;
@@ -251,58 +279,29 @@ pub(super) fn error_by_horizon(f: &ForecastSection) -> Result<Option<Chart>, Rep
                 .x_label_formatter(&|v| integer_tick(*v))
                 .y_label_formatter(&|v| tick_pct(*v))
                 .draw()?;
-            let (mut mi, mut bi) = (0, 0);
-            for (name, kind, pts) in &lines {
+            for (kind, style, pts) in &styled {
+                let (style, c) = (*style, style.color);
                 match kind {
                     ModelKind::Model => {
-                        let c = color(mi);
-                        mi += 1;
-                        let style = c.stroke_width(2);
-                        chart.draw_series(std::iter::once(PathElement::new(pts.clone(), style)))?;
                         chart
-                            .draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled())))?
-                            .label(name.clone())
-                            .legend(move |(x, y)| {
-                                EmptyElement::at((x, y))
-                                    + PathElement::new(vec![(0, 0), (20, 0)], style)
-                                    + Circle::new((10, 0), 4, c.filled())
-                            });
+                            .draw_series(std::iter::once(PathElement::new(pts.to_vec(), style)))?;
+                        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 4, c.filled())))?;
                     }
                     ModelKind::Baseline => {
-                        let c = grey(bi);
-                        bi += 1;
-                        let style = c.stroke_width(2);
-                        chart.draw_series(DashedLineSeries::new(pts.clone(), 7, 5, style))?;
-                        chart
-                            .draw_series(pts.iter().map(|&p| {
-                                EmptyElement::at(p) + Rectangle::new([(-4, -4), (4, 4)], c.filled())
-                            }))?
-                            .label(format!("{name} (baseline)"))
-                            .legend(move |(x, y)| {
-                                EmptyElement::at((x, y))
-                                    + PathElement::new(vec![(0, 0), (7, 0)], style)
-                                    + PathElement::new(vec![(13, 0), (20, 0)], style)
-                                    + Rectangle::new([(6, -4), (14, 4)], c.filled())
-                            });
+                        chart.draw_series(DashedLineSeries::new(pts.to_vec(), 7, 5, style))?;
+                        chart.draw_series(pts.iter().map(|&p| {
+                            EmptyElement::at(p) + Rectangle::new([(-4, -4), (4, 4)], c.filled())
+                        }))?;
                     }
                     ModelKind::Reference => {
-                        let c = REFERENCE_LINE;
-                        let style = c.stroke_width(1);
-                        chart.draw_series(DashedLineSeries::new(pts.clone(), 3, 4, style))?;
-                        chart
-                            .draw_series(pts.iter().map(|&p| {
-                                EmptyElement::at(p) + TriangleMarker::new((0, 0), 5, c.filled())
-                            }))?
-                            .label(format!("{name} (simulator reference)"))
-                            .legend(move |(x, y)| {
-                                EmptyElement::at((x, y))
-                                    + PathElement::new(vec![(0, 0), (20, 0)], style)
-                                    + TriangleMarker::new((10, 0), 5, c.filled())
-                            });
+                        chart.draw_series(DashedLineSeries::new(pts.to_vec(), 3, 4, style))?;
+                        chart.draw_series(pts.iter().map(|&p| {
+                            EmptyElement::at(p) + TriangleMarker::new((0, 0), 5, c.filled())
+                        }))?;
                     }
                 }
             }
-            draw_legend(&mut chart, SeriesLabelPosition::LowerLeft)
+            legend.draw(root, &chart, 0)
         },
     )?;
     Ok(Some(chart))
@@ -352,14 +351,22 @@ pub(super) fn residuals(f: &ForecastSection) -> Result<Option<Chart>, ReportErro
         num(mean)
     );
     let y_range = 0.0..(max_count as f64 * 1.08);
+    let zero_inside = x_range.start < 0.0 && x_range.end > 0.0;
+    let zero_style = RGBColor(0xe1, 0x57, 0x59).stroke_width(2);
+    let mut legend = Legend::new();
+    if zero_inside {
+        legend.add("zero error", Mark::Line(zero_style));
+    }
+    let gutter = legend.width();
     let chart = draw_svg(
         RESIDUALS,
         &title,
-        (960, 440),
+        (960 + gutter, 440),
         |root: &Area<'_>| -> DrawResult {
             let mut chart = ChartBuilder::on(root)
                 .caption(&title, caption_font())
                 .margin(14)
+                .margin_right(14 + gutter)
                 .x_label_area_size(48)
                 .y_label_area_size(70)
                 .build_cartesian_2d(x_range.clone(), y_range.clone())?;
@@ -386,20 +393,12 @@ pub(super) fn residuals(f: &ForecastSection) -> Result<Option<Chart>, ReportErro
                     bar
                 },
             ))?;
-            if x_range.start < 0.0 && x_range.end > 0.0 {
-                chart
-                    .draw_series(std::iter::once(PathElement::new(
-                        vec![(0.0, 0.0), (0.0, y_range.end)],
-                        RGBColor(0xe1, 0x57, 0x59).stroke_width(2),
-                    )))?
-                    .label("zero error")
-                    .legend(|(x, y)| {
-                        PathElement::new(
-                            vec![(x, y), (x + 20, y)],
-                            RGBColor(0xe1, 0x57, 0x59).stroke_width(2),
-                        )
-                    });
-                draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+            if zero_inside {
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(0.0, 0.0), (0.0, y_range.end)],
+                    zero_style,
+                )))?;
+                legend.draw(root, &chart, 0)?;
             }
             Ok(())
         },
@@ -414,6 +413,9 @@ struct Bar {
     text: String,
     group: usize,
 }
+
+/// Room right of the plot for the value written after a bar, px.
+const VALUE_TEXT: u32 = 56;
 
 /// Horizontal bars, top to bottom in the order given; one legend entry per
 /// group when there are several.
@@ -435,35 +437,34 @@ fn hbars(
     if ext.lo >= 0.0 {
         x_range.start = 0.0;
     }
+    // The labels are measured, not counted, and the chart widens for long
+    // ones, so that names differing only at their end stay apart.
     let longest = bars
         .iter()
-        .map(|b| b.label.chars().count())
+        .map(|b| text_width(&label_font(), &b.label))
         .max()
         .unwrap_or(0);
-    let label_area = (longest as u32 * 8 + 16).clamp(60, 340);
-    // A band below the bars for the legend (one row per group shown), so
-    // it never covers a bar.
-    let shown = groups
-        .iter()
-        .enumerate()
-        .filter(|(g, _)| bars.iter().any(|b| b.group == *g))
-        .count();
-    let legend_rows = if groups.len() > 1 {
-        shown as f64 * 0.75 + 0.5
-    } else {
-        0.0
-    };
-    let height = (110 + 30 * n as u32 + (30.0 * legend_rows) as u32).max(220);
-    let y_range = (-0.5 - legend_rows)..(n as f64 - 0.5);
+    let label_area = (longest + 16).clamp(60, 560);
+    let mut legend = Legend::new();
+    if groups.len() > 1 {
+        for (g, (name, c)) in groups.iter().enumerate() {
+            if bars.iter().any(|b| b.group == g) {
+                legend.add(*name, Mark::Swatch(c.filled()));
+            }
+        }
+    }
+    let gutter = legend.width();
+    let height = (110 + 30 * n as u32).max(220);
+    let y_range = -0.5..(n as f64 - 0.5);
     draw_svg(
         file_name,
         title,
-        (960, height),
+        (960 + gutter + label_area.saturating_sub(340), height),
         |root: &Area<'_>| -> DrawResult {
             let mut chart = ChartBuilder::on(root)
                 .caption(title, caption_font())
                 .margin(14)
-                .margin_right(70)
+                .margin_right(14 + VALUE_TEXT + gutter)
                 .x_label_area_size(48)
                 .y_label_area_size(label_area)
                 .build_cartesian_2d(x_range.clone(), y_range.clone())?;
@@ -479,7 +480,7 @@ fn hbars(
                 .bold_line_style(RGBColor(215, 215, 215))
                 .x_label_formatter(&|v| if percent_axis { tick_pct(*v) } else { tick(*v) })
                 .draw()?;
-            for (g, (name, c)) in groups.iter().enumerate() {
+            for (g, (_, c)) in groups.iter().enumerate() {
                 let c = *c;
                 let in_group: Vec<(usize, &Bar)> = bars
                     .iter()
@@ -489,18 +490,13 @@ fn hbars(
                 if in_group.is_empty() {
                     continue;
                 }
-                let series = chart.draw_series(in_group.iter().map(|(i, b)| {
+                chart.draw_series(in_group.iter().map(|(i, b)| {
                     let y = (n - 1 - i) as f64;
                     Rectangle::new(
                         [(0.0, y - 0.36), (super::clamp(b.value), y + 0.36)],
                         c.filled(),
                     )
                 }))?;
-                if groups.len() > 1 {
-                    series.label(name.to_string()).legend(move |(x, y)| {
-                        Rectangle::new([(x, y - 6), (x + 20, y + 6)], c.filled())
-                    });
-                }
             }
             let left = x_range.start;
             for (i, b) in bars.iter().enumerate() {
@@ -521,10 +517,8 @@ fn hbars(
                     ))?;
                 }
             }
-            if groups.len() > 1 {
-                draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
-            }
-            Ok(())
+            // past the values written after the bars
+            legend.draw(root, &chart, VALUE_TEXT)
         },
     )
 }
@@ -572,7 +566,9 @@ pub(super) fn model_comparison(f: &ForecastSection) -> Result<Option<Chart>, Rep
         .iter()
         .filter(|m| m.test.accuracy.is_finite())
         .map(|m| {
-            let mut label = shorten(&m.name, 36);
+            // Whole names: rows of one family differ only at their end
+            // (the form and the shrinkage weight).
+            let mut label = shorten(&m.name, 96);
             match m.kind {
                 ModelKind::Model => {}
                 ModelKind::Baseline => label.push_str(" (baseline)"),

@@ -7,6 +7,7 @@
 
 mod font;
 pub(crate) mod forecast;
+mod legend;
 pub(crate) mod policy;
 pub(crate) mod trace;
 pub(crate) mod tuning;
@@ -23,6 +24,7 @@ use crate::model::{PolicySection, RunReport};
 use crate::{Chart, ReportError};
 
 pub(crate) use font::ensure_font;
+use legend::{Legend, Mark};
 
 /// `forecast-series.svg`.
 pub(crate) const FORECAST_SERIES: &str = "forecast-series.svg";
@@ -164,8 +166,9 @@ fn small_font() -> TextStyle<'static> {
     (FAMILY, 13).into_font().color(&RGBColor(30, 30, 30))
 }
 
-/// Qualitative colours for series (Tableau 10).
-const PALETTE: [RGBColor; 10] = [
+/// Qualitative colours for series: Tableau 10, then D3's cyan and olive,
+/// so that the eleven policies of a default evaluation all differ.
+const PALETTE: [RGBColor; 12] = [
     RGBColor(0x4e, 0x79, 0xa7),
     RGBColor(0xf2, 0x8e, 0x2b),
     RGBColor(0xe1, 0x57, 0x59),
@@ -176,6 +179,8 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(0xff, 0x9d, 0xa7),
     RGBColor(0x9c, 0x75, 0x5f),
     RGBColor(0xba, 0xb0, 0xac),
+    RGBColor(0x17, 0xbe, 0xcf),
+    RGBColor(0xbc, 0xbd, 0x22),
 ];
 
 /// Greys for baselines, so they read apart from the models.
@@ -348,25 +353,18 @@ fn decimate(points: &[(f64, f64)], max: usize) -> Vec<(f64, f64)> {
     out
 }
 
-/// Draws the standard legend box.
-fn draw_legend<'a, DB, CT>(
-    chart: &mut ChartContext<'a, DB, CT>,
-    position: SeriesLabelPosition,
-) -> DrawResult
-where
-    DB: DrawingBackend + 'a,
-    DB::ErrorType: 'static,
-    CT: CoordTranslate,
-{
-    chart
-        .configure_series_labels()
-        .position(position)
-        .background_style(WHITE.mix(0.88))
-        .border_style(RGBColor(160, 160, 160))
-        .label_font(small_font())
-        .draw()
-        .map_err(|e| e.to_string())?;
-    Ok(())
+/// plotters' SVG backend writes a font of size `s` as `font-size: s / 1.24`
+/// (`plotters-svg`), so text is drawn smaller than it measures.
+const SVG_FONT_SCALE: f64 = 1.24;
+
+/// Width of `text` in `font` as an SVG viewer draws it, px (a generous
+/// estimate if it cannot be measured).
+fn text_width(font: &TextStyle<'_>, text: &str) -> u32 {
+    let measured = font
+        .font
+        .box_size(text)
+        .map_or(text.chars().count() as u32 * 9, |(w, _)| w);
+    (f64::from(measured) / SVG_FONT_SCALE).ceil() as u32
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    Area, DrawResult, Extent, MAX_POINTS, Points, caption_font, clamp, color, cost_vs_latency_file,
-    decimate, desc_font, draw_legend, draw_svg, label_font, runs, shorten, size_vs_demand_file,
-    tick, tick_pct, time_unit, wait_cdf_file,
+    Area, DrawResult, Extent, Legend, MAX_POINTS, Mark, Points, caption_font, clamp, color,
+    cost_vs_latency_file, decimate, desc_font, draw_svg, label_font, runs, shorten,
+    size_vs_demand_file, tick, tick_pct, time_unit, wait_cdf_file,
 };
 use crate::model::PolicyScenario;
 use crate::{Chart, ReportError};
@@ -88,53 +88,59 @@ pub(super) fn wait_cdf(
         tick(floor)
     );
     let file = wait_cdf_file(stem);
-    let chart = draw_svg(&file, &title, (960, 480), |root: &Area<'_>| -> DrawResult {
-        let mut chart = ChartBuilder::on(root)
-            .caption(&title, caption_font())
-            .margin(14)
-            .x_label_area_size(48)
-            .y_label_area_size(70)
-            .build_cartesian_2d((floor..top).log_scale(), 0.0..100.0)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc.as_str())
-            .y_desc("grants with wait ≤ x")
-            .label_style(label_font())
-            .axis_desc_style(desc_font())
-            .max_light_lines(2)
-            .light_line_style(RGBColor(242, 242, 242))
-            .bold_line_style(RGBColor(215, 215, 215))
-            .x_label_formatter(&|v| tick(*v))
-            .y_label_formatter(&|v| tick_pct(*v))
-            .draw()?;
-        // Name the left edge: it stands for a wait of 0.
-        let (px, py) = chart.backend_coord(&(floor, 0.0));
-        root.draw(&Text::new(
-            "0",
-            (px, py + 9),
-            label_font().pos(Pos::new(HPos::Center, VPos::Top)),
-        ))?;
-        for (idx, name, pts) in &curves {
-            let c = color(*idx);
-            let mut path = Vec::with_capacity(pts.len() * 2 + 2);
-            let mut prev = 0.0;
-            for &(w, f) in pts {
-                let x = w.clamp(floor, top);
-                path.push((x, prev));
-                path.push((x, f));
-                prev = f;
-            }
-            path.push((top, prev));
-            let path = decimate(&path, MAX_POINTS * 2);
+    let mut legend = Legend::new();
+    for (idx, name, _) in &curves {
+        legend.add(name.clone(), Mark::Line(color(*idx).stroke_width(2)));
+    }
+    let gutter = legend.width();
+    let chart = draw_svg(
+        &file,
+        &title,
+        (960 + gutter, 480),
+        |root: &Area<'_>| -> DrawResult {
+            let mut chart = ChartBuilder::on(root)
+                .caption(&title, caption_font())
+                .margin(14)
+                .margin_right(14 + gutter)
+                .x_label_area_size(48)
+                .y_label_area_size(70)
+                .build_cartesian_2d((floor..top).log_scale(), 0.0..100.0)?;
             chart
-                .draw_series(std::iter::once(PathElement::new(path, c.stroke_width(2))))?
-                .label(name.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                });
-        }
-        draw_legend(&mut chart, SeriesLabelPosition::LowerRight)
-    })?;
+                .configure_mesh()
+                .x_desc(x_desc.as_str())
+                .y_desc("grants with wait ≤ x")
+                .label_style(label_font())
+                .axis_desc_style(desc_font())
+                .max_light_lines(2)
+                .light_line_style(RGBColor(242, 242, 242))
+                .bold_line_style(RGBColor(215, 215, 215))
+                .x_label_formatter(&|v| tick(*v))
+                .y_label_formatter(&|v| tick_pct(*v))
+                .draw()?;
+            // Name the left edge: it stands for a wait of 0.
+            let (px, py) = chart.backend_coord(&(floor, 0.0));
+            root.draw(&Text::new(
+                "0",
+                (px, py + 9),
+                label_font().pos(Pos::new(HPos::Center, VPos::Top)),
+            ))?;
+            for (idx, _, pts) in &curves {
+                let c = color(*idx);
+                let mut path = Vec::with_capacity(pts.len() * 2 + 2);
+                let mut prev = 0.0;
+                for &(w, f) in pts {
+                    let x = w.clamp(floor, top);
+                    path.push((x, prev));
+                    path.push((x, f));
+                    prev = f;
+                }
+                path.push((top, prev));
+                let path = decimate(&path, MAX_POINTS * 2);
+                chart.draw_series(std::iter::once(PathElement::new(path, c.stroke_width(2))))?;
+            }
+            legend.draw(root, &chart, 0)
+        },
+    )?;
     Ok(Some(chart))
 }
 
@@ -219,44 +225,60 @@ pub(super) fn size_vs_demand(
     };
     let title = size_vs_demand_title(&scenario.scenario);
     let file = size_vs_demand_file(stem);
-    let chart = draw_svg(&file, &title, (960, 480), |root: &Area<'_>| -> DrawResult {
-        let mut chart = ChartBuilder::on(root)
-            .caption(&title, caption_font())
-            .margin(14)
-            .x_label_area_size(48)
-            .y_label_area_size(70)
-            .build_cartesian_2d(x_range.clone(), y_range.clone())?;
-        chart
-            .configure_mesh()
-            .x_desc(format!("simulated time ({unit})"))
-            .y_desc("connections")
-            .label_style(label_font())
-            .axis_desc_style(desc_font())
-            .max_light_lines(2)
-            .light_line_style(RGBColor(242, 242, 242))
-            .bold_line_style(RGBColor(215, 215, 215))
-            .x_label_formatter(&|v| tick(*v))
-            .y_label_formatter(&|v| tick(*v))
-            .draw()?;
-        if let Some((policy, segs)) = &demand {
-            let style = RGBColor(0x70, 0x70, 0x70).mix(0.55).stroke_width(3);
+    let demand_label = demand
+        .as_ref()
+        .map(|(policy, _)| format!("demand, busy + waiting (under {})", shorten(policy, 24)));
+    let size_labels: Vec<String> = sizes
+        .iter()
+        .map(|(_, name, _)| format!("size, {name}"))
+        .collect();
+    let demand_style = RGBColor(0x70, 0x70, 0x70).mix(0.55).stroke_width(3);
+    let mut legend = Legend::new();
+    if let Some(label) = &demand_label {
+        legend.add(label.clone(), Mark::Line(demand_style));
+    }
+    for ((idx, _, _), label) in sizes.iter().zip(&size_labels) {
+        legend.add(label.clone(), Mark::Line(color(*idx).stroke_width(2)));
+    }
+    let gutter = legend.width();
+    let chart = draw_svg(
+        &file,
+        &title,
+        (960 + gutter, 480),
+        |root: &Area<'_>| -> DrawResult {
+            let mut chart = ChartBuilder::on(root)
+                .caption(&title, caption_font())
+                .margin(14)
+                .margin_right(14 + gutter)
+                .x_label_area_size(48)
+                .y_label_area_size(70)
+                .build_cartesian_2d(x_range.clone(), y_range.clone())?;
             chart
-                .draw_series(scale(segs).into_iter().map(|s| PathElement::new(s, style)))?
-                .label(format!(
-                    "demand, busy + waiting (under {})",
-                    shorten(policy, 24)
-                ))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
-        }
-        for (idx, name, segs) in &sizes {
-            let style = color(*idx).stroke_width(2);
-            chart
-                .draw_series(scale(segs).into_iter().map(|s| PathElement::new(s, style)))?
-                .label(format!("size, {name}"))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
-        }
-        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)
-    })?;
+                .configure_mesh()
+                .x_desc(format!("simulated time ({unit})"))
+                .y_desc("connections")
+                .label_style(label_font())
+                .axis_desc_style(desc_font())
+                .max_light_lines(2)
+                .light_line_style(RGBColor(242, 242, 242))
+                .bold_line_style(RGBColor(215, 215, 215))
+                .x_label_formatter(&|v| tick(*v))
+                .y_label_formatter(&|v| tick(*v))
+                .draw()?;
+            if let Some((_, segs)) = &demand {
+                chart.draw_series(
+                    scale(segs)
+                        .into_iter()
+                        .map(|s| PathElement::new(s, demand_style)),
+                )?;
+            }
+            for (idx, _, segs) in &sizes {
+                let style = color(*idx).stroke_width(2);
+                chart.draw_series(scale(segs).into_iter().map(|s| PathElement::new(s, style)))?;
+            }
+            legend.draw(root, &chart, 0)
+        },
+    )?;
     Ok(Some(chart))
 }
 
@@ -340,63 +362,72 @@ pub(super) fn cost_vs_latency(
     };
     let y_desc = format!("mean acquire wait (ms), {replications} replications");
     let file = cost_vs_latency_file(stem);
-    let chart = draw_svg(&file, &title, (960, 520), |root: &Area<'_>| -> DrawResult {
-        let mut chart = ChartBuilder::on(root)
-            .caption(&title, caption_font())
-            .margin(14)
-            .margin_right(40)
-            .x_label_area_size(48)
-            .y_label_area_size(70)
-            .build_cartesian_2d(x_range.clone(), y_range.clone())?;
-        chart
-            .configure_mesh()
-            .x_desc("connection-seconds (cost), lower is cheaper")
-            .y_desc(y_desc.as_str())
-            .label_style(label_font())
-            .axis_desc_style(desc_font())
-            .max_light_lines(2)
-            .light_line_style(RGBColor(242, 242, 242))
-            .bold_line_style(RGBColor(215, 215, 215))
-            .x_label_formatter(&|v| tick(*v))
-            .y_label_formatter(&|v| tick(*v))
-            .draw()?;
-        for p in &points {
-            let c = color(p.idx);
-            let style = c.stroke_width(2);
-            if let Some((lo, hi)) = p.x_ci {
-                chart.draw_series(std::iter::once(PathElement::new(
-                    vec![(lo, p.y), (hi, p.y)],
-                    style,
-                )))?;
-                for x in [lo, hi] {
-                    chart.draw_series(std::iter::once(
-                        EmptyElement::at((x, p.y)) + PathElement::new(vec![(0, -5), (0, 5)], style),
-                    ))?;
-                }
-            }
-            if let Some((lo, hi)) = p.y_ci {
-                chart.draw_series(std::iter::once(PathElement::new(
-                    vec![(p.x, lo), (p.x, hi)],
-                    style,
-                )))?;
-                for y in [lo, hi] {
-                    chart.draw_series(std::iter::once(
-                        EmptyElement::at((p.x, y)) + PathElement::new(vec![(-5, 0), (5, 0)], style),
-                    ))?;
-                }
-            }
-            // Points of similar cost and wait overlap: names go to the
-            // legend, matched by colour.
+    let mut legend = Legend::new();
+    for p in &points {
+        legend.add(p.label.clone(), Mark::Dot(color(p.idx).filled()));
+    }
+    let gutter = legend.width();
+    let chart = draw_svg(
+        &file,
+        &title,
+        (960 + gutter, 520),
+        |root: &Area<'_>| -> DrawResult {
+            let mut chart = ChartBuilder::on(root)
+                .caption(&title, caption_font())
+                .margin(14)
+                .margin_right(40 + gutter)
+                .x_label_area_size(48)
+                .y_label_area_size(70)
+                .build_cartesian_2d(x_range.clone(), y_range.clone())?;
             chart
-                .draw_series(std::iter::once(
+                .configure_mesh()
+                .x_desc("connection-seconds (cost), lower is cheaper")
+                .y_desc(y_desc.as_str())
+                .label_style(label_font())
+                .axis_desc_style(desc_font())
+                .max_light_lines(2)
+                .light_line_style(RGBColor(242, 242, 242))
+                .bold_line_style(RGBColor(215, 215, 215))
+                .x_label_formatter(&|v| tick(*v))
+                .y_label_formatter(&|v| tick(*v))
+                .draw()?;
+            for p in &points {
+                let c = color(p.idx);
+                let style = c.stroke_width(2);
+                if let Some((lo, hi)) = p.x_ci {
+                    chart.draw_series(std::iter::once(PathElement::new(
+                        vec![(lo, p.y), (hi, p.y)],
+                        style,
+                    )))?;
+                    for x in [lo, hi] {
+                        chart.draw_series(std::iter::once(
+                            EmptyElement::at((x, p.y))
+                                + PathElement::new(vec![(0, -5), (0, 5)], style),
+                        ))?;
+                    }
+                }
+                if let Some((lo, hi)) = p.y_ci {
+                    chart.draw_series(std::iter::once(PathElement::new(
+                        vec![(p.x, lo), (p.x, hi)],
+                        style,
+                    )))?;
+                    for y in [lo, hi] {
+                        chart.draw_series(std::iter::once(
+                            EmptyElement::at((p.x, y))
+                                + PathElement::new(vec![(-5, 0), (5, 0)], style),
+                        ))?;
+                    }
+                }
+                // Points of similar cost and wait overlap: names go to the
+                // legend, matched by colour.
+                chart.draw_series(std::iter::once(
                     EmptyElement::at((p.x, p.y))
                         + Circle::new((0, 0), 6, c.filled())
                         + Circle::new((0, 0), 6, WHITE.stroke_width(1)),
-                ))?
-                .label(p.label.clone())
-                .legend(move |(x, y)| Circle::new((x + 10, y), 5, c.filled()));
-        }
-        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
-    })?;
+                ))?;
+            }
+            legend.draw(root, &chart, 26)
+        },
+    )?;
     Ok(Some(chart))
 }

@@ -4,8 +4,8 @@
 use plotters::prelude::*;
 
 use super::{
-    Area, DrawResult, Extent, MAX_POINTS, Points, caption_font, clamp, color, decimate, desc_font,
-    draw_legend, draw_svg, label_font, runs, tick, time_unit,
+    Area, DrawResult, Extent, Legend, MAX_POINTS, Mark, Points, caption_font, clamp, color,
+    decimate, desc_font, draw_svg, label_font, runs, tick, time_unit,
 };
 use crate::trace::TraceProfile;
 use crate::{Chart, ReportError};
@@ -77,39 +77,47 @@ fn lines_chart(
     .range(0.0);
     let mut y_range = y_ext.with(0.0).range(0.06);
     y_range.start = 0.0;
-    let chart = draw_svg(file, title, (960, 420), |root: &Area<'_>| -> DrawResult {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, caption_font())
-            .margin(14)
-            .x_label_area_size(48)
-            .y_label_area_size(70)
-            .build_cartesian_2d(x_range.clone(), y_range.clone())?;
-        chart
-            .configure_mesh()
-            .x_desc(format!("time since the first arrival ({unit})"))
-            .y_desc(y_desc)
-            .label_style(label_font())
-            .axis_desc_style(desc_font())
-            .max_light_lines(2)
-            .light_line_style(RGBColor(242, 242, 242))
-            .bold_line_style(RGBColor(215, 215, 215))
-            .x_label_formatter(&|v| tick(*v))
-            .y_label_formatter(&|v| tick(*v))
-            .draw()?;
-        for (k, name, s) in &segs {
-            let style = color(*k).stroke_width(2);
-            let scaled = s.iter().map(|seg| {
-                decimate(
-                    &seg.iter().map(|&(t, v)| (t / div, v)).collect::<Vec<_>>(),
-                    MAX_POINTS,
-                )
-            });
+    let mut legend = Legend::new();
+    for (k, name, _) in &segs {
+        legend.add(*name, Mark::Line(color(*k).stroke_width(2)));
+    }
+    let gutter = legend.width();
+    let chart = draw_svg(
+        file,
+        title,
+        (960 + gutter, 420),
+        |root: &Area<'_>| -> DrawResult {
+            let mut chart = ChartBuilder::on(root)
+                .caption(title, caption_font())
+                .margin(14)
+                .margin_right(14 + gutter)
+                .x_label_area_size(48)
+                .y_label_area_size(70)
+                .build_cartesian_2d(x_range.clone(), y_range.clone())?;
             chart
-                .draw_series(scaled.map(|seg| PathElement::new(seg, style)))?
-                .label(*name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
-        }
-        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
-    })?;
+                .configure_mesh()
+                .x_desc(format!("time since the first arrival ({unit})"))
+                .y_desc(y_desc)
+                .label_style(label_font())
+                .axis_desc_style(desc_font())
+                .max_light_lines(2)
+                .light_line_style(RGBColor(242, 242, 242))
+                .bold_line_style(RGBColor(215, 215, 215))
+                .x_label_formatter(&|v| tick(*v))
+                .y_label_formatter(&|v| tick(*v))
+                .draw()?;
+            for (k, _, s) in &segs {
+                let style = color(*k).stroke_width(2);
+                let scaled = s.iter().map(|seg| {
+                    decimate(
+                        &seg.iter().map(|&(t, v)| (t / div, v)).collect::<Vec<_>>(),
+                        MAX_POINTS,
+                    )
+                });
+                chart.draw_series(scaled.map(|seg| PathElement::new(seg, style)))?;
+            }
+            legend.draw(root, &chart, 0)
+        },
+    )?;
     Ok(Some(chart))
 }

@@ -3,11 +3,10 @@
 //! runner-up marked, the constraint's bound drawn.
 
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    Area, DrawResult, Extent, TUNING, caption_font, clamp, desc_font, draw_legend, draw_svg,
-    label_font, shorten, small_font, tick,
+    Area, DrawResult, Extent, Legend, Mark, TUNING, caption_font, clamp, desc_font, draw_svg,
+    label_font, shorten, tick,
 };
 use crate::format::num_short;
 use crate::model::{Candidate, TuningSection};
@@ -57,6 +56,9 @@ fn metric(c: &Candidate, name: &str) -> Option<f64> {
     c.metrics.iter().find(|(m, _)| m == name).map(|(_, v)| *v)
 }
 
+/// A candidate drawn: its index, x, objective, feasible.
+type Point = (usize, f64, f64, bool);
+
 /// 9. Objective vs the first constraint's metric for every candidate.
 pub(super) fn tuning(t: &TuningSection) -> Result<Option<Chart>, ReportError> {
     let constraint = t.constraints.first().and_then(|c| parse_constraint(c));
@@ -72,7 +74,7 @@ pub(super) fn tuning(t: &TuningSection) -> Result<Option<Chart>, ReportError> {
             None => i as f64,
         }
     };
-    let points: Vec<(usize, f64, f64, bool)> = t
+    let points: Vec<Point> = t
         .candidates
         .iter()
         .enumerate()
@@ -108,15 +110,46 @@ pub(super) fn tuning(t: &TuningSection) -> Result<Option<Chart>, ReportError> {
     let runner_up = t
         .runner_up
         .and_then(|i| points.iter().find(|p| p.0 == i).copied());
+    // The chosen and the runner-up are often neighbours, so they are named
+    // in the legend beside the plot rather than by text next to the points,
+    // which would overlap.
+    let bound_label = bound.map(|(b, c)| format!("bound: {} {} {}", c.metric, c.op, num_short(b)));
+    let marks: Vec<(Point, String, ShapeStyle)> = [
+        (chosen, "chosen", BLACK.stroke_width(3)),
+        (
+            runner_up,
+            "runner-up",
+            RGBColor(0x4e, 0x79, 0xa7).stroke_width(2),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(mark, name, ring)| mark.map(|p| (p, format!("{name} (#{})", p.0), ring)))
+    .collect();
+    let bound_style = BOUND.stroke_width(2);
+    let cross_style = INFEASIBLE.stroke_width(2);
+    let mut legend = Legend::new();
+    if let Some(label) = &bound_label {
+        legend.add(label.clone(), Mark::Line(bound_style));
+    }
+    if points.iter().any(|p| p.3) {
+        legend.add("feasible", Mark::Dot(FEASIBLE.filled()));
+    }
+    if points.iter().any(|p| !p.3) {
+        legend.add("infeasible", Mark::Cross(cross_style));
+    }
+    for (_, label, ring) in &marks {
+        legend.add(label.clone(), Mark::Ring(*ring));
+    }
+    let gutter = legend.width();
     let chart = draw_svg(
         TUNING,
         &title,
-        (960, 520),
+        (960 + gutter, 520),
         |root: &Area<'_>| -> DrawResult {
             let mut chart = ChartBuilder::on(root)
                 .caption(&title, caption_font())
                 .margin(14)
-                .margin_right(40)
+                .margin_right(40 + gutter)
                 .x_label_area_size(48)
                 .y_label_area_size(80)
                 .build_cartesian_2d(x_range.clone(), y_range.clone())?;
@@ -132,70 +165,29 @@ pub(super) fn tuning(t: &TuningSection) -> Result<Option<Chart>, ReportError> {
                 .x_label_formatter(&|v| tick(*v))
                 .y_label_formatter(&|v| tick(*v))
                 .draw()?;
-            if let Some((b, c)) = &bound {
-                let style = BOUND.stroke_width(2);
-                chart
-                    .draw_series(DashedLineSeries::new(
-                        vec![(*b, y_range.start), (*b, y_range.end)],
-                        8,
-                        5,
-                        style,
-                    ))?
-                    .label(format!("bound: {} {} {}", c.metric, c.op, num_short(*b)))
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+            if let Some((b, _)) = &bound {
+                chart.draw_series(DashedLineSeries::new(
+                    vec![(*b, y_range.start), (*b, y_range.end)],
+                    8,
+                    5,
+                    bound_style,
+                ))?;
             }
-            let feasible: Vec<_> = points.iter().filter(|p| p.3).collect();
-            let infeasible: Vec<_> = points.iter().filter(|p| !p.3).collect();
-            if !feasible.is_empty() {
-                chart
-                    .draw_series(
-                        feasible
-                            .iter()
-                            .map(|p| Circle::new((p.1, p.2), 5, FEASIBLE.filled())),
-                    )?
-                    .label("feasible")
-                    .legend(|(x, y)| Circle::new((x + 10, y), 5, FEASIBLE.filled()));
+            chart.draw_series(
+                points
+                    .iter()
+                    .filter(|p| p.3)
+                    .map(|p| Circle::new((p.1, p.2), 5, FEASIBLE.filled())),
+            )?;
+            chart.draw_series(points.iter().filter(|p| !p.3).map(|p| {
+                EmptyElement::at((p.1, p.2))
+                    + PathElement::new(vec![(-5, -5), (5, 5)], cross_style)
+                    + PathElement::new(vec![(-5, 5), (5, -5)], cross_style)
+            }))?;
+            for (p, _, ring) in &marks {
+                chart.draw_series(std::iter::once(Circle::new((p.1, p.2), 11, *ring)))?;
             }
-            if !infeasible.is_empty() {
-                let style = INFEASIBLE.stroke_width(2);
-                let cross = move |at: (f64, f64)| {
-                    EmptyElement::at(at)
-                        + PathElement::new(vec![(-5, -5), (5, 5)], style)
-                        + PathElement::new(vec![(-5, 5), (5, -5)], style)
-                };
-                chart
-                    .draw_series(infeasible.iter().map(|p| cross((p.1, p.2))))?
-                    .label("infeasible")
-                    .legend(move |(x, y)| {
-                        EmptyElement::at((x + 10, y))
-                            + PathElement::new(vec![(-5, -5), (5, 5)], style)
-                            + PathElement::new(vec![(-5, 5), (5, -5)], style)
-                    });
-            }
-            for (mark, name, ring) in [
-                (chosen, "chosen", BLACK.stroke_width(3)),
-                (
-                    runner_up,
-                    "runner-up",
-                    RGBColor(0x4e, 0x79, 0xa7).stroke_width(2),
-                ),
-            ] {
-                if let Some(p) = mark {
-                    chart
-                        .draw_series(std::iter::once(
-                            EmptyElement::at((p.1, p.2))
-                                + Circle::new((0, 0), 11, ring)
-                                + Text::new(
-                                    format!("{name} (#{})", p.0),
-                                    (14, -12),
-                                    small_font().pos(Pos::new(HPos::Left, VPos::Bottom)),
-                                ),
-                        ))?
-                        .label(name)
-                        .legend(move |(x, y)| Circle::new((x + 10, y), 7, ring));
-                }
-            }
-            draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
+            legend.draw(root, &chart, 26)
         },
     )?;
     Ok(Some(chart))
