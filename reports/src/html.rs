@@ -29,8 +29,8 @@ th.num{text-align:right}
 td.num{text-align:right;white-space:nowrap}
 td code{white-space:nowrap}
 tbody tr:nth-child(even)>td{background:#fafbfc}
-.table-wrap tr>:first-child{position:sticky;left:0;z-index:1;max-width:24em}
-.table-wrap td:first-child code{white-space:normal}
+.table-wrap tr>:first-child{position:sticky;left:0;z-index:1;max-width:26em}
+td code.long{white-space:normal}
 figure{margin:1rem 0}
 figure svg{max-width:100%;height:auto;border:1px solid #e4e7eb}
 figcaption{font-size:.88rem;color:#57606a}
@@ -158,6 +158,9 @@ fn push_table(out: &mut String, table: &Table) {
     out.push_str("</tbody>\n</table></div>\n");
 }
 
+/// Code spans longer than this many characters may wrap in tables.
+const LONG_CODE: usize = 32;
+
 fn inline(line: &Line) -> String {
     let mut out = String::new();
     for span in line {
@@ -169,7 +172,13 @@ fn inline(line: &Line) -> String {
                 out.push_str("</strong>");
             }
             Span::Code(s) => {
-                out.push_str("<code>");
+                // A long name (a model's hyper-parameters) may wrap at its
+                // spaces in a table; a short one (a policy) stays whole.
+                out.push_str(if s.chars().count() > LONG_CODE {
+                    "<code class=\"long\">"
+                } else {
+                    "<code>"
+                });
                 out.push_str(&escape(s));
                 out.push_str("</code>");
             }
