@@ -41,7 +41,7 @@ enum Command {
     /// Simulate every scenario of a scenario file and write telemetry
     /// Parquet plus summary.json under --out.
     Simulate {
-        /// The scenario file (TOML; see experiments/README.md).
+        /// The scenario file (TOML; see docs/reference/scenario.md).
         scenario: PathBuf,
         /// Output directory (created if missing).
         #[arg(long, short)]

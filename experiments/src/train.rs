@@ -45,7 +45,7 @@ pub struct TrainArgs {
     /// Output directory.
     #[arg(long, short)]
     pub out: PathBuf,
-    /// TOML with [dataset] and [train] tables (see experiments/README.md).
+    /// TOML with [dataset] and [train] tables (see docs/reference/training.md).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Horizons in intervals, e.g. 5,15,30,60.

@@ -1,6 +1,7 @@
 //! A TCP proxy that holds every chunk of bytes for a fixed time in each
 //! direction: a database some milliseconds away, on one machine. The
-//! closed-loop replay check of the README ("A database 1 ms away") runs
+//! closed-loop replay check in `docs/findings/2026-12-03-replay-fidelity.md`
+//! ("A database 1 ms away") runs
 //! the example service through it, so that a query's time is mostly the
 //! network's, as with a database on its own host.
 //!

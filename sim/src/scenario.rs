@@ -17,7 +17,7 @@
 //!
 //! Every table rejects unknown fields; every value is checked, and an error
 //! names the field's path (`scenario[1].pool.settings.min_size`). The full field
-//! list is in `experiments/README.md`.
+//! list is in `docs/reference/scenario.md`.
 
 use std::path::Path;
 

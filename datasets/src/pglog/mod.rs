@@ -35,8 +35,8 @@
 //!   return), so these holds are lower bounds, and for short statements
 //!   far below what a pool sees: on this project's machine the same 10 s
 //!   of prepared `SELECT`s held 0.012 ms each in the server's log and
-//!   0.31 ms checked out of the runtime pool, 25× longer (README, "Replay
-//!   a production trace");
+//!   0.31 ms checked out of the runtime pool, 25× longer (`docs/findings/
+//!   2026-12-03-replay-fidelity.md`);
 //! - `BEGIN` … `COMMIT`/`ROLLBACK` in one session is one `transaction`
 //!   request that holds its connection from the start of `BEGIN` to the
 //!   end of the last statement, with the pattern of its first statement;

@@ -3,7 +3,7 @@
 //! the closed-loop comparison. Every section is optional except
 //! `[experiment]` and the scenarios; unknown fields and bad values are
 //! refused with the field's path. The format is documented, field by field,
-//! in `experiments/README.md`.
+//! in `docs/reference/manifest.md`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -780,15 +780,59 @@ mod field_docs {
         }
     }
 
-    /// The reference pages, concatenated: the manifest and scenario
-    /// reference (experiments/README.md) and the runtime's `pool.toml`
-    /// section of the top-level README (issue 25 moves both into `docs/`).
+    /// The reference pages (`docs/reference/*.md`), concatenated.
     fn reference() -> String {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        ["README.md", "../README.md"]
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/reference");
+        let mut pages: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "md"))
+            .collect();
+        pages.sort();
+        assert!(pages.len() >= 6, "reference pages missing in {dir:?}");
+        pages
             .iter()
-            .map(|p| std::fs::read_to_string(root.join(p)).unwrap())
+            .map(|p| std::fs::read_to_string(p).unwrap())
             .collect()
+    }
+
+    /// Every table key written in the shipped manifests, scenario files and
+    /// pool files (`experiments/manifests/**/*.toml`, `notebooks/*.toml`),
+    /// with the file: they
+    /// set fields a default manifest leaves out (replay, patterns,
+    /// failures, every policy kind). Keys of `tuning.space` are dotted
+    /// paths; each of their parts is a field.
+    fn shipped_keys() -> BTreeSet<(String, String)> {
+        fn walk(v: &toml::Value, file: &str, out: &mut BTreeSet<(String, String)>) {
+            match v {
+                toml::Value::Table(t) => {
+                    for (k, x) in t {
+                        for part in k.split('.') {
+                            out.insert((part.to_string(), file.to_string()));
+                        }
+                        walk(x, file, out);
+                    }
+                }
+                toml::Value::Array(a) => a.iter().for_each(|x| walk(x, file, out)),
+                _ => {}
+            }
+        }
+        let mut out = BTreeSet::new();
+        let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut dirs = vec![here.join("manifests"), here.join("../notebooks")];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "toml") {
+                    let text = std::fs::read_to_string(&p).unwrap();
+                    let v: toml::Value = toml::from_str(&text).unwrap();
+                    walk(&v, &p.display().to_string(), &mut out);
+                }
+            }
+        }
+        out
     }
 
     /// Whether `key` is named in `text` as code (`` `key` ``, `` `….key` ``,
@@ -823,7 +867,23 @@ mod field_docs {
         let missing: Vec<&String> = all.iter().filter(|k| !named(&text, k)).collect();
         assert!(
             missing.is_empty(),
-            "{} fields not named: {missing:?}",
+            "{} fields not named in docs/reference: {missing:?}",
+            missing.len()
+        );
+    }
+
+    #[test]
+    fn every_field_a_shipped_file_sets_is_named_in_the_reference() {
+        // Scenario, policy and tuning names are values, never keys, except
+        // in `tuning.space`, whose keys are paths of fields.
+        let text = reference();
+        let missing: Vec<_> = shipped_keys()
+            .into_iter()
+            .filter(|(k, _)| !named(&text, k))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{} fields not named in docs/reference: {missing:?}",
             missing.len()
         );
     }

@@ -37,7 +37,7 @@ mod steps;
 /// Options of `poolcast run`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct RunArgs {
-    /// The experiment manifest (see experiments/README.md).
+    /// The experiment manifest (see docs/reference/manifest.md).
     pub manifest: PathBuf,
     /// Parent of the experiment directories.
     #[arg(long, short, default_value = "runs")]

@@ -22,7 +22,7 @@
 //! wakes on its timer's tick (tokio's is 1 ms), together with every other
 //! client whose sleep ends in that tick; a think time replayed to the
 //! nanosecond spreads those arrivals out, and with them the waits they
-//! cause (measured on `pg_service`: README "Closed loop"). Rounding to the
+//! cause (measured on `pg_service`: `docs/findings/2026-12-03-replay-fidelity.md`). Rounding to the
 //! nearest tick is unbiased when the recorded end fell anywhere in its tick.
 //!
 //! By default a chain keeps its length: a client that waits longer than it
