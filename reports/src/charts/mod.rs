@@ -360,8 +360,12 @@ const SVG_FONT_SCALE: f64 = 1.24;
 /// Width of `text` in `font` as an SVG viewer draws it, px (a generous
 /// estimate if it cannot be measured).
 fn text_width(font: &TextStyle<'_>, text: &str) -> u32 {
-    let measured = font
-        .font
+    // Charts measure their legends before drawing, when the font may not
+    // have been registered yet as `font` was made (plotters resolves a font
+    // when it is made): register it, then make the font again.
+    let _ = ensure_font();
+    let measured = (FAMILY, font.font.get_size())
+        .into_font()
         .box_size(text)
         .map_or(text.chars().count() as u32 * 9, |(w, _)| w);
     (f64::from(measured) / SVG_FONT_SCALE).ceil() as u32
