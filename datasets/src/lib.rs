@@ -57,6 +57,6 @@ pub use schema::{
 pub use table::{FeatureTable, FeatureTableWriter, read_feature_table};
 pub use trace::{RecorderRequests, read_recorder_requests, read_recorder_snapshots};
 pub use writer::{
-    AtomicWriteError, RecordWriter, SnapshotWriter, WriteOptions, WriteStats, temp_path,
-    write_atomic, write_records, write_snapshots,
+    AtomicWriteError, RecordWriter, SnapshotWriter, WriteOptions, WriteStats, create_temp_sibling,
+    temp_path, write_atomic, write_records, write_snapshots,
 };

@@ -10,7 +10,11 @@
 //! ([`temp_path`]); [`SnapshotWriter::finish`] / [`RecordWriter::finish`]
 //! write the footer, sync the file and rename it to `<path>`. A writer dropped
 //! without `finish` (an error, a panic, an early return) deletes its temporary
-//! file, so a half-written file is never presented as complete.
+//! file, so a half-written file is never presented as complete. One writer
+//! owns each Parquet file (a run's telemetry belongs to its one job), so
+//! its temporary name is fixed; [`write_atomic`], which every shard calls
+//! on the same run-level files, writes through a name of its own
+//! ([`create_temp_sibling`]).
 //!
 //! **Determinism.** The same rows written with the same options produce
 //! identical bytes: `created_by` is the fixed string [`CREATED_BY`], and the
@@ -19,9 +23,11 @@
 //! schema, all of which depend on the inputs only.
 
 use std::ffi::OsString;
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::{
     ArrayRef, Float64Builder, StringBuilder, UInt8Builder, UInt32Builder, UInt64Builder,
@@ -112,7 +118,8 @@ pub struct WriteStats {
     pub bytes: u64,
 }
 
-/// The temporary sibling a writer for `path` writes to: `<path>.tmp`.
+/// The temporary sibling a Parquet writer for `path` writes to:
+/// `<path>.tmp`.
 pub fn temp_path(path: &Path) -> PathBuf {
     let mut name = OsString::from(path.as_os_str());
     name.push(".tmp");
@@ -134,9 +141,14 @@ pub struct AtomicWriteError {
     pub source: std::io::Error,
 }
 
-/// Writes `bytes` to `path` through its temporary sibling ([`temp_path`]),
-/// creating the parent directories: a reader never sees a half-written
-/// file under the final name, and a failed write leaves no temporary file.
+/// Writes `bytes` to `path` through a temporary sibling of its own
+/// ([`create_temp_sibling`]), synced to disk before it is renamed into
+/// place, and syncs the directory after: a reader never sees a
+/// half-written file under the final name, a crash never leaves the final
+/// name empty, a failed write leaves no temporary file, and any number of
+/// processes (shards on one shared directory) and threads may write the
+/// same path at once: each renames a whole file of its own, and the last
+/// rename wins.
 ///
 /// # Errors
 /// [`AtomicWriteError`] names the file and the step that failed.
@@ -149,15 +161,51 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::result::Result<(), Atomic
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(|e| fail(dir, "create the directory", e))?;
     }
-    let tmp = temp_path(path);
-    if let Err(e) = fs::write(&tmp, bytes) {
+    let (tmp, mut file) =
+        create_temp_sibling(path).map_err(|e| fail(path, "create a temporary file beside", e))?;
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| fail(&tmp, "write", e));
+    drop(file);
+    let renamed = written
+        .and_then(|()| fs::rename(&tmp, path).map_err(|e| fail(path, "rename into place", e)));
+    if renamed.is_err() {
         let _ = fs::remove_file(&tmp);
-        return Err(fail(&tmp, "write", e));
+    } else {
+        sync_parent_dir(path);
     }
-    fs::rename(&tmp, path).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        fail(path, "rename into place", e)
-    })
+    renamed
+}
+
+/// Creates a new, empty file beside `path` that no other writer has:
+/// `<name>.<process id>.<n>.tmp`, created exclusively (`O_EXCL`), so two
+/// processes on two hosts sharing the directory cannot share one either.
+///
+/// # Errors
+/// The directory cannot be written, or no free name was found.
+pub fn create_temp_sibling(path: &Path) -> std::io::Result<(PathBuf, File)> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the path has no file name",
+        )
+    })?;
+    let mut last = None;
+    for _ in 0..64 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let mut tmp_name = OsString::from(name);
+        tmp_name.push(format!(".{}.{n}.tmp", std::process::id()));
+        let tmp = path.with_file_name(tmp_name);
+        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(file) => return Ok((tmp, file)),
+            // Another host's process with the same id: the next number.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free temporary name")))
 }
 
 // ---------------------------------------------------------------------------
