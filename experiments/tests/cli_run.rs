@@ -482,6 +482,87 @@ fn shards_merged_then_finished_equal_an_unsharded_run() {
     assert_same(&run_dir(&whole), &run_dir(&merged));
 }
 
+/// `poolcast run --shard i/n` started as a child writing into `out`.
+fn spawn_shard(manifest: &str, out: &Path, i: u32, n: u32) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_poolcast"))
+        .args(["run", manifest, "--out", out.to_str().unwrap()])
+        .args(["--shard", &format!("{i}/{n}"), "-q"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary starts")
+}
+
+/// Every file under `root` whose name says it is a temporary.
+fn temporaries(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "tmp") {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Four shard processes started at the same moment into one `--out` (as
+/// a Job array on a shared volume), then `merge` (a check there) and the
+/// finishing run: the files of an unsharded run, round after round. In the
+/// last round one shard is killed part-way and started again. Before issue
+/// 26 the shards collided on the run-level files' temporary name.
+#[test]
+fn four_concurrent_shards_on_one_directory_equal_an_unsharded_run() {
+    let d = tempfile::tempdir().unwrap();
+    let m = write_manifest(d.path(), TINY);
+    let ms = m.to_str().unwrap();
+    let whole = d.path().join("whole");
+    ok(&poolcast(&[
+        "run",
+        ms,
+        "--out",
+        whole.to_str().unwrap(),
+        "-q",
+    ]));
+    for round in 0..3 {
+        let shared = d.path().join(format!("shared-{round}"));
+        let mut children: Vec<_> = (0..4).map(|i| spawn_shard(ms, &shared, i, 4)).collect();
+        if round == 2 {
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            children[1].kill().expect("the shard is killed");
+            let _ = children[1].wait();
+            children[1] = spawn_shard(ms, &shared, 1, 4);
+        }
+        for c in children {
+            ok(&c.wait_with_output().expect("the shard ends"));
+        }
+        let run = run_dir(&shared);
+        ok(&poolcast(&[
+            "merge",
+            run.to_str().unwrap(),
+            "--out",
+            shared.to_str().unwrap(),
+            "-q",
+        ]));
+        ok(&poolcast(&[
+            "run",
+            ms,
+            "--out",
+            shared.to_str().unwrap(),
+            "-q",
+        ]));
+        assert_same(&run_dir(&whole), &run);
+        if round < 2 {
+            // a killed process may leave its temporary; a finished one not
+            assert_eq!(temporaries(&shared), Vec::<PathBuf>::new(), "round {round}");
+        }
+    }
+}
+
 #[test]
 fn the_exported_pool_toml_drives_a_runtime_pool_with_the_run_s_model() {
     let d = tempfile::tempdir().unwrap();
