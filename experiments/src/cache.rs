@@ -107,17 +107,26 @@ pub fn stamp_path(dir: &Path, step: &str) -> PathBuf {
 /// Whether the step stamped in `dir` under `step` finished with `key` and
 /// its files are intact.
 pub fn is_done(dir: &Path, step: &str, key: &str) -> bool {
-    let Ok(text) = std::fs::read(stamp_path(dir, step)) else {
-        return false;
-    };
-    let Ok(stamp) = serde_json::from_slice::<Stamp>(&text) else {
-        return false;
-    };
-    stamp.key == key
-        && stamp
-            .files
-            .iter()
-            .all(|(f, h)| sha256_file(&dir.join(f)).is_ok_and(|x| &x == h))
+    intact_stamp(dir, step).is_some_and(|stamp| stamp.key == key)
+}
+
+/// Whether the step stamped in `dir` under `step` finished, with whatever
+/// key, and its files are intact (`poolcast status` counts the
+/// simulations whose keys depend on a model this way).
+pub fn is_stamped(dir: &Path, step: &str) -> bool {
+    intact_stamp(dir, step).is_some()
+}
+
+/// The stamp in `dir` of `step` when it reads and every file it lists is
+/// as stamped.
+fn intact_stamp(dir: &Path, step: &str) -> Option<Stamp> {
+    let text = std::fs::read(stamp_path(dir, step)).ok()?;
+    let stamp = serde_json::from_slice::<Stamp>(&text).ok()?;
+    stamp
+        .files
+        .iter()
+        .all(|(f, h)| sha256_file(&dir.join(f)).is_ok_and(|x| &x == h))
+        .then_some(stamp)
 }
 
 /// Records that the step in `dir` finished with `key`, having written

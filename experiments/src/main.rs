@@ -25,6 +25,7 @@ mod run;
 mod simjob;
 mod simulate;
 mod stats;
+mod status;
 mod train;
 mod tune;
 
@@ -111,6 +112,13 @@ enum Command {
         #[arg(long, short)]
         jobs: Option<usize>,
     },
+    /// Where a run directory of `poolcast run` stands: every step, how
+    /// many of its simulations are finished, how far each shard is, and
+    /// what is left. Reads only.
+    Status {
+        #[command(flatten)]
+        args: status::StatusArgs,
+    },
     /// Export the winning model of a horizon from a `poolcast train` output
     /// directory as the artifact the runtime pool loads.
     Export {
@@ -176,6 +184,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Merge { args } => merge::merge_cmd(&args).map(|_| ()),
         Command::Inspect { args } => inspect::inspect_cmd(&args),
         Command::Advise { args, jobs } => workers(jobs)?.install(|| advise::advise_cmd(&args)),
+        Command::Status { args } => status::status_cmd(&args),
         Command::Export {
             train_dir,
             horizon,

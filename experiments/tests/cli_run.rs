@@ -563,6 +563,59 @@ fn four_concurrent_shards_on_one_directory_equal_an_unsharded_run() {
     }
 }
 
+/// `poolcast status` says how far a sharded run is: one shard of two
+/// finished, the other not started, the steps after the data not begun;
+/// and, once the run is finished, that nothing is left.
+#[test]
+fn status_shows_each_shard_and_what_is_left() {
+    let d = tempfile::tempdir().unwrap();
+    let m = write_manifest(d.path(), TINY);
+    let ms = m.to_str().unwrap();
+    let out = d.path().join("o");
+    let os = out.to_str().unwrap();
+    ok(&poolcast(&["run", ms, "--out", os, "--shard", "0/2", "-q"]));
+    let run = run_dir(&out);
+    let status = poolcast(&["status", run.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&status.stdout).to_string();
+    ok(&status);
+    assert!(
+        text.contains("shard 0/2") && text.contains("finished"),
+        "{text}"
+    );
+    assert!(text.contains("shard 1/2  0 of"), "{text}");
+    assert!(
+        text.contains("  data       partly  1 of 2 simulations"),
+        "{text}"
+    );
+    assert!(text.contains("  train      -"), "{text}");
+    assert!(text.contains("left: data (1 simulation left)"), "{text}");
+    // the same through the manifest, as `poolcast run` was given it
+    let by_manifest = poolcast(&["status", ms, "--out", os]);
+    assert_eq!(String::from_utf8_lossy(&by_manifest.stdout), text);
+    ok(&poolcast(&["run", ms, "--out", os, "-q"]));
+    let done =
+        String::from_utf8_lossy(&poolcast(&["status", run.to_str().unwrap()]).stdout).to_string();
+    assert!(
+        done.contains("left: nothing; the run is finished"),
+        "{done}"
+    );
+    assert!(
+        done.lines()
+            .filter(|l| l.starts_with("  "))
+            .all(|l| l.contains(" done ") || l.contains("shard")),
+        "{done}"
+    );
+    // a run that never started is named
+    let none = poolcast(&[
+        "status",
+        ms,
+        "--out",
+        d.path().join("empty").to_str().unwrap(),
+    ]);
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no such run directory"));
+}
+
 #[test]
 fn the_exported_pool_toml_drives_a_runtime_pool_with_the_run_s_model() {
     let d = tempfile::tempdir().unwrap();

@@ -32,7 +32,7 @@ use crate::policies::{self};
 use crate::simjob::{self, JobOutput, SimJob, read_json, to_json};
 use crate::tune;
 
-mod steps;
+pub(crate) mod steps;
 
 /// Options of `poolcast run`.
 #[derive(clap::Args, Debug, Clone)]

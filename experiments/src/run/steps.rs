@@ -168,11 +168,7 @@ fn data(m: &Manifest, root: &Path, ui: &mut Ui, sims: &mut SimTally) -> Result<V
 /// Step 2: the features of every data run, in `features.parquet`.
 fn features(m: &Manifest, root: &Path, ui: &mut Ui, djobs: &[SimJob]) -> Result<Features> {
     let t0 = Instant::now();
-    let key = Key::new("features")
-        .with(&djobs.iter().map(SimJob::key).collect::<Vec<_>>())
-        .with(&m.body.dataset)
-        .with(&key_version::FEATURES)
-        .finish();
+    let key = features_key(m, djobs);
     let path = root.join("features.parquet");
     let (ds, reused) = cached(
         root,
@@ -195,6 +191,29 @@ fn features(m: &Manifest, root: &Path, ui: &mut Ui, djobs: &[SimJob]) -> Result<
     )?;
     ui.step("features", t0, reused);
     Ok(Features { ds, path, key })
+}
+
+/// The features step's key: the data runs' keys and the dataset settings.
+pub(crate) fn features_key(m: &Manifest, djobs: &[SimJob]) -> String {
+    Key::new("features")
+        .with(&djobs.iter().map(SimJob::key).collect::<Vec<_>>())
+        .with(&m.body.dataset)
+        .with(&key_version::FEATURES)
+        .finish()
+}
+
+/// The train step's key: the features' key and the SHA-256 of
+/// `features.parquet` (`fingerprint`), and the training settings.
+pub(crate) fn train_key(m: &Manifest, features_key: &str, fingerprint: &str) -> String {
+    Key::new("train")
+        .with(&features_key)
+        .with(&fingerprint)
+        .with(&m.body.train)
+        .with(&m.export_horizon)
+        .with(&m.body.outputs.importance_rows)
+        .with(&m.body.experiment.seed)
+        .with(&key_version::TRAIN)
+        .finish()
 }
 
 /// The candidate artifact of horizon `h`, relative to `train/`.
@@ -223,15 +242,7 @@ fn train_models(
     } else {
         &m.body.train.horizons
     };
-    let key = Key::new("train")
-        .with(&f.key)
-        .with(&fingerprint)
-        .with(&m.body.train)
-        .with(&m.export_horizon)
-        .with(&m.body.outputs.importance_rows)
-        .with(&m.body.experiment.seed)
-        .with(&key_version::TRAIN)
-        .finish();
+    let key = train_key(m, &f.key, &fingerprint);
     let dir = root.join("train");
     let ((forecast, timings), reused) = cached(
         &dir,
