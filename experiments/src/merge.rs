@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use crate::cache;
-use crate::run::{RunInfo, ShardRecord, read_run_info};
+use crate::run::{RunInfo, ShardRecord, read_run_info, record_name};
 use crate::simjob::read_json;
 
 /// Options of `poolcast merge`.
@@ -58,6 +58,40 @@ fn copy_file(src: &Path, dst: &Path) -> Result<()> {
     cache::write_atomic(dst, &bytes)
 }
 
+/// Every shard of wave `w` is there, all with one count.
+fn check_wave(recs: &[(PathBuf, ShardRecord)], w: u32) -> Result<()> {
+    let of_wave: Vec<&(PathBuf, ShardRecord)> = recs.iter().filter(|(_, r)| r.wave == w).collect();
+    let n = of_wave[0].1.count;
+    if let Some((d, r)) = of_wave.iter().find(|(_, r)| r.count != n) {
+        bail!(
+            "{}: shard {}/{} of wave {w} does not match the others' count {n}",
+            d.display(),
+            r.index,
+            r.count
+        );
+    }
+    let missing: Vec<u32> = (0..n)
+        .filter(|i| !of_wave.iter().any(|(_, r)| r.index == *i))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "shards {} of {n}{} are missing: run `poolcast run <manifest> --shard i/{n}` for them \
+             and pass their run directories too",
+            missing
+                .iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if w == 1 {
+                String::new()
+            } else {
+                format!(" (wave {w})")
+            }
+        );
+    }
+    Ok(())
+}
+
 /// `poolcast merge`.
 ///
 /// # Errors
@@ -95,28 +129,15 @@ pub fn merge_cmd(a: &MergeArgs) -> Result<PathBuf> {
         infos.push(info);
     }
     let info = infos[0].clone();
-    let n = recs[0].1.count;
-    if let Some((d, r)) = recs.iter().find(|(_, r)| r.count != n) {
-        bail!(
-            "{}: shard {}/{} does not match the others' count {n}",
-            d.display(),
-            r.index,
-            r.count
-        );
-    }
-    let missing: Vec<u32> = (0..n)
-        .filter(|i| !recs.iter().any(|(_, r)| r.index == *i))
-        .collect();
-    if !missing.is_empty() {
-        bail!(
-            "shards {} of {n} are missing: run `poolcast run <manifest> --shard i/{n}` for them \
-             and pass their run directories too",
-            missing
-                .iter()
-                .map(|i| i.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+    let Some(first) = recs.first() else {
+        bail!("no shard records in {}", a.shards[0].display());
+    };
+    let n = first.1.count;
+    let mut waves: Vec<u32> = recs.iter().map(|(_, r)| r.wave).collect();
+    waves.sort_unstable();
+    waves.dedup();
+    for &w in &waves {
+        check_wave(&recs, w)?;
     }
     let id = a.run_id.clone().unwrap_or_else(|| info.run_id.clone());
     let target = a.out.join(&info.experiment).join(&id);
@@ -158,7 +179,7 @@ pub fn merge_cmd(a: &MergeArgs) -> Result<PathBuf> {
             copy_file(&stamp, &cache::stamp_path(&dst, "sim"))?;
             copied += 1;
         }
-        let rec_name = format!("shard-{}-of-{}.json", r.index, r.count);
+        let rec_name = record_name(r.wave, r.index, r.count);
         let dst = target.join("shards").join(&rec_name);
         if !same(&d.join("shards").join(&rec_name), &dst) {
             copy_file(&d.join("shards").join(&rec_name), &dst)?;

@@ -77,6 +77,8 @@ pub(crate) struct Status {
     pub root: PathBuf,
     pub steps: Vec<StepStatus>,
     pub shards: Vec<ShardStatus>,
+    /// The later waves' records: (wave, index, count), in order.
+    pub later: Vec<(u32, u32, u32)>,
 }
 
 /// `poolcast status`.
@@ -212,10 +214,17 @@ pub(crate) fn status(m: &Manifest, root: &Path, shards: Option<u32>) -> Result<S
         &["metrics.json", "report.md", "report.html"],
         root,
     ));
+    let mut later: Vec<(u32, u32, u32)> = read_records(root)
+        .into_iter()
+        .filter(|r| r.wave > 1)
+        .map(|r| (r.wave, r.index, r.count))
+        .collect();
+    later.sort_unstable();
     Ok(Status {
         root: root.to_path_buf(),
         steps: steps_out,
         shards: shard_status(m, root, shards)?,
+        later,
     })
 }
 
@@ -280,12 +289,9 @@ fn files_step(name: &'static str, files: &[&str], root: &Path) -> StepStatus {
 /// Each shard's share of the shard plan (job `k` to shard `k mod n`) and
 /// how much of it is finished.
 fn shard_status(m: &Manifest, root: &Path, shards: Option<u32>) -> Result<Vec<ShardStatus>> {
-    let records: Vec<ShardRecord> = std::fs::read_dir(root.join("shards"))
+    let records: Vec<ShardRecord> = read_records(root)
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
-        .filter_map(|e| read_json::<ShardRecord>(&e.path()).ok())
+        .filter(|r| r.wave == 1)
         .collect();
     let Some(n) = shards.or_else(|| records.iter().map(|r| r.count).max()) else {
         return Ok(Vec::new());
@@ -311,6 +317,17 @@ fn shard_status(m: &Manifest, root: &Path, shards: Option<u32>) -> Result<Vec<Sh
             }
         })
         .collect())
+}
+
+/// The shard records in `root/shards/` that read.
+fn read_records(root: &Path) -> Vec<ShardRecord> {
+    std::fs::read_dir(root.join("shards"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .filter_map(|e| read_json::<ShardRecord>(&e.path()).ok())
+        .collect()
 }
 
 /// The status as the terminal shows it.
@@ -354,12 +371,32 @@ pub(crate) fn render(m: &Manifest, s: &Status) -> String {
             );
         }
     }
+    for wave in [2, 3] {
+        let of: Vec<String> = s
+            .later
+            .iter()
+            .filter(|r| r.0 == wave)
+            .map(|r| format!("{}/{}", r.1, r.2))
+            .collect();
+        if !of.is_empty() {
+            let _ = writeln!(
+                out,
+                "wave {wave} ({}): shards {} finished",
+                if wave == 2 {
+                    "tuning"
+                } else {
+                    "model-driven evaluation"
+                },
+                of.join(", ")
+            );
+        }
+    }
     let left: Vec<String> = s
         .steps
         .iter()
         .filter(|st| st.state != State::Done)
         .map(|st| match st.state {
-            State::Partly(done, total) if st.detail.contains("simulations") => {
+            State::Partly(done, total) if st.detail.contains("simulations") && done < total => {
                 let n = total - done;
                 format!(
                     "{} ({n} simulation{} left)",

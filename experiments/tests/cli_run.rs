@@ -563,6 +563,81 @@ fn four_concurrent_shards_on_one_directory_equal_an_unsharded_run() {
     }
 }
 
+/// Every simulation sharded, in three waves on one directory: the data
+/// and model-free evaluation runs; after `--until train` on one machine,
+/// the tuning runs; then the model-driven evaluation runs. Each wave's two
+/// shards start at once. The finishing run simulates nothing and gives
+/// the unsharded run's files (issue 26).
+#[test]
+fn three_waves_of_shards_equal_an_unsharded_run() {
+    let d = tempfile::tempdir().unwrap();
+    let m = write_manifest(d.path(), TINY);
+    let ms = m.to_str().unwrap();
+    let whole = d.path().join("whole");
+    ok(&poolcast(&[
+        "run",
+        ms,
+        "--out",
+        whole.to_str().unwrap(),
+        "-q",
+    ]));
+    let shared = d.path().join("shared");
+    let os = shared.to_str().unwrap();
+    let wave = || {
+        let children: Vec<_> = (0..2).map(|i| spawn_shard(ms, &shared, i, 2)).collect();
+        children
+            .into_iter()
+            .map(|c| c.wait_with_output().expect("the shard ends"))
+            .collect::<Vec<_>>()
+    };
+    for o in wave() {
+        ok(&o);
+    }
+    // The second wave needs the model: a shard says how to make it.
+    let early = spawn_shard(ms, &shared, 0, 2).wait_with_output().unwrap();
+    assert!(!early.status.success());
+    assert!(
+        String::from_utf8_lossy(&early.stderr).contains("--until train"),
+        "{}",
+        String::from_utf8_lossy(&early.stderr)
+    );
+    ok(&poolcast(&[
+        "run", ms, "--out", os, "--until", "train", "-q",
+    ]));
+    let run = run_dir(&shared);
+    assert!(run.join("train").is_dir() && !run.join("tuning").exists());
+    for o in wave() {
+        ok(&o);
+    }
+    assert!(run.join("tuning").is_dir() && !run.join("artifact.json").exists());
+    for o in wave() {
+        ok(&o);
+    }
+    assert!(run.join("artifact.json").is_file() && !run.join("evaluation.json").exists());
+    let late = spawn_shard(ms, &shared, 1, 2).wait_with_output().unwrap();
+    assert!(!late.status.success());
+    assert!(String::from_utf8_lossy(&late.stderr).contains("every simulation is finished"));
+    let status =
+        String::from_utf8_lossy(&poolcast(&["status", run.to_str().unwrap()]).stdout).to_string();
+    assert!(
+        status.contains("wave 2 (tuning): shards 0/2, 1/2 finished"),
+        "{status}"
+    );
+    assert!(status.contains("left: evaluate, report;"), "{status}");
+    ok(&poolcast(&[
+        "merge",
+        run.to_str().unwrap(),
+        "--out",
+        os,
+        "-q",
+    ]));
+    let finish = ok(&poolcast(&["run", ms, "--out", os]));
+    for step in ["data", "tune", "evaluate"] {
+        assert!(finish.contains(&format!("{step}: reused")), "{finish}");
+    }
+    assert_same(&run_dir(&whole), &run);
+}
+
 /// `poolcast status` says how far a sharded run is: one shard of two
 /// finished, the other not started, the steps after the data not begun;
 /// and, once the run is finished, that nothing is left.

@@ -33,6 +33,7 @@ use crate::simjob::{self, JobOutput, SimJob, read_json, to_json};
 use crate::tune;
 
 pub(crate) mod steps;
+mod waves;
 
 /// Options of `poolcast run`.
 #[derive(clap::Args, Debug, Clone)]
@@ -60,6 +61,11 @@ pub struct RunArgs {
     /// per step) without running anything.
     #[arg(long)]
     pub check: bool,
+    /// Run the steps up to and including this one, then stop (no report):
+    /// `--until train` between the first and second waves of a sharded
+    /// run.
+    #[arg(long, value_enum)]
+    pub until: Option<Until>,
 }
 
 fn parse_shard(s: &str) -> Result<(u32, u32), String> {
@@ -72,6 +78,23 @@ fn parse_shard(s: &str) -> Result<(u32, u32), String> {
         return Err(format!("`{s}`: expected 0 ≤ i < n"));
     }
     Ok((i, n))
+}
+
+/// The last step `poolcast run --until` runs, in step order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Until {
+    /// The data runs.
+    Data,
+    /// The feature table.
+    Features,
+    /// Training (the one-machine step between shard waves 1 and 2).
+    Train,
+    /// The tuning runs and the winner.
+    Tune,
+    /// `artifact.json` and `pool.toml`.
+    Export,
+    /// Every evaluation run (all but the report).
+    Evaluate,
 }
 
 /// `run.json`: what produced the run directory.
@@ -297,6 +320,10 @@ fn write_run_files(m: &Manifest, root: &Path, run_id: &str) -> Result<RunInfo> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShardRecord {
+    /// The wave it ran (1: data and model-free evaluation, 2: tuning,
+    /// 3: model-driven evaluation); records from before waves are wave 1.
+    #[serde(default = "first_wave")]
+    pub wave: u32,
     /// This shard.
     pub index: u32,
     /// Shards in all.
@@ -305,6 +332,20 @@ pub struct ShardRecord {
     pub manifest_hash: String,
     /// (directory, key) of every job of this shard.
     pub jobs: Vec<(String, String)>,
+}
+
+fn first_wave() -> u32 {
+    1
+}
+
+/// The file name of a shard's record: `shard-<i>-of-<n>.json` for the
+/// first wave, `shard-<i>-of-<n>.wave-<w>.json` for the later ones.
+pub fn record_name(wave: u32, i: u32, n: u32) -> String {
+    if wave == 1 {
+        format!("shard-{i}-of-{n}.json")
+    } else {
+        format!("shard-{i}-of-{n}.wave-{wave}.json")
+    }
 }
 
 /// Every job that can run before the model exists, in a fixed order (the
@@ -336,39 +377,49 @@ pub fn run_cmd(a: &RunArgs) -> Result<PathBuf> {
     let (info, mut ui) = open_run(&m, &root, &run_id, a.quiet)?;
     if let Some((i, n)) = a.shard {
         let t0 = Instant::now();
-        let plan = shard_plan(&m)?;
-        let mine: Vec<SimJob> = plan
-            .into_iter()
-            .enumerate()
-            .filter(|(k, _)| *k as u32 % n == i)
-            .map(|(_, j)| j)
-            .collect();
-        run_jobs(&root, &mine, &ui, "shard")?;
+        let slice = waves::run_shard(&m, &root, &info, &mut ui, (i, n), &a.manifest)?;
         let rec = ShardRecord {
+            wave: slice.wave,
             index: i,
             count: n,
             manifest_hash: info.manifest_hash.clone(),
-            jobs: mine
+            jobs: slice
+                .jobs
                 .iter()
                 .map(|j| (j.dir.display().to_string(), j.key()))
                 .collect(),
         };
         write_atomic(
-            &root.join("shards").join(format!("shard-{i}-of-{n}.json")),
+            &root.join("shards").join(record_name(slice.wave, i, n)),
             &to_json(&rec),
         )?;
         ui.step("shard", t0, false);
+        let next = match slice.wave {
+            1 => format!(
+                "`poolcast merge <shard run dirs...> --out <dir>`, then `poolcast run {} --until \
+                 train` for the next wave or `poolcast run {}` to finish",
+                a.manifest.display(),
+                a.manifest.display()
+            ),
+            2 => "start the shards again for the evaluation wave".to_string(),
+            _ => format!("`poolcast run {}` to finish", a.manifest.display()),
+        };
         ui.say(&format!(
-            "shard {i}/{n}: {} simulations done. When every shard is done: \
-             `poolcast merge <shard run dirs...> --out <dir>`, then `poolcast run {}` to finish.",
-            mine.len(),
-            a.manifest.display()
+            "shard {i}/{n}, wave {}: {} simulations done. When every shard is done: {next}.",
+            slice.wave,
+            slice.jobs.len(),
         ));
         return Ok(root);
     }
-    let report = steps::run_all(&m, &root, &info, &mut ui)?;
-    if !a.quiet {
-        print_summary(&m, &report, &root);
+    let report = steps::run_all(&m, &root, &info, &mut ui, a.until)?;
+    match report {
+        Some(report) if !a.quiet => print_summary(&m, &report, &root),
+        Some(_) => {}
+        None => ui.say(&format!(
+            "stopped after {:?} (--until); `poolcast run {}` goes on from there",
+            a.until.unwrap_or(Until::Evaluate),
+            a.manifest.display()
+        )),
     }
     Ok(root)
 }
@@ -382,7 +433,8 @@ pub fn run_cmd(a: &RunArgs) -> Result<PathBuf> {
 pub(crate) fn run_manifest(m: &Manifest, out: &Path, quiet: bool) -> Result<(PathBuf, RunReport)> {
     let (root, run_id) = run_root(m, out, None);
     let (info, mut ui) = open_run(m, &root, &run_id, quiet)?;
-    let report = steps::run_all(m, &root, &info, &mut ui)?;
+    let report = steps::run_all(m, &root, &info, &mut ui, None)?
+        .ok_or_else(|| anyhow::anyhow!("the run stopped before its report"))?;
     Ok((root, report))
 }
 

@@ -21,7 +21,7 @@ use poolcast_reports::{ForecastSection, Meta, ModelTiming, PolicySection, RunRep
 use poolcast_sim::Summary;
 use serde::{Deserialize, Serialize};
 
-use super::{RunInfo, Ui, data_jobs, eval_jobs, meta, model_free_eval_jobs, run_jobs};
+use super::{RunInfo, Ui, Until, data_jobs, eval_jobs, meta, model_free_eval_jobs, run_jobs};
 use crate::cache::{self, Key, sha256_file, write_atomic};
 use crate::evaluate::{self, Cell};
 use crate::manifest::{Manifest, PolicySpec};
@@ -64,7 +64,7 @@ fn cached<T>(
 
 /// Simulation threads' wall time and events, for the report's notes.
 #[derive(Default)]
-struct SimTally {
+pub(super) struct SimTally {
     wall_s: f64,
     events: u64,
 }
@@ -86,14 +86,14 @@ struct TrainOutputs {
 }
 
 /// The features step's outputs.
-struct Features {
+pub(super) struct Features {
     ds: FeatureDataset,
     path: PathBuf,
     key: String,
 }
 
 /// The train step's outputs.
-struct Trained {
+pub(super) struct Trained {
     forecast: ForecastSection,
     timings: Vec<ModelTiming>,
     reused: bool,
@@ -105,7 +105,7 @@ struct Trained {
 }
 
 /// The tune step's outputs.
-struct Tuned {
+pub(super) struct Tuned {
     /// The predictive settings before tuning.
     base: PredictiveConfig,
     outcome: Option<tune::Outcome>,
@@ -119,10 +119,21 @@ struct Evaluated {
     section: PolicySection,
 }
 
-/// Runs every step of `m` in `root`.
-pub(super) fn run_all(m: &Manifest, root: &Path, info: &RunInfo, ui: &mut Ui) -> Result<RunReport> {
+/// Runs every step of `m` in `root`, or the steps up to and including
+/// `until`; the report when it got that far.
+pub(super) fn run_all(
+    m: &Manifest,
+    root: &Path,
+    info: &RunInfo,
+    ui: &mut Ui,
+    until: Option<Until>,
+) -> Result<Option<RunReport>> {
+    let stop = |step: Until| until.is_some_and(|u| u <= step);
     let mut sims = SimTally::default();
     let djobs = data(m, root, ui, &mut sims)?;
+    if stop(Until::Data) {
+        return Ok(None);
+    }
     if m.body.tuning.is_none() && !m.policies.iter().any(|p| p.needs_model()) {
         // Nothing forecasts: a comparison of the policies that need no
         // model, on the same runs, with no training.
@@ -132,15 +143,34 @@ pub(super) fn run_all(m: &Manifest, root: &Path, info: &RunInfo, ui: &mut Ui) ->
             chosen: Vec::new(),
         };
         let evaluated = evaluate_policies(m, root, ui, &tuned, None, &mut sims)?;
+        if stop(Until::Evaluate) {
+            return Ok(None);
+        }
         return report(
             m, root, info, ui, &djobs, None, None, tuned, evaluated, &sims,
-        );
+        )
+        .map(Some);
     }
     let features = features(m, root, ui, &djobs)?;
+    if stop(Until::Features) {
+        return Ok(None);
+    }
     let trained = train_models(m, root, info, ui, &features)?;
+    if stop(Until::Train) {
+        return Ok(None);
+    }
     let tuned = tune_thresholds(m, root, ui, &trained, &mut sims)?;
+    if stop(Until::Tune) {
+        return Ok(None);
+    }
     let (artifact, naive) = export(m, root, info, ui, &trained, &tuned)?;
+    if stop(Until::Export) {
+        return Ok(None);
+    }
     let evaluated = evaluate_policies(m, root, ui, &tuned, Some((&artifact, &naive)), &mut sims)?;
+    if stop(Until::Evaluate) {
+        return Ok(None);
+    }
     report(
         m,
         root,
@@ -153,6 +183,7 @@ pub(super) fn run_all(m: &Manifest, root: &Path, info: &RunInfo, ui: &mut Ui) ->
         evaluated,
         &sims,
     )
+    .map(Some)
 }
 
 /// Step 1: the data runs.
@@ -166,7 +197,12 @@ fn data(m: &Manifest, root: &Path, ui: &mut Ui, sims: &mut SimTally) -> Result<V
 }
 
 /// Step 2: the features of every data run, in `features.parquet`.
-fn features(m: &Manifest, root: &Path, ui: &mut Ui, djobs: &[SimJob]) -> Result<Features> {
+pub(super) fn features(
+    m: &Manifest,
+    root: &Path,
+    ui: &mut Ui,
+    djobs: &[SimJob],
+) -> Result<Features> {
     let t0 = Instant::now();
     let key = features_key(m, djobs);
     let path = root.join("features.parquet");
@@ -228,7 +264,7 @@ fn naive_rel(h: u32) -> String {
 
 /// Step 3: every model family beside the baselines: candidate artifacts and the
 /// forecast section in `train/`.
-fn train_models(
+pub(super) fn train_models(
     m: &Manifest,
     root: &Path,
     info: &RunInfo,
@@ -306,7 +342,7 @@ fn train_models(
 }
 
 /// Step 4: the thresholds searched in closed loop, the model in the loop.
-fn tune_thresholds(
+pub(super) fn tune_thresholds(
     m: &Manifest,
     root: &Path,
     ui: &mut Ui,
@@ -315,15 +351,46 @@ fn tune_thresholds(
 ) -> Result<Tuned> {
     let base = m.predictive_base();
     let cands = tune::candidates(m);
-    let Some(tuning) = m.body.tuning.as_ref().filter(|_| !cands.is_empty()) else {
+    if m.body.tuning.is_none() || cands.is_empty() {
         return Ok(Tuned {
             base,
             outcome: None,
             chosen: Vec::new(),
         });
-    };
+    }
     let t0 = Instant::now();
-    let mut with_model = base.clone();
+    let (jobs, owner) = tuning_jobs(m, trained)?;
+    let outs = run_jobs(root, &jobs, ui, "tune")?;
+    sims.add(&outs);
+    let reused = outs.iter().all(|o| o.reused);
+    let mut by_cand: Vec<Vec<Summary>> = vec![Vec::new(); cands.len()];
+    for (k, o) in owner.iter().zip(outs) {
+        by_cand[*k].push(o.summary);
+    }
+    let outcome =
+        tune::select(m, &cands, &by_cand).ok_or_else(|| anyhow!("tuning produced no candidate"))?;
+    write_atomic(&root.join("tuning").join("result.json"), &to_json(&outcome))?;
+    ui.step("tune", t0, reused);
+    let chosen = cands[outcome.chosen].clone();
+    Ok(Tuned {
+        base,
+        outcome: Some(outcome),
+        chosen,
+    })
+}
+
+/// The tuning runs (every candidate × tuning scenario × tuning
+/// replication, the trained model driving the pool) and the candidate each
+/// belongs to; none without tuning.
+///
+/// # Errors
+/// A candidate's scenario that does not validate.
+pub(super) fn tuning_jobs(m: &Manifest, trained: &Trained) -> Result<(Vec<SimJob>, Vec<usize>)> {
+    let cands = tune::candidates(m);
+    let Some(tuning) = m.body.tuning.as_ref() else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let mut with_model = m.predictive_base();
     with_model.artifact =
         Some(std::path::absolute(&trained.model).unwrap_or(trained.model.clone()));
     let mut jobs = Vec::new();
@@ -358,30 +425,14 @@ fn tune_thresholds(
             }
         }
     }
-    let outs = run_jobs(root, &jobs, ui, "tune")?;
-    sims.add(&outs);
-    let reused = outs.iter().all(|o| o.reused);
-    let mut by_cand: Vec<Vec<Summary>> = vec![Vec::new(); cands.len()];
-    for (k, o) in owner.iter().zip(outs) {
-        by_cand[*k].push(o.summary);
-    }
-    let outcome =
-        tune::select(m, &cands, &by_cand).ok_or_else(|| anyhow!("tuning produced no candidate"))?;
-    write_atomic(&root.join("tuning").join("result.json"), &to_json(&outcome))?;
-    ui.step("tune", t0, reused);
-    let chosen = cands[outcome.chosen].clone();
-    Ok(Tuned {
-        base,
-        outcome: Some(outcome),
-        chosen,
-    })
+    Ok((jobs, owner))
 }
 
 /// Step 5: `artifact.json` (the export horizon's winner with the tuned
 /// thresholds), `artifact-naive.json` (the best baseline with the same
 /// thresholds, for `predictive-naive`) and `pool.toml`. Returns the two
 /// artifacts' paths.
-fn export(
+pub(super) fn export(
     m: &Manifest,
     root: &Path,
     info: &RunInfo,
@@ -488,6 +539,60 @@ fn evaluate_policies(
     sims: &mut SimTally,
 ) -> Result<Evaluated> {
     let t0 = Instant::now();
+    let plan = eval_plan(m, tuned, artifacts)?;
+    let EvalPlan {
+        mut jobs,
+        n_free,
+        n_predictive,
+        shared,
+    } = plan;
+    let mut outs = run_jobs(root, &jobs, ui, "evaluate")?;
+    sims.add(&outs);
+    let mut reused = outs.iter().all(|o| o.reused);
+    if m.policies.contains(&PolicySpec::StaticMatched) {
+        let matched = matched_jobs(
+            m,
+            &shared,
+            &jobs[n_free..n_predictive],
+            &outs[n_free..n_predictive],
+        )?;
+        let mo = run_jobs(root, &matched, ui, "matched")?;
+        sims.add(&mo);
+        reused &= mo.iter().all(|o| o.reused);
+        jobs.extend(matched);
+        outs.extend(mo);
+    }
+    let cells = cells(m, &jobs, &outs);
+    let section = evaluate::section(m, &cells);
+    write_atomic(&root.join("evaluation.json"), &to_json(&section))?;
+    ui.step("evaluate", t0, reused);
+    Ok(Evaluated { cells, section })
+}
+
+/// The evaluation runs before `static-matched` (which is sized from the
+/// predictive runs' outcomes): the model-free policies' first, then the
+/// model-driven ones'.
+pub(super) struct EvalPlan {
+    pub(super) jobs: Vec<SimJob>,
+    /// `jobs[..n_free]` are the model-free policies' runs.
+    pub(super) n_free: usize,
+    /// `jobs[n_free..n_predictive]` are `predictive`'s runs.
+    pub(super) n_predictive: usize,
+    /// The tuned pool and breaker overrides every policy shares.
+    pub(super) shared: Vec<Override>,
+}
+
+/// Every evaluation run but `static-matched`'s, under the tuned settings,
+/// the model-driven ones on `artifacts` (the exported model and the naive
+/// one).
+///
+/// # Errors
+/// A scenario that does not validate, or an artifact that cannot be read.
+pub(super) fn eval_plan(
+    m: &Manifest,
+    tuned: &Tuned,
+    artifacts: Option<(&Path, &Path)>,
+) -> Result<EvalPlan> {
     let mut with_art = tuned.base.clone();
     let mut with_naive = tuned.base.clone();
     let (art_sha, naive_sha) = match artifacts {
@@ -532,43 +637,45 @@ fn evaluate_policies(
             n_predictive = jobs.len();
         }
     }
-    let mut outs = run_jobs(root, &jobs, ui, "evaluate")?;
-    sims.add(&outs);
-    let mut reused = outs.iter().all(|o| o.reused);
-    if m.policies.contains(&PolicySpec::StaticMatched) {
-        let mut matched = Vec::new();
-        for (j, o) in jobs[n_free..n_predictive]
-            .iter()
-            .zip(&outs[n_free..n_predictive])
-        {
-            let sc = policies::scenario_for(
-                m,
-                &j.scenario.name,
-                PolicySpec::StaticMatched,
-                &shared,
-                None,
-                Some(o.summary.mean_size),
-            )?;
-            matched.extend(eval_jobs(
-                m,
-                PolicySpec::StaticMatched,
-                &j.scenario.name,
-                j.replication..j.replication + 1,
-                sc,
-                "",
-            )?);
-        }
-        let mo = run_jobs(root, &matched, ui, "matched")?;
-        sims.add(&mo);
-        reused &= mo.iter().all(|o| o.reused);
-        jobs.extend(matched);
-        outs.extend(mo);
+    Ok(EvalPlan {
+        jobs,
+        n_free,
+        n_predictive,
+        shared,
+    })
+}
+
+/// `static-matched`'s runs: one beside each `predictive` run in `pred`
+/// (with its outcome in `outs`), a fixed pool of that run's mean size.
+///
+/// # Errors
+/// A scenario that does not validate.
+pub(super) fn matched_jobs(
+    m: &Manifest,
+    shared: &[Override],
+    pred: &[SimJob],
+    outs: &[JobOutput],
+) -> Result<Vec<SimJob>> {
+    let mut matched = Vec::new();
+    for (j, o) in pred.iter().zip(outs) {
+        let sc = policies::scenario_for(
+            m,
+            &j.scenario.name,
+            PolicySpec::StaticMatched,
+            shared,
+            None,
+            Some(o.summary.mean_size),
+        )?;
+        matched.extend(eval_jobs(
+            m,
+            PolicySpec::StaticMatched,
+            &j.scenario.name,
+            j.replication..j.replication + 1,
+            sc,
+            "",
+        )?);
     }
-    let cells = cells(m, &jobs, &outs);
-    let section = evaluate::section(m, &cells);
-    write_atomic(&root.join("evaluation.json"), &to_json(&section))?;
-    ui.step("evaluate", t0, reused);
-    Ok(Evaluated { cells, section })
+    Ok(matched)
 }
 
 /// The evaluation runs grouped by (policy, scenario), in manifest policy
