@@ -136,18 +136,9 @@ pub(crate) fn status(m: &Manifest, root: &Path, shards: Option<u32>) -> Result<S
             cache::is_done(root, "features", &fkey),
             cache::is_stamped(root, "features"),
         ));
-        let trained = cache::sha256_file(&root.join("features.parquet"))
-            .ok()
-            .is_some_and(|fp| {
-                cache::is_done(
-                    &root.join("train"),
-                    "train",
-                    &steps::train_key(m, &fkey, &fp),
-                )
-            });
         steps_out.push(stamped_step(
             "train",
-            trained,
+            steps::train_done(m, root, &fkey),
             cache::is_stamped(&root.join("train"), "train"),
         ));
         let per_cand = m.tuning_scenarios.len()
@@ -175,12 +166,12 @@ pub(crate) fn status(m: &Manifest, root: &Path, shards: Option<u32>) -> Result<S
             .filter(|d| cache::is_stamped(&root.join(d), "sim"))
             .count();
         if tuning_total > 0 {
-            let mut t = sims("tune", tuning_done, tuning_total);
-            if t.state == State::Done && !root.join("tuning/result.json").is_file() {
-                t.state = State::Partly(tuning_done, tuning_total);
-                t.detail.push_str("; the winner not chosen yet");
-            }
-            steps_out.push(t);
+            steps_out.push(gathered(
+                "tune",
+                (tuning_done, tuning_total),
+                &root.join("tuning/result.json"),
+                "; the winner not chosen yet",
+            ));
         }
         steps_out.push(files_step(
             "export",
@@ -203,12 +194,12 @@ pub(crate) fn status(m: &Manifest, root: &Path, shards: Option<u32>) -> Result<S
         })
         .filter(|d| cache::is_stamped(&root.join(d), "sim"))
         .count();
-    let mut e = sims("evaluate", eval_done, eval_total);
-    if e.state == State::Done && !root.join("evaluation.json").is_file() {
-        e.state = State::Partly(eval_done, eval_total);
-        e.detail.push_str("; not gathered yet");
-    }
-    steps_out.push(e);
+    steps_out.push(gathered(
+        "evaluate",
+        (eval_done, eval_total),
+        &root.join("evaluation.json"),
+        "; not gathered yet",
+    ));
     steps_out.push(files_step(
         "report",
         &["metrics.json", "report.md", "report.html"],
@@ -246,6 +237,23 @@ fn sims(name: &'static str, done: usize, total: usize) -> StepStatus {
         state,
         detail: format!("{done} of {total} simulations"),
     }
+}
+
+/// A step of `total` simulations, `done` finished, whose outcome is
+/// gathered into `file`: not done until `file` is written (`why` says
+/// so).
+fn gathered(
+    name: &'static str,
+    (done, total): (usize, usize),
+    file: &Path,
+    why: &str,
+) -> StepStatus {
+    let mut st = sims(name, done, total);
+    if st.state == State::Done && !file.is_file() {
+        st.state = State::Partly(done, total);
+        st.detail.push_str(why);
+    }
+    st
 }
 
 /// A step stamped as a whole: done for this manifest, stamped for other

@@ -565,9 +565,10 @@ fn four_concurrent_shards_on_one_directory_equal_an_unsharded_run() {
 
 /// Every simulation sharded, in three waves on one directory: the data
 /// and model-free evaluation runs; after `--until train` on one machine,
-/// the tuning runs; then the model-driven evaluation runs. Each wave's two
-/// shards start at once. The finishing run simulates nothing and gives
-/// the unsharded run's files (issue 26).
+/// the tuning runs; then the model-driven evaluation runs. Each wave's
+/// four shards start at once, and in the second and third waves one is
+/// killed part-way and started again. The finishing run simulates nothing
+/// and gives the unsharded run's files (issue 26).
 #[test]
 fn three_waves_of_shards_equal_an_unsharded_run() {
     let d = tempfile::tempdir().unwrap();
@@ -583,18 +584,24 @@ fn three_waves_of_shards_equal_an_unsharded_run() {
     ]));
     let shared = d.path().join("shared");
     let os = shared.to_str().unwrap();
-    let wave = || {
-        let children: Vec<_> = (0..2).map(|i| spawn_shard(ms, &shared, i, 2)).collect();
+    let wave = |kill: bool| {
+        let mut children: Vec<_> = (0..4).map(|i| spawn_shard(ms, &shared, i, 4)).collect();
+        if kill {
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            children[2].kill().expect("the shard is killed");
+            let _ = children[2].wait();
+            children[2] = spawn_shard(ms, &shared, 2, 4);
+        }
         children
             .into_iter()
             .map(|c| c.wait_with_output().expect("the shard ends"))
             .collect::<Vec<_>>()
     };
-    for o in wave() {
+    for o in wave(false) {
         ok(&o);
     }
     // The second wave needs the model: a shard says how to make it.
-    let early = spawn_shard(ms, &shared, 0, 2).wait_with_output().unwrap();
+    let early = spawn_shard(ms, &shared, 0, 4).wait_with_output().unwrap();
     assert!(!early.status.success());
     assert!(
         String::from_utf8_lossy(&early.stderr).contains("--until train"),
@@ -606,21 +613,21 @@ fn three_waves_of_shards_equal_an_unsharded_run() {
     ]));
     let run = run_dir(&shared);
     assert!(run.join("train").is_dir() && !run.join("tuning").exists());
-    for o in wave() {
+    for o in wave(true) {
         ok(&o);
     }
     assert!(run.join("tuning").is_dir() && !run.join("artifact.json").exists());
-    for o in wave() {
+    for o in wave(true) {
         ok(&o);
     }
     assert!(run.join("artifact.json").is_file() && !run.join("evaluation.json").exists());
-    let late = spawn_shard(ms, &shared, 1, 2).wait_with_output().unwrap();
+    let late = spawn_shard(ms, &shared, 1, 4).wait_with_output().unwrap();
     assert!(!late.status.success());
     assert!(String::from_utf8_lossy(&late.stderr).contains("every simulation is finished"));
     let status =
         String::from_utf8_lossy(&poolcast(&["status", run.to_str().unwrap()]).stdout).to_string();
     assert!(
-        status.contains("wave 2 (tuning): shards 0/2, 1/2 finished"),
+        status.contains("wave 2 (tuning): shards 0/4, 1/4, 2/4, 3/4 finished"),
         "{status}"
     );
     assert!(status.contains("left: evaluate, report;"), "{status}");

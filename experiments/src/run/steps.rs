@@ -252,6 +252,21 @@ pub(crate) fn train_key(m: &Manifest, features_key: &str, fingerprint: &str) -> 
         .finish()
 }
 
+/// Whether the train step of `m` is done in `root` on the features of key
+/// `features_key` as they are on disk (`poolcast status`, and a shard
+/// deciding its wave, ask without training).
+pub(crate) fn train_done(m: &Manifest, root: &Path, features_key: &str) -> bool {
+    sha256_file(&root.join("features.parquet"))
+        .ok()
+        .is_some_and(|fp| {
+            cache::is_done(
+                &root.join("train"),
+                "train",
+                &train_key(m, features_key, &fp),
+            )
+        })
+}
+
 /// The candidate artifact of horizon `h`, relative to `train/`.
 fn artifact_rel(h: u32) -> String {
     format!("artifacts/h{h}.json")

@@ -78,16 +78,7 @@ pub(super) fn run_shard(
     }
     let djobs = data_jobs(m)?;
     let fkey = steps::features_key(m, &djobs);
-    let trained_ok = cache::sha256_file(&root.join("features.parquet"))
-        .ok()
-        .is_some_and(|fp| {
-            cache::is_done(
-                &root.join("train"),
-                "train",
-                &steps::train_key(m, &fkey, &fp),
-            )
-        });
-    if !cache::is_done(root, "features", &fkey) || !trained_ok {
+    if !cache::is_done(root, "features", &fkey) || !steps::train_done(m, root, &fkey) {
         bail!(
             "the first wave is finished, and the next one needs the trained model: train on one \
              machine with `poolcast run {} --until train` (and `poolcast merge` first when the \
