@@ -8,6 +8,25 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+/// `println!` for the CLI's stdout: a closed pipe (`poolcast … | head`)
+/// ends the process quietly, as the signal would a C tool, instead of
+/// panicking with a backtrace ([`stdout_write`]).
+macro_rules! outln {
+    () => {
+        $crate::stdout_write(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::stdout_write(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` for the CLI's stdout; see [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::stdout_write(format_args!($($arg)*))
+    };
+}
+
 mod advise;
 mod cache;
 mod ceiling;
@@ -139,6 +158,24 @@ fn workers(jobs: Option<usize>) -> Result<rayon::ThreadPool> {
         .num_threads(jobs.unwrap_or(0))
         .build()
         .context("could not start worker threads")
+}
+
+/// Writes to stdout. A closed pipe exits with 141 (128 + SIGPIPE, what a
+/// shell shows for a tool the signal ended); any other failure to write
+/// (a full disk behind a redirect) exits with 1, saying so. The files a
+/// run writes are atomic, so stopping here leaves none half-written.
+/// Hand-written because Rust ignores SIGPIPE and `println!` panics on a
+/// closed pipe; restoring the signal needs `unsafe` FFI, which the
+/// workspace denies.
+fn stdout_write(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("error: writing to stdout: {e}");
+        std::process::exit(1);
+    }
 }
 
 fn main() -> ExitCode {

@@ -44,7 +44,7 @@ pub fn simulate(path: &Path, out: &Path, quiet: bool) -> Result<()> {
     let summaries = poolcast_sim::output::run_file(&file, out)?;
     if !quiet {
         print_table(&file, &summaries);
-        println!("\nwrote {}", out.display());
+        outln!("\nwrote {}", out.display());
     }
     Ok(())
 }
@@ -54,7 +54,7 @@ fn fmt_opt(v: Option<f64>) -> String {
 }
 
 fn print_table(file: &ScenarioFile, summaries: &[Summary]) {
-    println!(
+    outln!(
         "{:<22} {:>3} {:<20} {:>10} {:>7} {:>9} {:>9} {:>9} {:>6} {:>8} {:>8} {:>12}",
         "scenario",
         "rep",
@@ -75,7 +75,7 @@ fn print_table(file: &ScenarioFile, summaries: &[Summary]) {
         for rep in 0..sc.replications {
             let s = &summaries[i];
             i += 1;
-            println!(
+            outln!(
                 "{:<22} {:>3} {:<20} {:>10} {:>7.4} {:>9} {:>9} {:>9} {:>6.3} {:>8} {:>8.0} {:>12.3e}",
                 sc.name,
                 rep,
@@ -93,15 +93,17 @@ fn print_table(file: &ScenarioFile, summaries: &[Summary]) {
             // A closed loop: how many requests followed their client's
             // previous one, so a reader sees how much of the trace moved.
             if let Some(c) = s.closed_loop {
-                print!(
+                out!(
                     "  closed loop: {} after their client's previous request ended, {} beside it, \
                      {} at their recorded time",
-                    c.after_end, c.beside, c.own_time
+                    c.after_end,
+                    c.beside,
+                    c.own_time
                 );
                 if c.dropped > 0 {
-                    print!(", {} never sent (past their chain's end)", c.dropped);
+                    out!(", {} never sent (past their chain's end)", c.dropped);
                 }
-                println!();
+                outln!();
             }
         }
         // What the traced pool itself measured on these requests, once per
@@ -112,7 +114,7 @@ fn print_table(file: &ScenarioFile, summaries: &[Summary]) {
             && traced.insert((info.fingerprint.clone(), sc.horizon_ns()))
             && let Some(w) = r.trace().and_then(|t| t.recorded_waits(sc.horizon_ns()))
         {
-            println!(
+            outln!(
                 "{:<22} {:>3} {:<20} {:>10} {:>7.4} {:>9.2} {:>9.2} {:>9.2} {:>6} {:>8}",
                 "  as traced (its pool)",
                 "",
@@ -127,9 +129,14 @@ fn print_table(file: &ScenarioFile, summaries: &[Summary]) {
             );
         }
         if let Some((pw, w)) = mmc_theory(sc) {
-            println!(
+            outln!(
                 "{:<22} {:>3} {:<20} {:>10} {:>7.4} {:>9.2}",
-                "  Erlang C theory", "", "", "", pw, w
+                "  Erlang C theory",
+                "",
+                "",
+                "",
+                pw,
+                w
             );
         }
     }

@@ -94,7 +94,7 @@ pub fn status_cmd(a: &StatusArgs) -> Result<()> {
         );
     }
     let s = status(&m, &root, a.shards)?;
-    print!("{}", render(&m, &s));
+    out!("{}", render(&m, &s));
     Ok(())
 }
 

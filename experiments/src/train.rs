@@ -25,13 +25,13 @@ pub fn list_features(interval_s: f64, json: bool) -> Result<()> {
             "config": spec.config(),
             "features": spec.defs(),
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    println!("# {} features, definition hash {}", spec.len(), spec.hash());
-    println!("# config: {}", serde_json::to_string(spec.config())?);
+    outln!("# {} features, definition hash {}", spec.len(), spec.hash());
+    outln!("# config: {}", serde_json::to_string(spec.config())?);
     for (i, d) in spec.defs().iter().enumerate() {
-        println!("{i:>3}  {:<40} {:<8} {}", d.name, d.family, d.definition);
+        outln!("{i:>3}  {:<40} {:<8} {}", d.name, d.family, d.definition);
     }
     Ok(())
 }
@@ -270,8 +270,8 @@ pub fn train_cmd(a: TrainArgs) -> Result<()> {
     let md = render(&report);
     std::fs::write(a.out.join("train_report.md"), &md)?;
     if !a.quiet {
-        println!("{md}");
-        println!(
+        outln!("{md}");
+        outln!(
             "wrote {}/{{features.parquet, train_report.md, train_report.json, artifacts/h*.json}}",
             a.out.display()
         );
@@ -389,7 +389,7 @@ pub fn export_cmd(train_dir: &Path, horizon: u32, out: &Path) -> Result<()> {
         std::fs::create_dir_all(parent).ok();
     }
     std::fs::write(out, art.to_json()).with_context(|| format!("writing {}", out.display()))?;
-    println!(
+    outln!(
         "exported {} ({} {} demand, horizon {} intervals of {} s) to {}",
         art.model.algorithm(),
         art.features.names.len(),

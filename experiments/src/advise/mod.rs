@@ -157,7 +157,7 @@ pub fn advise_cmd(a: &AdviseArgs) -> Result<()> {
         &root.join("advice.json"),
         serde_json::to_string_pretty(&advice)?.as_bytes(),
     )?;
-    print!("{text}");
+    out!("{text}");
     Ok(())
 }
 

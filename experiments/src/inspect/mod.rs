@@ -140,16 +140,16 @@ pub fn inspect_cmd(a: &InspectArgs) -> Result<()> {
     )?
     .profile;
     let rendered = render_trace(&p).context("drawing the profile's charts")?;
-    print!("{}", rendered.text);
+    out!("{}", rendered.text);
     let html = a.html.clone().unwrap_or_else(|| default_html(&a.trace));
     poolcast_datasets::write_atomic(&html, rendered.html.as_bytes())
         .with_context(|| format!("writing {}", html.display()))?;
-    println!("\nwrote {}", html.display());
+    outln!("\nwrote {}", html.display());
     if let Some(j) = &a.json {
         let text = serde_json::to_string_pretty(&p)?;
         poolcast_datasets::write_atomic(j, text.as_bytes())
             .with_context(|| format!("writing {}", j.display()))?;
-        println!("wrote {}", j.display());
+        outln!("wrote {}", j.display());
     }
     Ok(())
 }

@@ -471,13 +471,13 @@ fn print_plan(m: &Manifest, root: &Path) -> Result<()> {
         * m.body.evaluation.replications as usize;
     let requests =
         |jobs: &[SimJob]| -> f64 { jobs.iter().map(|j| j.scenario.offered_requests()).sum() };
-    println!("{}: valid; run directory {}", m.origin, root.display());
-    println!(
+    outln!("{}: valid; run directory {}", m.origin, root.display());
+    outln!(
         "  data:     {} simulations (~{:.2e} requests at base rate or replayed)",
         data.len(),
         requests(&data)
     );
-    println!(
+    outln!(
         "  train:    horizons {:?}, export horizon {}, families {:?}",
         if m.body.train.horizons.is_empty() {
             &m.body.dataset.horizons
@@ -487,12 +487,12 @@ fn print_plan(m: &Manifest, root: &Path) -> Result<()> {
         m.export_horizon,
         m.body.train.families
     );
-    println!(
+    outln!(
         "  tune:     {} candidates, {} simulations",
         cands.len(),
         tune_runs
     );
-    println!(
+    outln!(
         "  evaluate: {} policies × {} scenarios × {} replications = {} simulations ({} need the model; model-free ones ~{:.2e} requests)",
         m.policies.len(),
         m.eval_scenarios.len(),
@@ -501,7 +501,7 @@ fn print_plan(m: &Manifest, root: &Path) -> Result<()> {
         model_runs,
         requests(&free)
     );
-    println!(
+    outln!(
         "  shardable: {} simulations ({})",
         shard_plan(m)?.len(),
         if m.tunes_shared() {
@@ -715,16 +715,17 @@ fn describe(sc: &poolcast_sim::Scenario) -> String {
 }
 
 fn print_summary(m: &Manifest, r: &RunReport, root: &Path) {
-    println!();
+    outln!();
     if let Some(f) = &r.forecast
         && let Some(h) = f.horizons.iter().find(|h| h.horizon == f.export_horizon)
     {
-        println!(
+        outln!(
             "forecast, horizon {} × {} s (test accuracy = 1 − WAPE):",
-            h.horizon, f.interval_s
+            h.horizon,
+            f.interval_s
         );
         for x in &h.models {
-            println!(
+            outln!(
                 "  {:<58} {:.4}{}",
                 x.name,
                 x.test.accuracy,
@@ -738,7 +739,7 @@ fn print_summary(m: &Manifest, r: &RunReport, root: &Path) {
     }
     if let Some(p) = &r.policies {
         for s in &p.scenarios {
-            println!(
+            outln!(
                 "\n{} ({}; {} replications, 95% intervals):",
                 s.scenario,
                 if s.seen_in_training {
@@ -748,7 +749,7 @@ fn print_summary(m: &Manifest, r: &RunReport, root: &Path) {
                 },
                 p.replications
             );
-            println!(
+            outln!(
                 "  {:<22} {:>20} {:>20} {:>20} {:>9} {:>16} {:>7}",
                 "policy",
                 "mean wait ms",
@@ -762,7 +763,7 @@ fn print_summary(m: &Manifest, r: &RunReport, root: &Path) {
                 let ci = |e: &poolcast_reports::Estimate, d: usize| {
                     format!("{:.d$} [{:.d$}, {:.d$}]", e.mean, e.lo, e.hi)
                 };
-                println!(
+                outln!(
                     "  {:<22} {:>20} {:>20} {:>20} {:>9.3} {:>16.0} {:>7.0}",
                     row.policy,
                     ci(&row.wait_mean_ms, 2),
@@ -777,7 +778,7 @@ fn print_summary(m: &Manifest, r: &RunReport, root: &Path) {
                 let ci = |e: &poolcast_reports::Estimate, d: usize| {
                     format!("{:.d$} [{:.d$}, {:.d$}]", e.mean, e.lo, e.hi)
                 };
-                println!(
+                outln!(
                     "  the model itself ({} − {}): connection-s {}, mean wait {} ms{}",
                     c.a,
                     c.b,
@@ -791,7 +792,7 @@ fn print_summary(m: &Manifest, r: &RunReport, root: &Path) {
                 );
             }
             if let Some(c) = &s.ideal_contribution {
-                println!(
+                outln!(
                     "  a perfect forecast ({} − {}): connection-s {:.0} [{:.0}, {:.0}]{}",
                     c.a,
                     c.b,
@@ -809,7 +810,7 @@ fn print_summary(m: &Manifest, r: &RunReport, root: &Path) {
     if let Some(t) = &r.tuning
         && let Some(c) = t.chosen
     {
-        println!(
+        outln!(
             "\ntuning: chose {} ({})",
             t.candidates[c]
                 .params
@@ -834,9 +835,9 @@ fn print_summary(m: &Manifest, r: &RunReport, root: &Path) {
         .iter()
         .filter(|c| !matches!(c.verdict, poolcast_reports::Verdict::NotMeasured))
         .count();
-    println!("\nseed claims: {holds} of {measured} measured hold");
+    outln!("\nseed claims: {holds} of {measured} measured hold");
     for c in &r.claims {
-        println!(
+        outln!(
             "  {:<36} {:<14} {}",
             c.name,
             match c.verdict {
@@ -848,7 +849,7 @@ fn print_summary(m: &Manifest, r: &RunReport, root: &Path) {
         );
     }
     let _ = m;
-    println!(
+    outln!(
         "\nwrote {}/{{report.html, report.md, metrics.json, artifact.json, pool.toml, ...}}",
         root.display()
     );
