@@ -6,8 +6,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
     Area, DrawResult, ERROR_BY_HORIZON, Extent, FORECAST_SERIES, IMPORTANCE, Legend, MAX_POINTS,
-    MODEL_COMPARISON, Mark, Points, RESIDUALS, TOP_IMPORTANCES, caption_font, color, decimate,
-    desc_font, draw_svg, grey, label_font, runs, shorten, small_font, text_width, tick, tick_pct,
+    MODEL_COMPARISON, Mark, Points, RESIDUALS, TOP_IMPORTANCES, color, decimate, desc_font,
+    draw_svg, frame, grey, label_font, runs, shorten, small_font, text_width, tick, tick_pct,
     time_unit,
 };
 use crate::format::{fixed, num, pct};
@@ -104,12 +104,7 @@ pub(super) fn series(f: &ForecastSection) -> Result<Option<Chart>, ReportError> 
         &title,
         (960 + gutter, 460),
         |root: &Area<'_>| -> DrawResult {
-            let mut chart = ChartBuilder::on(root)
-                .caption(&title, caption_font())
-                .margin(14)
-                .margin_right(14 + gutter)
-                .x_label_area_size(48)
-                .y_label_area_size(70)
+            let mut chart = frame(root, &title, 14 + gutter, 70)
                 .build_cartesian_2d(x_range.clone(), y_range.clone())?;
             chart
                 .configure_mesh()
@@ -260,12 +255,7 @@ pub(super) fn error_by_horizon(f: &ForecastSection) -> Result<Option<Chart>, Rep
         &title,
         (960 + gutter, 480),
         |root: &Area<'_>| -> DrawResult {
-            let mut chart = ChartBuilder::on(root)
-                .caption(&title, caption_font())
-                .margin(14)
-                .margin_right(14 + gutter)
-                .x_label_area_size(48)
-                .y_label_area_size(70)
+            let mut chart = frame(root, &title, 14 + gutter, 70)
                 .build_cartesian_2d(x_range.clone(), y_range.clone())?;
             chart
                 .configure_mesh()
@@ -363,12 +353,7 @@ pub(super) fn residuals(f: &ForecastSection) -> Result<Option<Chart>, ReportErro
         &title,
         (960 + gutter, 440),
         |root: &Area<'_>| -> DrawResult {
-            let mut chart = ChartBuilder::on(root)
-                .caption(&title, caption_font())
-                .margin(14)
-                .margin_right(14 + gutter)
-                .x_label_area_size(48)
-                .y_label_area_size(70)
+            let mut chart = frame(root, &title, 14 + gutter, 70)
                 .build_cartesian_2d(x_range.clone(), y_range.clone())?;
             chart
                 .configure_mesh()
@@ -461,12 +446,7 @@ fn hbars(
         title,
         (960 + gutter + label_area.saturating_sub(340), height),
         |root: &Area<'_>| -> DrawResult {
-            let mut chart = ChartBuilder::on(root)
-                .caption(title, caption_font())
-                .margin(14)
-                .margin_right(14 + VALUE_TEXT + gutter)
-                .x_label_area_size(48)
-                .y_label_area_size(label_area)
+            let mut chart = frame(root, title, 14 + VALUE_TEXT + gutter, label_area)
                 .build_cartesian_2d(x_range.clone(), y_range.clone())?;
             chart
                 .configure_mesh()

@@ -147,6 +147,25 @@ where
     }
 }
 
+/// A chart's builder in the report's frame: the caption, 14-px margins
+/// but `right` px on the right (room for a legend or for labels beside
+/// the plot), a 48-px x label area and a `y_labels`-px y label area.
+fn frame<'a, 'b>(
+    root: &'a Area<'b>,
+    title: &str,
+    right: u32,
+    y_labels: u32,
+) -> ChartBuilder<'a, 'static, SVGBackend<'b>> {
+    let mut builder = ChartBuilder::on(root);
+    builder
+        .caption(title, caption_font())
+        .margin(14)
+        .margin_right(right)
+        .x_label_area_size(48)
+        .y_label_area_size(y_labels);
+    builder
+}
+
 /// Font family the embedded font is registered under.
 pub(crate) const FAMILY: &str = "sans-serif";
 

@@ -5,9 +5,9 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
-    Area, DrawResult, Extent, Legend, MAX_POINTS, Mark, Points, caption_font, clamp, color,
-    cost_vs_latency_file, decimate, desc_font, draw_svg, label_font, runs, shorten,
-    size_vs_demand_file, tick, tick_pct, time_unit, wait_cdf_file,
+    Area, DrawResult, Extent, Legend, MAX_POINTS, Mark, Points, clamp, color, cost_vs_latency_file,
+    decimate, desc_font, draw_svg, frame, label_font, runs, shorten, size_vs_demand_file, tick,
+    tick_pct, time_unit, wait_cdf_file,
 };
 use crate::model::PolicyScenario;
 use crate::{Chart, ReportError};
@@ -98,12 +98,7 @@ pub(super) fn wait_cdf(
         &title,
         (960 + gutter, 480),
         |root: &Area<'_>| -> DrawResult {
-            let mut chart = ChartBuilder::on(root)
-                .caption(&title, caption_font())
-                .margin(14)
-                .margin_right(14 + gutter)
-                .x_label_area_size(48)
-                .y_label_area_size(70)
+            let mut chart = frame(root, &title, 14 + gutter, 70)
                 .build_cartesian_2d((floor..top).log_scale(), 0.0..100.0)?;
             chart
                 .configure_mesh()
@@ -246,12 +241,7 @@ pub(super) fn size_vs_demand(
         &title,
         (960 + gutter, 480),
         |root: &Area<'_>| -> DrawResult {
-            let mut chart = ChartBuilder::on(root)
-                .caption(&title, caption_font())
-                .margin(14)
-                .margin_right(14 + gutter)
-                .x_label_area_size(48)
-                .y_label_area_size(70)
+            let mut chart = frame(root, &title, 14 + gutter, 70)
                 .build_cartesian_2d(x_range.clone(), y_range.clone())?;
             chart
                 .configure_mesh()
@@ -372,12 +362,7 @@ pub(super) fn cost_vs_latency(
         &title,
         (960 + gutter, 520),
         |root: &Area<'_>| -> DrawResult {
-            let mut chart = ChartBuilder::on(root)
-                .caption(&title, caption_font())
-                .margin(14)
-                .margin_right(40 + gutter)
-                .x_label_area_size(48)
-                .y_label_area_size(70)
+            let mut chart = frame(root, &title, 40 + gutter, 70)
                 .build_cartesian_2d(x_range.clone(), y_range.clone())?;
             chart
                 .configure_mesh()

@@ -4,8 +4,8 @@
 use plotters::prelude::*;
 
 use super::{
-    Area, DrawResult, Extent, Legend, MAX_POINTS, Mark, Points, caption_font, clamp, color,
-    decimate, desc_font, draw_svg, label_font, runs, tick, time_unit,
+    Area, DrawResult, Extent, Legend, MAX_POINTS, Mark, Points, clamp, color, decimate, desc_font,
+    draw_svg, frame, label_font, runs, tick, time_unit,
 };
 use crate::trace::TraceProfile;
 use crate::{Chart, ReportError};
@@ -87,12 +87,7 @@ fn lines_chart(
         title,
         (960 + gutter, 420),
         |root: &Area<'_>| -> DrawResult {
-            let mut chart = ChartBuilder::on(root)
-                .caption(title, caption_font())
-                .margin(14)
-                .margin_right(14 + gutter)
-                .x_label_area_size(48)
-                .y_label_area_size(70)
+            let mut chart = frame(root, title, 14 + gutter, 70)
                 .build_cartesian_2d(x_range.clone(), y_range.clone())?;
             chart
                 .configure_mesh()

@@ -5,8 +5,8 @@
 use plotters::prelude::*;
 
 use super::{
-    Area, DrawResult, Extent, Legend, Mark, TUNING, caption_font, clamp, desc_font, draw_svg,
-    label_font, shorten, tick,
+    Area, DrawResult, Extent, Legend, Mark, TUNING, clamp, desc_font, draw_svg, frame, label_font,
+    shorten, tick,
 };
 use crate::format::num_short;
 use crate::model::{Candidate, TuningSection};
@@ -146,12 +146,7 @@ pub(super) fn tuning(t: &TuningSection) -> Result<Option<Chart>, ReportError> {
         &title,
         (960 + gutter, 520),
         |root: &Area<'_>| -> DrawResult {
-            let mut chart = ChartBuilder::on(root)
-                .caption(&title, caption_font())
-                .margin(14)
-                .margin_right(40 + gutter)
-                .x_label_area_size(48)
-                .y_label_area_size(80)
+            let mut chart = frame(root, &title, 40 + gutter, 80)
                 .build_cartesian_2d(x_range.clone(), y_range.clone())?;
             chart
                 .configure_mesh()
