@@ -141,34 +141,24 @@ pub(crate) fn status(m: &Manifest, root: &Path, shards: Option<u32>) -> Result<S
             steps::train_done(m, root, &fkey),
             cache::is_stamped(&root.join("train"), "train"),
         ));
-        let per_cand = m.tuning_scenarios.len()
-            * m.body
-                .tuning
-                .as_ref()
-                .map_or(0, |t| t.replications as usize);
-        let cands = tune::candidates(m);
-        let tuning_total = if m.body.tuning.is_some() {
-            cands.len() * per_cand
-        } else {
-            0
-        };
-        let tuning_done = (0..cands.len())
-            .flat_map(|k| {
+        let reps = m.body.tuning.as_ref().map_or(0, |t| t.replications);
+        let tuning = progress(
+            root,
+            (0..tune::candidates(m).len()).flat_map(|k| {
                 m.tuning_scenarios.iter().flat_map(move |s| {
-                    (0..m.body.tuning.as_ref().map_or(0, |t| t.replications)).map(move |i| {
+                    (0..reps).map(move |i| {
                         format!(
                             "tuning/candidate={k}/scenario={s}/replication={}",
                             m.tuning_rep0() + i
                         )
                     })
                 })
-            })
-            .filter(|d| cache::is_stamped(&root.join(d), "sim"))
-            .count();
-        if tuning_total > 0 {
+            }),
+        );
+        if tuning.1 > 0 {
             steps_out.push(gathered(
                 "tune",
-                (tuning_done, tuning_total),
+                tuning,
                 &root.join("tuning/result.json"),
                 "; the winner not chosen yet",
             ));
@@ -179,11 +169,9 @@ pub(crate) fn status(m: &Manifest, root: &Path, shards: Option<u32>) -> Result<S
             root,
         ));
     }
-    let eval_total = m.policies.len() * m.eval_scenarios.len() * m.eval_reps().len();
-    let eval_done = m
-        .policies
-        .iter()
-        .flat_map(|p| {
+    let evaluation = progress(
+        root,
+        m.policies.iter().flat_map(|p| {
             let policy = p.name();
             m.eval_scenarios.iter().flat_map(move |s| {
                 let policy = policy.clone();
@@ -191,12 +179,11 @@ pub(crate) fn status(m: &Manifest, root: &Path, shards: Option<u32>) -> Result<S
                     format!("telemetry/phase=eval/policy={policy}/scenario={s}/replication={r}")
                 })
             })
-        })
-        .filter(|d| cache::is_stamped(&root.join(d), "sim"))
-        .count();
+        }),
+    );
     steps_out.push(gathered(
         "evaluate",
-        (eval_done, eval_total),
+        evaluation,
         &root.join("evaluation.json"),
         "; not gathered yet",
     ));
@@ -216,6 +203,15 @@ pub(crate) fn status(m: &Manifest, root: &Path, shards: Option<u32>) -> Result<S
         steps: steps_out,
         shards: shard_status(m, root, shards)?,
         later,
+    })
+}
+
+/// (finished, all) of the simulations in `dirs`, counted by their intact
+/// stamps.
+fn progress(root: &Path, dirs: impl Iterator<Item = String>) -> (usize, usize) {
+    dirs.fold((0, 0), |(done, all), d| {
+        let stamped = cache::is_stamped(&root.join(d), "sim");
+        (done + usize::from(stamped), all + 1)
     })
 }
 

@@ -6,9 +6,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
     Area, DrawResult, ERROR_BY_HORIZON, Extent, FORECAST_SERIES, IMPORTANCE, Legend, MAX_POINTS,
-    MODEL_COMPARISON, Mark, Points, RESIDUALS, TOP_IMPORTANCES, color, decimate, desc_font,
-    draw_svg, frame, grey, label_font, runs, shorten, small_font, text_width, tick, tick_pct,
-    time_unit,
+    MODEL_COMPARISON, Mark, Points, RESIDUALS, TOP_IMPORTANCES, color, decimate, draw_svg, frame,
+    grey, house_mesh, label_font, runs, shorten, small_font, text_width, tick, tick_pct, time_unit,
 };
 use crate::format::{fixed, num, pct};
 use crate::model::{ForecastSection, HorizonResult, ModelKind};
@@ -106,18 +105,15 @@ pub(super) fn series(f: &ForecastSection) -> Result<Option<Chart>, ReportError> 
         |root: &Area<'_>| -> DrawResult {
             let mut chart = frame(root, &title, 14 + gutter, 70)
                 .build_cartesian_2d(x_range.clone(), y_range.clone())?;
-            chart
-                .configure_mesh()
-                .x_desc(format!("simulated time ({unit})"))
-                .y_desc(y_desc.as_str())
-                .label_style(label_font())
-                .axis_desc_style(desc_font())
-                .max_light_lines(2)
-                .light_line_style(RGBColor(242, 242, 242))
-                .bold_line_style(RGBColor(215, 215, 215))
-                .x_label_formatter(&|v| tick(*v))
-                .y_label_formatter(&|v| tick(*v))
-                .draw()?;
+            house_mesh(
+                chart
+                    .configure_mesh()
+                    .x_desc(format!("simulated time ({unit})"))
+                    .y_desc(y_desc.as_str()),
+            )
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick(*v))
+            .draw()?;
             chart.draw_series(
                 band.iter()
                     .map(|p| Polygon::new(p.clone(), band_color.filled())),
@@ -257,18 +253,15 @@ pub(super) fn error_by_horizon(f: &ForecastSection) -> Result<Option<Chart>, Rep
         |root: &Area<'_>| -> DrawResult {
             let mut chart = frame(root, &title, 14 + gutter, 70)
                 .build_cartesian_2d(x_range.clone(), y_range.clone())?;
-            chart
-                .configure_mesh()
-                .x_desc("horizon (intervals ahead)")
-                .y_desc("test accuracy, 1 − WAPE")
-                .label_style(label_font())
-                .axis_desc_style(desc_font())
-                .max_light_lines(2)
-                .light_line_style(RGBColor(242, 242, 242))
-                .bold_line_style(RGBColor(215, 215, 215))
-                .x_label_formatter(&|v| integer_tick(*v))
-                .y_label_formatter(&|v| tick_pct(*v))
-                .draw()?;
+            house_mesh(
+                chart
+                    .configure_mesh()
+                    .x_desc("horizon (intervals ahead)")
+                    .y_desc("test accuracy, 1 − WAPE"),
+            )
+            .x_label_formatter(&|v| integer_tick(*v))
+            .y_label_formatter(&|v| tick_pct(*v))
+            .draw()?;
             for (kind, style, pts) in &styled {
                 let (style, c) = (*style, style.color);
                 match kind {
@@ -355,19 +348,16 @@ pub(super) fn residuals(f: &ForecastSection) -> Result<Option<Chart>, ReportErro
         |root: &Area<'_>| -> DrawResult {
             let mut chart = frame(root, &title, 14 + gutter, 70)
                 .build_cartesian_2d(x_range.clone(), y_range.clone())?;
-            chart
-                .configure_mesh()
-                .x_desc("residual y − ŷ (target units; positive = under-forecast)")
-                .y_desc("test rows")
-                .label_style(label_font())
-                .axis_desc_style(desc_font())
-                .disable_x_mesh()
-                .max_light_lines(2)
-                .light_line_style(RGBColor(242, 242, 242))
-                .bold_line_style(RGBColor(215, 215, 215))
-                .x_label_formatter(&|v| tick(*v))
-                .y_label_formatter(&|v| integer_tick(*v))
-                .draw()?;
+            house_mesh(
+                chart
+                    .configure_mesh()
+                    .x_desc("residual y − ŷ (target units; positive = under-forecast)")
+                    .y_desc("test rows")
+                    .disable_x_mesh(),
+            )
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| integer_tick(*v))
+            .draw()?;
             let c = color(0);
             chart.draw_series(counts.iter().enumerate().filter(|(_, n)| **n > 0).map(
                 |(i, n)| {
@@ -448,18 +438,15 @@ fn hbars(
         |root: &Area<'_>| -> DrawResult {
             let mut chart = frame(root, title, 14 + VALUE_TEXT + gutter, label_area)
                 .build_cartesian_2d(x_range.clone(), y_range.clone())?;
-            chart
-                .configure_mesh()
-                .x_desc(x_desc)
-                .label_style(label_font())
-                .axis_desc_style(desc_font())
-                .disable_y_mesh()
-                .y_labels(0)
-                .max_light_lines(2)
-                .light_line_style(RGBColor(242, 242, 242))
-                .bold_line_style(RGBColor(215, 215, 215))
-                .x_label_formatter(&|v| if percent_axis { tick_pct(*v) } else { tick(*v) })
-                .draw()?;
+            house_mesh(
+                chart
+                    .configure_mesh()
+                    .x_desc(x_desc)
+                    .disable_y_mesh()
+                    .y_labels(0),
+            )
+            .x_label_formatter(&|v| if percent_axis { tick_pct(*v) } else { tick(*v) })
+            .draw()?;
             for (g, (_, c)) in groups.iter().enumerate() {
                 let c = *c;
                 let in_group: Vec<(usize, &Bar)> = bars

@@ -166,6 +166,24 @@ fn frame<'a, 'b>(
     builder
 }
 
+/// The report's mesh: its label and axis fonts, two light lines between
+/// bold ones, pale grid lines. Each chart adds its axis descriptions and
+/// label formatters.
+fn house_mesh<'m, 'a, 'b, X, Y, DB>(
+    mesh: &'m mut plotters::chart::MeshStyle<'a, 'b, X, Y, DB>,
+) -> &'m mut plotters::chart::MeshStyle<'a, 'b, X, Y, DB>
+where
+    X: plotters::coord::ranged1d::Ranged,
+    Y: plotters::coord::ranged1d::Ranged,
+    DB: DrawingBackend,
+{
+    mesh.label_style(label_font())
+        .axis_desc_style(desc_font())
+        .max_light_lines(2)
+        .light_line_style(RGBColor(242, 242, 242))
+        .bold_line_style(RGBColor(215, 215, 215))
+}
+
 /// Font family the embedded font is registered under.
 pub(crate) const FAMILY: &str = "sans-serif";
 

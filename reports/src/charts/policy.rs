@@ -6,7 +6,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{
     Area, DrawResult, Extent, Legend, MAX_POINTS, Mark, Points, clamp, color, cost_vs_latency_file,
-    decimate, desc_font, draw_svg, frame, label_font, runs, shorten, size_vs_demand_file, tick,
+    decimate, draw_svg, frame, house_mesh, label_font, runs, shorten, size_vs_demand_file, tick,
     tick_pct, time_unit, wait_cdf_file,
 };
 use crate::model::PolicyScenario;
@@ -100,18 +100,15 @@ pub(super) fn wait_cdf(
         |root: &Area<'_>| -> DrawResult {
             let mut chart = frame(root, &title, 14 + gutter, 70)
                 .build_cartesian_2d((floor..top).log_scale(), 0.0..100.0)?;
-            chart
-                .configure_mesh()
-                .x_desc(x_desc.as_str())
-                .y_desc("grants with wait ≤ x")
-                .label_style(label_font())
-                .axis_desc_style(desc_font())
-                .max_light_lines(2)
-                .light_line_style(RGBColor(242, 242, 242))
-                .bold_line_style(RGBColor(215, 215, 215))
-                .x_label_formatter(&|v| tick(*v))
-                .y_label_formatter(&|v| tick_pct(*v))
-                .draw()?;
+            house_mesh(
+                chart
+                    .configure_mesh()
+                    .x_desc(x_desc.as_str())
+                    .y_desc("grants with wait ≤ x"),
+            )
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick_pct(*v))
+            .draw()?;
             // Name the left edge: it stands for a wait of 0.
             let (px, py) = chart.backend_coord(&(floor, 0.0));
             root.draw(&Text::new(
@@ -243,18 +240,15 @@ pub(super) fn size_vs_demand(
         |root: &Area<'_>| -> DrawResult {
             let mut chart = frame(root, &title, 14 + gutter, 70)
                 .build_cartesian_2d(x_range.clone(), y_range.clone())?;
-            chart
-                .configure_mesh()
-                .x_desc(format!("simulated time ({unit})"))
-                .y_desc("connections")
-                .label_style(label_font())
-                .axis_desc_style(desc_font())
-                .max_light_lines(2)
-                .light_line_style(RGBColor(242, 242, 242))
-                .bold_line_style(RGBColor(215, 215, 215))
-                .x_label_formatter(&|v| tick(*v))
-                .y_label_formatter(&|v| tick(*v))
-                .draw()?;
+            house_mesh(
+                chart
+                    .configure_mesh()
+                    .x_desc(format!("simulated time ({unit})"))
+                    .y_desc("connections"),
+            )
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick(*v))
+            .draw()?;
             if let Some((_, segs)) = &demand {
                 chart.draw_series(
                     scale(segs)
@@ -364,18 +358,15 @@ pub(super) fn cost_vs_latency(
         |root: &Area<'_>| -> DrawResult {
             let mut chart = frame(root, &title, 40 + gutter, 70)
                 .build_cartesian_2d(x_range.clone(), y_range.clone())?;
-            chart
-                .configure_mesh()
-                .x_desc("connection-seconds (cost), lower is cheaper")
-                .y_desc(y_desc.as_str())
-                .label_style(label_font())
-                .axis_desc_style(desc_font())
-                .max_light_lines(2)
-                .light_line_style(RGBColor(242, 242, 242))
-                .bold_line_style(RGBColor(215, 215, 215))
-                .x_label_formatter(&|v| tick(*v))
-                .y_label_formatter(&|v| tick(*v))
-                .draw()?;
+            house_mesh(
+                chart
+                    .configure_mesh()
+                    .x_desc("connection-seconds (cost), lower is cheaper")
+                    .y_desc(y_desc.as_str()),
+            )
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick(*v))
+            .draw()?;
             for p in &points {
                 let c = color(p.idx);
                 let style = c.stroke_width(2);

@@ -4,8 +4,8 @@
 use plotters::prelude::*;
 
 use super::{
-    Area, DrawResult, Extent, Legend, MAX_POINTS, Mark, Points, clamp, color, decimate, desc_font,
-    draw_svg, frame, label_font, runs, tick, time_unit,
+    Area, DrawResult, Extent, Legend, MAX_POINTS, Mark, Points, clamp, color, decimate, draw_svg,
+    frame, house_mesh, runs, tick, time_unit,
 };
 use crate::trace::TraceProfile;
 use crate::{Chart, ReportError};
@@ -89,18 +89,15 @@ fn lines_chart(
         |root: &Area<'_>| -> DrawResult {
             let mut chart = frame(root, title, 14 + gutter, 70)
                 .build_cartesian_2d(x_range.clone(), y_range.clone())?;
-            chart
-                .configure_mesh()
-                .x_desc(format!("time since the first arrival ({unit})"))
-                .y_desc(y_desc)
-                .label_style(label_font())
-                .axis_desc_style(desc_font())
-                .max_light_lines(2)
-                .light_line_style(RGBColor(242, 242, 242))
-                .bold_line_style(RGBColor(215, 215, 215))
-                .x_label_formatter(&|v| tick(*v))
-                .y_label_formatter(&|v| tick(*v))
-                .draw()?;
+            house_mesh(
+                chart
+                    .configure_mesh()
+                    .x_desc(format!("time since the first arrival ({unit})"))
+                    .y_desc(y_desc),
+            )
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick(*v))
+            .draw()?;
             for (k, _, s) in &segs {
                 let style = color(*k).stroke_width(2);
                 let scaled = s.iter().map(|seg| {

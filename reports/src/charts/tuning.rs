@@ -5,8 +5,8 @@
 use plotters::prelude::*;
 
 use super::{
-    Area, DrawResult, Extent, Legend, Mark, TUNING, clamp, desc_font, draw_svg, frame, label_font,
-    shorten, tick,
+    Area, DrawResult, Extent, Legend, Mark, TUNING, clamp, draw_svg, frame, house_mesh, shorten,
+    tick,
 };
 use crate::format::num_short;
 use crate::model::{Candidate, TuningSection};
@@ -148,18 +148,15 @@ pub(super) fn tuning(t: &TuningSection) -> Result<Option<Chart>, ReportError> {
         |root: &Area<'_>| -> DrawResult {
             let mut chart = frame(root, &title, 40 + gutter, 80)
                 .build_cartesian_2d(x_range.clone(), y_range.clone())?;
-            chart
-                .configure_mesh()
-                .x_desc(shorten(&x_desc, 90))
-                .y_desc(y_desc.as_str())
-                .label_style(label_font())
-                .axis_desc_style(desc_font())
-                .max_light_lines(2)
-                .light_line_style(RGBColor(242, 242, 242))
-                .bold_line_style(RGBColor(215, 215, 215))
-                .x_label_formatter(&|v| tick(*v))
-                .y_label_formatter(&|v| tick(*v))
-                .draw()?;
+            house_mesh(
+                chart
+                    .configure_mesh()
+                    .x_desc(shorten(&x_desc, 90))
+                    .y_desc(y_desc.as_str()),
+            )
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick(*v))
+            .draw()?;
             if let Some((b, _)) = &bound {
                 chart.draw_series(DashedLineSeries::new(
                     vec![(*b, y_range.start), (*b, y_range.end)],
