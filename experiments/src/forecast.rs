@@ -8,8 +8,8 @@ use poolcast_models::importance::permutation_importance;
 use poolcast_models::metrics::Metrics;
 use poolcast_models::train::TrainReport;
 use poolcast_reports::{
-    Estimate, ForecastSection, HorizonResult, Importance, ModelKind, ModelScore, ModelTiming,
-    PredictionSeries, Scores,
+    Estimate, ForecastSection, HeldOutInput, HorizonResult, Importance, ModelKind, ModelScore,
+    ModelTiming, PredictionSeries, Scores,
 };
 
 /// Report scores from the trainer's metrics.
@@ -114,6 +114,14 @@ pub fn section(
                     .map(|(&l, &c)| [l, c])
                     .collect(),
                 quantiles_relative: h.calibration.relative,
+                held_out: h
+                    .held_out
+                    .iter()
+                    .map(|i| HeldOutInput {
+                        name: i.name.clone(),
+                        reason: i.reason.clone(),
+                    })
+                    .collect(),
                 shuffled_control: h.shuffled_control.as_ref().map(scores),
                 leakage_alarm: h.leakage_alarm,
             }

@@ -44,23 +44,24 @@ pub(crate) struct FoldSet {
 
 impl FoldSet {
     /// The folds of `split`, with target `y`, persistence `base` and the
-    /// seasonal baseline `seasonal` (dataset columns); `matrix` builds the
-    /// feature matrix of a set of rows.
+    /// seasonal baseline `seasonal` (dataset columns); `matrix(rows,
+    /// fit_rows)` builds the feature matrix of `rows` for a model fitted
+    /// on `fit_rows` (which decide the inputs it may learn from).
     pub fn new(
         split: &Split,
         y: &[f64],
         base: &[f64],
         seasonal: &[f64],
-        matrix: impl Fn(&[usize]) -> Array2<f64>,
+        matrix: impl Fn(&[usize], &[usize]) -> Array2<f64>,
     ) -> FoldSet {
         let folds: Vec<FoldData> = split
             .folds
             .iter()
             .map(|f| FoldData {
-                xt: matrix(&f.train),
+                xt: matrix(&f.train, &f.train),
                 yt: pick(y, &f.train),
                 bt: pick(base, &f.train),
-                xv: matrix(&f.valid),
+                xv: matrix(&f.valid, &f.train),
                 yv: pick(y, &f.valid),
                 bv: pick(base, &f.valid),
                 sv: pick(seasonal, &f.valid),

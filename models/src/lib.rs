@@ -10,6 +10,8 @@
 //! - [`split`]: walk-forward splits with a gap, rolling-origin folds,
 //!   scenario hold-out;
 //! - [`metrics`]: accuracy = 1 − WAPE, MAE, RMSE, MAPE, R², bias, skill;
+//! - [`inputs`]: which inputs a model may learn from on its training
+//!   rows (not the run's age, nor a calendar cycle they do not cover);
 //! - [`linear`], [`trees`]: the trainers;
 //! - [`train`]: selection on the folds, shrinkage towards persistence,
 //!   test scored once, calibration,
@@ -23,6 +25,7 @@ pub mod dataset;
 pub mod error;
 mod folds;
 pub mod importance;
+pub mod inputs;
 pub mod linear;
 pub mod metrics;
 pub mod split;

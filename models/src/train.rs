@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::dataset::{FeatureDataset, seasonal_column};
 use crate::error::ModelError;
 use crate::folds::FoldSet;
+use crate::inputs::{HeldOutInput, held_out_inputs, usable as usable_on};
 use crate::linear::LinearData;
 use crate::metrics::{Metrics, quantile, score};
 use crate::split::{Split, SplitConfig};
@@ -181,6 +182,9 @@ pub struct HorizonReport {
     pub winner: String,
     /// The winner's calibration (validation residual quantiles, test coverage).
     pub calibration: Calibration,
+    /// Inputs held out of fitting on the training rows, and why (see
+    /// [`crate::inputs`]).
+    pub held_out: Vec<HeldOutInput>,
     /// Test scores of the winner's family trained on shuffled targets.
     pub shuffled_control: Option<Metrics>,
     /// True when the shuffled control shows skill over persistence (> 0.05):
@@ -225,10 +229,21 @@ pub struct TrainReport {
     pub horizons: Vec<HorizonReport>,
 }
 
+/// The feature matrix of `rows`, every input as it is.
 pub(crate) fn matrix(ds: &FeatureDataset, rows: &[usize]) -> Array2<f64> {
+    let all = vec![true; ds.n_features()];
+    masked_matrix(ds, rows, &all)
+}
+
+/// The feature matrix of `rows`, with each input not `usable` held at 0
+/// (see [`crate::inputs`]): the matrix a learner fits on.
+pub(crate) fn masked_matrix(ds: &FeatureDataset, rows: &[usize], usable: &[bool]) -> Array2<f64> {
     let p = ds.n_features();
     let mut x = Array2::zeros((rows.len(), p));
     for (j, mut col) in x.axis_iter_mut(Axis(1)).enumerate() {
+        if !usable.get(j).copied().unwrap_or(true) {
+            continue;
+        }
         let src = &ds.table.columns[j];
         for (v, &i) in col.iter_mut().zip(rows) {
             *v = src[i];
@@ -289,9 +304,13 @@ pub fn train(
         let split: Split = cfg
             .split
             .split(&ds.table.scenario, &runs, &has, h as usize)?;
+        // Inputs that tell time rather than traffic on these training
+        // rows are held out of fitting (the test rows keep their values:
+        // the fitted models ignore them, as the runtime's will).
+        let usable = usable_on(ds, &split.train);
         let (xt, xv, xs) = (
-            matrix(ds, &split.train),
-            matrix(ds, &split.valid),
+            masked_matrix(ds, &split.train, &usable),
+            masked_matrix(ds, &split.valid, &usable),
             matrix(ds, &split.test),
         );
         let (yt, yv, ys) = (
@@ -313,7 +332,9 @@ pub fn train(
         let ps = pick(col(&persist_name)?, &split.test);
         let ss = pick(seasonal, &split.test);
         let base = col(&persist_name)?;
-        let folds = FoldSet::new(&split, y_all, base, seasonal, |rows| matrix(ds, rows));
+        let folds = FoldSet::new(&split, y_all, base, seasonal, |rows, fit_rows| {
+            masked_matrix(ds, rows, &usable_on(ds, fit_rows))
+        });
         let mut models = Vec::new();
         // ---- baselines ----
         for (label, feature) in [
@@ -429,6 +450,7 @@ pub fn train(
             winner: models[wi].name.clone(),
             models,
             calibration,
+            held_out: held_out_inputs(ds, &split.train),
             shuffled_control,
             leakage_alarm,
             test_index: split.test.clone(),

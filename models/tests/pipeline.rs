@@ -165,6 +165,70 @@ fn models_beat_persistence_on_unseen_days_and_the_shuffled_control_does_not() {
 }
 
 #[test]
+fn models_ignore_the_inputs_that_tell_time_on_their_training_rows() {
+    let f = fixture();
+    let names: Vec<String> = f.ds.spec.names().iter().map(|s| s.to_string()).collect();
+    let weekly = [
+        "time_day_of_week",
+        "time_sec_of_week",
+        "time_week_sin",
+        "time_week_cos",
+        "time_is_weekend",
+    ];
+    for h in &f.report.horizons {
+        // 1.8 days of training rows cover the day and the hour, not the week
+        let held: Vec<&str> = h.held_out.iter().map(|i| i.name.as_str()).collect();
+        let mut want = weekly.to_vec();
+        want.push("history_len");
+        want.sort_unstable();
+        let mut got = held.clone();
+        got.sort_unstable();
+        assert_eq!(got, want, "h{}", h.target.horizon);
+        // whatever those inputs hold, every trained model forecasts the same
+        let cols: Vec<usize> = held
+            .iter()
+            .map(|n| names.iter().position(|m| m == n).unwrap())
+            .collect();
+        for m in h.models.iter().filter(|m| m.family != "baseline") {
+            let body = m.body.as_ref().unwrap();
+            for &i in h.test_index.iter().step_by(97) {
+                let x: Vec<f64> = (0..f.ds.n_features())
+                    .map(|j| f.ds.table.columns[j][i])
+                    .collect();
+                let base = predict_body(body, &names, &x);
+                for wild in [-1e9, 0.0, 1e9] {
+                    let mut y = x.clone();
+                    for &c in &cols {
+                        y[c] = wild;
+                    }
+                    let p = predict_body(body, &names, &y);
+                    assert!(same(p, base), "{}: {p} vs {base} at row {i}", m.name);
+                }
+            }
+        }
+    }
+    // the first hour covers the hour's cycle, and nothing longer
+    let first_hour: Vec<usize> = (0..f.ds.table.rows())
+        .filter(|&i| f.ds.table.replication[i] == 0)
+        .take(60)
+        .collect();
+    let held: Vec<String> = poolcast_models::inputs::held_out_inputs(&f.ds, &first_hour)
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert!(!held.iter().any(|n| n == "time_minute_of_hour"), "{held:?}");
+    for n in [
+        "time_sec_of_day",
+        "time_day_sin",
+        "time_hour_of_day",
+        "history_len",
+    ] {
+        assert!(held.iter().any(|h| h == n), "{n} not held out: {held:?}");
+    }
+    assert!(!held.iter().any(|n| n == "time_interval_s"), "{held:?}");
+}
+
+#[test]
 fn the_exported_artifact_predicts_what_the_trainer_scored() {
     let f = fixture();
     let mut art = f.report.artifact(&f.ds, 5, None).unwrap();

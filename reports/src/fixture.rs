@@ -177,6 +177,10 @@ fn horizon(h: u32, decay: f64) -> HorizonResult {
             skill_vs_seasonal: Some(-0.35),
             ..scores(2880, 0.52, 5.8, -0.02, 0.3, 0.12, -0.41, -0.35)
         }),
+        held_out: vec![HeldOutInput {
+            name: "history_len".into(),
+            reason: "the run's age: later rows are always older than any training row".into(),
+        }],
         leakage_alarm: false,
     }
 }

@@ -127,10 +127,24 @@ pub struct HorizonResult {
     /// (they scale with the load), chosen over absolute ones on the folds.
     #[serde(default)]
     pub quantiles_relative: bool,
+    /// Inputs held out of training on this horizon's training rows, and
+    /// why (they tell time, not traffic, on those rows).
+    #[serde(default)]
+    pub held_out: Vec<HeldOutInput>,
     /// Test scores of a model trained on shuffled targets.
     pub shuffled_control: Option<Scores>,
     /// Whether the shuffled control showed skill (a sign of leakage).
     pub leakage_alarm: bool,
+}
+
+/// An input the models were not allowed to learn from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeldOutInput {
+    /// The feature's name.
+    pub name: String,
+    /// Why, in words.
+    pub reason: String,
 }
 
 /// Whether a scored predictor is a trained model or a baseline.

@@ -300,6 +300,7 @@ fn horizon(f: &ForecastSection, h: &HorizonResult, id: String) -> Vec<Block> {
         out.push(Block::Table(Table { header, rows }));
         out.extend(fold_blocks(h));
     }
+    out.extend(held_out_block(f, h));
     let coverage = match h.interval_coverage {
         Some(c) => format!("measured coverage on test {}", pct(c)),
         None => "coverage on test not measured".to_string(),
@@ -349,6 +350,47 @@ fn horizon(f: &ForecastSection, h: &HorizonResult, id: String) -> Vec<Block> {
     };
     out.push(Block::Paragraph(control.build()));
     out
+}
+
+/// The inputs the models were not allowed to learn from, grouped by why
+/// (named once: a later horizon with the same list refers to the first).
+fn held_out_block(f: &ForecastSection, h: &HorizonResult) -> Option<Block> {
+    if h.held_out.is_empty() {
+        return None;
+    }
+    if let Some(first) = f.horizons.first()
+        && first.horizon != h.horizon
+        && first.held_out == h.held_out
+    {
+        return Some(para(format!(
+            "Inputs held out of training: as at h = {}.",
+            first.horizon
+        )));
+    }
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for i in &h.held_out {
+        match groups.iter_mut().find(|(r, _)| *r == i.reason) {
+            Some((_, names)) => names.push(&i.name),
+            None => groups.push((&i.reason, vec![&i.name])),
+        }
+    }
+    let mut line = LineBuilder::new().text(
+        "Inputs held out of training, because on these training rows they tell time rather than \
+         traffic and a model would extrapolate them: ",
+    );
+    for (g, (reason, names)) in groups.iter().enumerate() {
+        if g > 0 {
+            line = line.text("; ");
+        }
+        for (k, name) in names.iter().enumerate() {
+            if k > 0 {
+                line = line.text(", ");
+            }
+            line = line.code(*name);
+        }
+        line = line.text(format!(" ({reason})"));
+    }
+    Some(Block::Paragraph(line.text(".").build()))
 }
 
 /// The rolling-origin folds: each model's accuracy on every fold's

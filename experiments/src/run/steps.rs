@@ -38,8 +38,9 @@ pub mod key_version {
     pub const FEATURES: &str = "features-2";
     /// The train step: it writes the best baseline's artifact too (the
     /// `predictive-naive` policy's forecaster), selects on rolling-origin
-    /// folds and shrinks towards persistence.
-    pub const TRAIN: &str = "folds-shrink";
+    /// folds, shrinks towards persistence, and holds out the inputs that
+    /// tell time on the training rows.
+    pub const TRAIN: &str = "folds-shrink-inputs";
 }
 
 /// Reuses a step's outputs in `dir` when its stamp matches `key`
