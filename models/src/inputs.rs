@@ -54,7 +54,7 @@ const WEEK_CLOCK: &str = "time_sec_of_week";
 pub enum HeldOut {
     /// It counts the run's age.
     RunAge,
-    /// The training rows cover less than its whole cycle (seconds).
+    /// The training rows cover less than one whole cycle (seconds).
     Uncovered(u64),
 }
 
@@ -66,7 +66,7 @@ impl HeldOut {
                 "the run's age: later rows are always older than any training row".into()
             }
             HeldOut::Uncovered(s) => format!(
-                "the training rows cover less than its {} cycle",
+                "the training rows cover less than a whole {}",
                 cycle_name(s)
             ),
         }
