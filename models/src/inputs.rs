@@ -29,18 +29,23 @@ use crate::dataset::FeatureDataset;
 /// count as covered.
 const CYCLE_PARTS: u64 = 24;
 
-/// The calendar features with a cycle, and the cycle in seconds.
+/// The calendar cycles, in seconds.
+const HOUR: u64 = 3_600;
+const DAY: u64 = 86_400;
+const WEEK: u64 = 604_800;
+
+/// The calendar features with a cycle, and the cycle.
 const CYCLES: [(&str, u64); 10] = [
-    ("time_minute_of_hour", 3_600),
-    ("time_hour_of_day", 86_400),
-    ("time_sec_of_day", 86_400),
-    ("time_day_sin", 86_400),
-    ("time_day_cos", 86_400),
-    ("time_day_of_week", 604_800),
-    ("time_sec_of_week", 604_800),
-    ("time_week_sin", 604_800),
-    ("time_week_cos", 604_800),
-    ("time_is_weekend", 604_800),
+    ("time_minute_of_hour", HOUR),
+    ("time_hour_of_day", DAY),
+    ("time_sec_of_day", DAY),
+    ("time_day_sin", DAY),
+    ("time_day_cos", DAY),
+    ("time_day_of_week", WEEK),
+    ("time_sec_of_week", WEEK),
+    ("time_week_sin", WEEK),
+    ("time_week_cos", WEEK),
+    ("time_is_weekend", WEEK),
 ];
 
 /// The feature that counts a run's snapshots.
@@ -75,8 +80,8 @@ impl HeldOut {
 
 fn cycle_name(seconds: u64) -> &'static str {
     match seconds {
-        3_600 => "hour",
-        86_400 => "day",
+        HOUR => "hour",
+        DAY => "day",
         _ => "week",
     }
 }
@@ -102,9 +107,7 @@ pub fn held_out(ds: &FeatureDataset, rows: &[usize]) -> Vec<Option<HeldOut>> {
         }
         seen.iter().all(|&s| s)
     };
-    let daily = covered(86_400);
-    let weekly = covered(604_800);
-    let hourly = covered(3_600);
+    let covered = [HOUR, DAY, WEEK].map(|c| (c, covered(c)));
     ds.spec
         .names()
         .iter()
@@ -113,11 +116,7 @@ pub fn held_out(ds: &FeatureDataset, rows: &[usize]) -> Vec<Option<HeldOut>> {
                 return Some(HeldOut::RunAge);
             }
             let (_, cycle) = CYCLES.iter().find(|(n, _)| n == name)?;
-            let ok = match cycle {
-                3_600 => hourly,
-                86_400 => daily,
-                _ => weekly,
-            };
+            let ok = covered.iter().any(|&(c, ok)| c == *cycle && ok);
             (!ok).then_some(HeldOut::Uncovered(*cycle))
         })
         .collect()
