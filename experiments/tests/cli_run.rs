@@ -91,17 +91,20 @@ fn write_manifest(dir: &Path, text: &str) -> PathBuf {
     p
 }
 
+/// `poolcast run <manifest> --out <out> <extra>… -q`, which must succeed;
+/// its stdout.
+fn run_into(manifest: &str, out: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["run", manifest, "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.push("-q");
+    ok(&poolcast(&args))
+}
+
 /// TINY run in `dir/o`; its run directory.
 fn tiny_run(dir: &Path) -> PathBuf {
     let m = write_manifest(dir, TINY);
     let out = dir.join("o");
-    ok(&poolcast(&[
-        "run",
-        m.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]));
+    run_into(m.to_str().unwrap(), &out, &[]);
     run_dir(&out)
 }
 
@@ -206,24 +209,8 @@ fn the_same_manifest_gives_the_same_bytes_whatever_the_thread_count() {
     let d = tempfile::tempdir().unwrap();
     let m = write_manifest(d.path(), TINY);
     let (a, b) = (d.path().join("a"), d.path().join("b"));
-    ok(&poolcast(&[
-        "run",
-        m.to_str().unwrap(),
-        "--out",
-        a.to_str().unwrap(),
-        "--jobs",
-        "1",
-        "-q",
-    ]));
-    ok(&poolcast(&[
-        "run",
-        m.to_str().unwrap(),
-        "--out",
-        b.to_str().unwrap(),
-        "--jobs",
-        "2",
-        "-q",
-    ]));
+    run_into(m.to_str().unwrap(), &a, &["--jobs", "1"]);
+    run_into(m.to_str().unwrap(), &b, &["--jobs", "2"]);
     let (ra, rb) = (run_dir(&a), run_dir(&b));
     assert_eq!(
         ra.file_name(),
@@ -430,36 +417,14 @@ fn shards_merged_then_finished_equal_an_unsharded_run() {
     let m = write_manifest(d.path(), TINY);
     let ms = m.to_str().unwrap();
     let whole = d.path().join("whole");
-    ok(&poolcast(&[
-        "run",
-        ms,
-        "--out",
-        whole.to_str().unwrap(),
-        "-q",
-    ]));
+    run_into(ms, &whole, &[]);
     let (s0, s1, merged) = (
         d.path().join("s0"),
         d.path().join("s1"),
         d.path().join("merged"),
     );
-    ok(&poolcast(&[
-        "run",
-        ms,
-        "--out",
-        s0.to_str().unwrap(),
-        "--shard",
-        "0/2",
-        "-q",
-    ]));
-    ok(&poolcast(&[
-        "run",
-        ms,
-        "--out",
-        s1.to_str().unwrap(),
-        "--shard",
-        "1/2",
-        "-q",
-    ]));
+    run_into(ms, &s0, &["--shard", "0/2"]);
+    run_into(ms, &s1, &["--shard", "1/2"]);
     // A missing shard is refused, naming it.
     let one = poolcast(&[
         "merge",
@@ -521,13 +486,7 @@ fn four_concurrent_shards_on_one_directory_equal_an_unsharded_run() {
     let m = write_manifest(d.path(), TINY);
     let ms = m.to_str().unwrap();
     let whole = d.path().join("whole");
-    ok(&poolcast(&[
-        "run",
-        ms,
-        "--out",
-        whole.to_str().unwrap(),
-        "-q",
-    ]));
+    run_into(ms, &whole, &[]);
     for round in 0..3 {
         let shared = d.path().join(format!("shared-{round}"));
         let mut children: Vec<_> = (0..4).map(|i| spawn_shard(ms, &shared, i, 4)).collect();
@@ -548,13 +507,7 @@ fn four_concurrent_shards_on_one_directory_equal_an_unsharded_run() {
             shared.to_str().unwrap(),
             "-q",
         ]));
-        ok(&poolcast(&[
-            "run",
-            ms,
-            "--out",
-            shared.to_str().unwrap(),
-            "-q",
-        ]));
+        run_into(ms, &shared, &[]);
         assert_same(&run_dir(&whole), &run);
         if round < 2 {
             // a killed process may leave its temporary; a finished one not
@@ -575,13 +528,7 @@ fn three_waves_of_shards_equal_an_unsharded_run() {
     let m = write_manifest(d.path(), TINY);
     let ms = m.to_str().unwrap();
     let whole = d.path().join("whole");
-    ok(&poolcast(&[
-        "run",
-        ms,
-        "--out",
-        whole.to_str().unwrap(),
-        "-q",
-    ]));
+    run_into(ms, &whole, &[]);
     let shared = d.path().join("shared");
     let os = shared.to_str().unwrap();
     let wave = |kill: bool| {
@@ -608,9 +555,7 @@ fn three_waves_of_shards_equal_an_unsharded_run() {
         "{}",
         String::from_utf8_lossy(&early.stderr)
     );
-    ok(&poolcast(&[
-        "run", ms, "--out", os, "--until", "train", "-q",
-    ]));
+    run_into(ms, &shared, &["--until", "train"]);
     let run = run_dir(&shared);
     assert!(run.join("train").is_dir() && !run.join("tuning").exists());
     for o in wave(true) {
