@@ -10,7 +10,7 @@ use poolcast::core::artifact::ModelBody;
 
 use crate::error::ModelError;
 use crate::metrics::{Metrics, score};
-use crate::split::Split;
+use crate::split::{Fold, Split};
 use crate::train::{Family, ModelResult, TrainConfig, fit_family, pick, predict_rows};
 
 /// Steps of the shrinkage weight's grid (weights `0, 1/N, …, 1`).
@@ -44,28 +44,31 @@ pub(crate) struct FoldSet {
 
 impl FoldSet {
     /// The folds of `split`, with target `y`, persistence `base` and the
-    /// seasonal baseline `seasonal` (dataset columns); `matrix(rows,
-    /// fit_rows)` builds the feature matrix of `rows` for a model fitted
-    /// on `fit_rows` (which decide the inputs it may learn from).
+    /// seasonal baseline `seasonal` (dataset columns); `matrices` builds a
+    /// fold's training and validation feature matrices (the fold's
+    /// training rows decide the inputs a model may learn from).
     pub fn new(
         split: &Split,
         y: &[f64],
         base: &[f64],
         seasonal: &[f64],
-        matrix: impl Fn(&[usize], &[usize]) -> Array2<f64>,
+        matrices: impl Fn(&Fold) -> (Array2<f64>, Array2<f64>),
     ) -> FoldSet {
         let folds: Vec<FoldData> = split
             .folds
             .iter()
-            .map(|f| FoldData {
-                xt: matrix(&f.train, &f.train),
-                yt: pick(y, &f.train),
-                bt: pick(base, &f.train),
-                xv: matrix(&f.valid, &f.train),
-                yv: pick(y, &f.valid),
-                bv: pick(base, &f.valid),
-                sv: pick(seasonal, &f.valid),
-                rows: [f.train.len(), f.valid.len()],
+            .map(|f| {
+                let (xt, xv) = matrices(f);
+                FoldData {
+                    xt,
+                    yt: pick(y, &f.train),
+                    bt: pick(base, &f.train),
+                    xv,
+                    yv: pick(y, &f.valid),
+                    bv: pick(base, &f.valid),
+                    sv: pick(seasonal, &f.valid),
+                    rows: [f.train.len(), f.valid.len()],
+                }
             })
             .collect();
         let index: Vec<usize> = split.folds.iter().flat_map(|f| f.valid.clone()).collect();

@@ -332,8 +332,12 @@ pub fn train(
         let ps = pick(col(&persist_name)?, &split.test);
         let ss = pick(seasonal, &split.test);
         let base = col(&persist_name)?;
-        let folds = FoldSet::new(&split, y_all, base, seasonal, |rows, fit_rows| {
-            masked_matrix(ds, rows, &usable_on(ds, fit_rows))
+        let folds = FoldSet::new(&split, y_all, base, seasonal, |f| {
+            let usable = usable_on(ds, &f.train);
+            (
+                masked_matrix(ds, &f.train, &usable),
+                masked_matrix(ds, &f.valid, &usable),
+            )
         });
         let mut models = Vec::new();
         // ---- baselines ----
