@@ -1,20 +1,19 @@
 //! Model selection on rolling-origin folds: every configuration of a
 //! family is fitted on each fold's training part and scored on its
 //! validation block; the configuration with the lowest pooled error is
-//! chosen, then shrunk towards persistence by the weight that serves the
-//! pooled blocks best. The exported model is the last fold's fit (trained
-//! on the training set itself).
+//! chosen, then combined with persistence and the moving average by the
+//! weights (and the gate, see [`crate::combine`]) that serve the pooled
+//! blocks best. The exported model is the last fold's fit (trained on the
+//! training set itself).
 
 use ndarray::Array2;
-use poolcast::core::artifact::ModelBody;
+use poolcast::core::artifact::{BlendGate, ModelBody, WeightedInput};
 
+use crate::combine::{Columns, Combination, Weights, choose};
 use crate::error::ModelError;
 use crate::metrics::{Metrics, score};
 use crate::split::{Fold, Split};
 use crate::train::{Family, ModelResult, TrainConfig, fit_family, pick, predict_rows};
-
-/// Steps of the shrinkage weight's grid (weights `0, 1/N, …, 1`).
-const SHRINK_STEPS: u32 = 20;
 
 /// One fold's matrices and columns.
 struct FoldData {
@@ -40,18 +39,29 @@ pub(crate) struct FoldSet {
     base: Vec<f64>,
     /// Seasonal naive on `index`.
     seasonal: Vec<f64>,
+    /// The moving average on `index`, and its input's name.
+    ma: (String, Vec<f64>),
+    /// The fold of each row of `index`.
+    fold_of: Vec<usize>,
+    /// Inputs a gate may split on (every fold may learn from them), with
+    /// their values on `index`.
+    gates: Vec<(String, Vec<f64>)>,
 }
 
 impl FoldSet {
-    /// The folds of `split`, with target `y`, persistence `base` and the
-    /// seasonal baseline `seasonal` (dataset columns); `matrices` builds a
-    /// fold's training and validation feature matrices (the fold's
-    /// training rows decide the inputs a model may learn from).
+    /// The folds of `split`, with target `y`, persistence `base`, the
+    /// seasonal baseline `seasonal` and the moving average `ma` (named
+    /// input, dataset column); `matrices` builds a fold's training and
+    /// validation feature matrices (the fold's training rows decide the
+    /// inputs a model may learn from); `gates` are the inputs a
+    /// combination's gate may split on (dataset columns).
     pub fn new(
         split: &Split,
         y: &[f64],
         base: &[f64],
         seasonal: &[f64],
+        ma: (&str, &[f64]),
+        gates: &[(&str, &[f64])],
         matrices: impl Fn(&Fold) -> (Array2<f64>, Array2<f64>),
     ) -> FoldSet {
         let folds: Vec<FoldData> = split
@@ -72,10 +82,22 @@ impl FoldSet {
             })
             .collect();
         let index: Vec<usize> = split.folds.iter().flat_map(|f| f.valid.clone()).collect();
+        let fold_of = split
+            .folds
+            .iter()
+            .enumerate()
+            .flat_map(|(k, f)| std::iter::repeat_n(k, f.valid.len()))
+            .collect();
         FoldSet {
             y: pick(y, &index),
             base: pick(base, &index),
             seasonal: pick(seasonal, &index),
+            ma: (ma.0.to_string(), pick(ma.1, &index)),
+            fold_of,
+            gates: gates
+                .iter()
+                .map(|(name, col)| (name.to_string(), pick(col, &index)))
+                .collect(),
             index,
             folds,
         }
@@ -176,46 +198,42 @@ impl FoldSet {
         let Some((c, per_fold, _)) = chosen else {
             return Ok(None);
         };
-        let weight = self.shrink_weight(&per_fold);
-        let shrunk: Vec<Vec<f64>> = per_fold
+        let pooled: Vec<f64> = per_fold.iter().flatten().copied().collect();
+        let gate_values: Vec<Vec<f64>> = self.gates.iter().map(|g| g.1.clone()).collect();
+        let cols = Columns {
+            y: &self.y,
+            model: &pooled,
+            persistence: &self.base,
+            ma: &self.ma.1,
+            fold: &self.fold_of,
+            n_folds: self.folds.len(),
+        };
+        let combo = choose(&cols, &gate_values);
+        let combined: Vec<f64> = (0..pooled.len())
+            .map(|r| combo.apply(&cols, &gate_values, r))
+            .collect();
+        let mut at = 0;
+        let per_fold: Vec<Vec<f64>> = self
+            .folds
             .iter()
-            .zip(&self.folds)
-            .map(|(p, f)| {
-                p.iter()
-                    .zip(&f.bv)
-                    .map(|(p, b)| b + weight * (p - b))
-                    .collect()
+            .map(|f| {
+                at += f.rows[1];
+                combined[at - f.rows[1]..at].to_vec()
             })
             .collect();
-        let (folds, valid, oof) = self.score_folds(shrunk);
+        let (folds, valid, oof) = self.score_folds(per_fold);
         let last = fitted.pop().and_then(|mut v| v.drain(..).nth(c));
         let Some(last) = last else { return Ok(None) };
         let Some(inner) = last.body.map(wrap) else {
             return Ok(None);
         };
-        let unshrunk = (weight < 1.0).then(|| inner.clone());
-        let mut name = if relative {
+        let name = if relative {
             format!("{} Δ {base_name}", last.name)
         } else {
             last.name
         };
-        let body = if weight <= 0.0 {
-            // shrunk all the way: the row is persistence itself
-            name = format!("{name} ~0 (persistence)");
-            ModelBody::Feature {
-                algorithm: "persistence".into(),
-                feature: base_name.to_string(),
-            }
-        } else if weight < 1.0 {
-            name = format!("{name} ~{weight:.2}");
-            ModelBody::Shrunk {
-                base: base_name.to_string(),
-                weight,
-                inner: Box::new(inner),
-            }
-        } else {
-            inner
-        };
+        let (name, body, unshrunk) = self.combined_body(&combo, name, inner, base_name);
+        let weight = combo.weights.model;
         Ok(Some(ModelResult {
             name,
             family: match fam {
@@ -238,24 +256,99 @@ impl FoldSet {
         }))
     }
 
-    /// The weight in `[0, 1]` (on a grid of `SHRINK_STEPS`) of the model's
-    /// predictions against persistence with the lowest pooled error; ties
-    /// go to the larger weight. Weight 0 is persistence itself, which
-    /// this therefore never does worse than on the folds.
-    fn shrink_weight(&self, per_fold: &[Vec<f64>]) -> f64 {
-        let mut best = (1.0, f64::INFINITY);
-        for step in (0..=SHRINK_STEPS).rev() {
-            let w = f64::from(step) / f64::from(SHRINK_STEPS);
-            let blended = per_fold
-                .iter()
-                .zip(&self.folds)
-                .flat_map(|(p, f)| p.iter().zip(&f.bv).map(move |(p, b)| b + w * (p - b)));
-            let mae = mean_abs_error(&self.y, blended);
-            if mae < best.1 {
-                best = (w, mae);
+    /// The exported form of `inner` (named `name`) combined by `combo`:
+    /// its name, its body and, unless it is the model alone, the model
+    /// alone. Weight 1 on persistence is persistence itself; a model
+    /// weighted against persistence only is a shrunk model, as before
+    /// blends existed.
+    fn combined_body(
+        &self,
+        combo: &Combination,
+        name: String,
+        inner: ModelBody,
+        base_name: &str,
+    ) -> (String, ModelBody, Option<ModelBody>) {
+        let ma_name = &self.ma.0;
+        let inputs = |w: &Weights| -> Vec<WeightedInput> {
+            [(base_name, w.persistence()), (ma_name.as_str(), w.ma)]
+                .into_iter()
+                .filter(|(_, w)| *w > 0.0)
+                .map(|(f, w)| WeightedInput {
+                    feature: f.to_string(),
+                    weight: w,
+                })
+                .collect()
+        };
+        let label = |w: &Weights| -> String {
+            if w.ma > 0.0 {
+                format!("~{:.2} + MA {:.2}", w.model, w.ma)
+            } else {
+                format!("~{:.2}", w.model)
+            }
+        };
+        let w = &combo.weights;
+        match &combo.gate {
+            None if w.model >= 1.0 => (name, inner, None),
+            None if w.model <= 0.0 && w.ma <= 0.0 => (
+                // combined all the way to persistence: the row is persistence itself
+                format!("{name} ~0 (persistence)"),
+                ModelBody::Feature {
+                    algorithm: "persistence".into(),
+                    feature: base_name.to_string(),
+                },
+                Some(inner),
+            ),
+            None if w.model <= 0.0 && w.ma >= 1.0 => (
+                format!("{name} ~0 (moving average)"),
+                ModelBody::Feature {
+                    algorithm: "moving_average".into(),
+                    feature: ma_name.clone(),
+                },
+                Some(inner),
+            ),
+            None if w.ma <= 0.0 => (
+                format!("{name} {}", label(w)),
+                ModelBody::Shrunk {
+                    base: base_name.to_string(),
+                    weight: w.model,
+                    inner: Box::new(inner.clone()),
+                },
+                Some(inner),
+            ),
+            None => (
+                format!("{name} {}", label(w)),
+                ModelBody::Blend {
+                    weight: w.model,
+                    inputs: inputs(w),
+                    inner: Box::new(inner.clone()),
+                    gate: None,
+                },
+                Some(inner),
+            ),
+            Some(g) => {
+                let feature = self.gates[g.input].0.clone();
+                (
+                    format!(
+                        "{name} {}, {} where {feature} > {:.4}",
+                        label(w),
+                        label(&g.weights),
+                        g.threshold
+                    ),
+                    ModelBody::Blend {
+                        weight: w.model,
+                        inputs: inputs(w),
+                        inner: Box::new(inner.clone()),
+                        gate: Some(BlendGate {
+                            feature,
+                            threshold: g.threshold,
+                            weight: g.weights.model,
+                            inputs: inputs(&g.weights),
+                        }),
+                    },
+                    Some(inner),
+                )
             }
         }
-        best.0
     }
 }
 

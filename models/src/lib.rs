@@ -21,6 +21,7 @@
 // ndarray's `s!` macro expands to an `allow(unsafe_code)` of its own.
 #![deny(unsafe_code)]
 
+mod combine;
 pub mod dataset;
 pub mod error;
 mod folds;

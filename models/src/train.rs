@@ -332,13 +332,38 @@ pub fn train(
         let ps = pick(col(&persist_name)?, &split.test);
         let ss = pick(seasonal, &split.test);
         let base = col(&persist_name)?;
-        let folds = FoldSet::new(&split, y_all, base, seasonal, |f| {
-            let usable = usable_on(ds, &f.train);
-            (
-                masked_matrix(ds, &f.train, &usable),
-                masked_matrix(ds, &f.valid, &usable),
-            )
-        });
+        // a combination's gate may split on any input every fold may
+        // learn from
+        let fold_usable: Vec<Vec<bool>> = split
+            .folds
+            .iter()
+            .map(|f| usable_on(ds, &f.train))
+            .collect();
+        let gates: Vec<(&str, &[f64])> = names
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| {
+                fold_usable
+                    .iter()
+                    .all(|u| u.get(*j).copied().unwrap_or(true))
+            })
+            .filter_map(|(_, n)| Some((n.as_str(), col(n).ok()?.as_slice())))
+            .collect();
+        let folds = FoldSet::new(
+            &split,
+            y_all,
+            base,
+            seasonal,
+            (ma_name.as_str(), col(&ma_name)?),
+            &gates,
+            |f| {
+                let usable = usable_on(ds, &f.train);
+                (
+                    masked_matrix(ds, &f.train, &usable),
+                    masked_matrix(ds, &f.valid, &usable),
+                )
+            },
+        );
         let mut models = Vec::new();
         // ---- baselines ----
         for (label, feature) in [

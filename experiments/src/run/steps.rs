@@ -40,7 +40,7 @@ pub mod key_version {
     /// `predictive-naive` policy's forecaster), selects on rolling-origin
     /// folds, shrinks towards persistence, and holds out the inputs that
     /// tell time on the training rows.
-    pub const TRAIN: &str = "folds-shrink-inputs";
+    pub const TRAIN: &str = "folds-blend-gate";
 }
 
 /// Reuses a step's outputs in `dir` when its stamp matches `key`

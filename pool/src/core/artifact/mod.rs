@@ -119,6 +119,51 @@ pub enum ModelBody {
         /// The model: linear, trees, or relative.
         inner: Box<ModelBody>,
     },
+    /// A combination of the model with baseline forecasts that are
+    /// inputs (persistence's level, the moving average):
+    /// `weight · inner + Σ wᵢ · inputᵢ`, the weights non-negative and summing to 1,
+    /// chosen on the training folds. Shrinkage towards persistence is
+    /// the case of one input; a weight on the moving average smooths a
+    /// noisy level the model cannot.
+    Blend {
+        /// The model's weight, in `[0, 1]`.
+        weight: f64,
+        /// The inputs blended in, with their weights.
+        inputs: Vec<WeightedInput>,
+        /// The model: linear, trees, or relative.
+        inner: Box<ModelBody>,
+        /// Other weights for the rows of a regime one input marks.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        gate: Option<BlendGate>,
+    },
+}
+
+/// The regime of a [`ModelBody::Blend`] with weights of its own: where
+/// `feature` exceeds `threshold` (errors rising, a burst of arrivals),
+/// the forecast is `weight · inner + Σ wᵢ · inputᵢ` with these weights;
+/// elsewhere (a missing input included) with the blend's own. Chosen on
+/// the training folds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlendGate {
+    /// The input that marks the regime.
+    pub feature: String,
+    /// The threshold it must exceed.
+    pub threshold: f64,
+    /// The model's weight there.
+    pub weight: f64,
+    /// The inputs' weights there.
+    pub inputs: Vec<WeightedInput>,
+}
+
+/// One input of a [`ModelBody::Blend`] with its weight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedInput {
+    /// The input (a baseline forecast: `demand_mean`, a rolling mean).
+    pub feature: String,
+    /// Its weight, in `[0, 1]`.
+    pub weight: f64,
 }
 
 impl ModelBody {
@@ -128,9 +173,9 @@ impl ModelBody {
             ModelBody::Linear { algorithm, .. }
             | ModelBody::Trees { algorithm, .. }
             | ModelBody::Feature { algorithm, .. } => algorithm,
-            ModelBody::Relative { inner, .. } | ModelBody::Shrunk { inner, .. } => {
-                inner.algorithm()
-            }
+            ModelBody::Relative { inner, .. }
+            | ModelBody::Shrunk { inner, .. }
+            | ModelBody::Blend { inner, .. } => inner.algorithm(),
         }
     }
 }
@@ -509,7 +554,10 @@ fn check_body(body: &ModelBody, names: &[String]) -> Result<(), String> {
             }
             if matches!(
                 **inner,
-                ModelBody::Relative { .. } | ModelBody::Feature { .. } | ModelBody::Shrunk { .. }
+                ModelBody::Relative { .. }
+                    | ModelBody::Feature { .. }
+                    | ModelBody::Shrunk { .. }
+                    | ModelBody::Blend { .. }
             ) {
                 return Err("a relative model's inner model must be linear or trees".into());
             }
@@ -528,18 +576,84 @@ fn check_body(body: &ModelBody, names: &[String]) -> Result<(), String> {
                     "shrinkage weight {weight}: expected a number strictly between 0 and 1"
                 ));
             }
-            if matches!(
-                **inner,
-                ModelBody::Shrunk { .. } | ModelBody::Feature { .. }
-            ) {
-                return Err(
-                    "a shrunk model's inner model must be linear, trees or relative".into(),
-                );
+            check_inner(inner, names, "a shrunk model")?;
+        }
+        ModelBody::Blend {
+            weight,
+            inputs,
+            inner,
+            gate,
+        } => {
+            check_weights(*weight, inputs, names, "blend")?;
+            if let Some(g) = gate {
+                if !names.contains(&g.feature) {
+                    return Err(format!(
+                        "blend gate input `{}` is not among the inputs",
+                        g.feature
+                    ));
+                }
+                if !g.threshold.is_finite() {
+                    return Err(format!(
+                        "blend gate threshold {}: expected a finite number",
+                        g.threshold
+                    ));
+                }
+                check_weights(g.weight, &g.inputs, names, "blend gate")?;
             }
-            check_body(inner, names)?;
+            check_inner(inner, names, "a blend")?;
         }
     }
     Ok(())
+}
+
+/// Checks a blend's weights (`what` names them): each in `[0, 1]`, every
+/// input among `names`, the sum 1.
+fn check_weights(
+    weight: f64,
+    inputs: &[WeightedInput],
+    names: &[String],
+    what: &str,
+) -> Result<(), String> {
+    let ok = |w: f64| w.is_finite() && (0.0..=1.0).contains(&w);
+    if !ok(weight) {
+        return Err(format!(
+            "{what} weight {weight}: expected a number in [0, 1]"
+        ));
+    }
+    let mut sum = weight;
+    for i in inputs {
+        if !names.contains(&i.feature) {
+            return Err(format!(
+                "{what} input `{}` is not among the inputs",
+                i.feature
+            ));
+        }
+        if !ok(i.weight) {
+            return Err(format!(
+                "{what} weight {} of `{}`: expected a number in [0, 1]",
+                i.weight, i.feature
+            ));
+        }
+        sum += i.weight;
+    }
+    if (sum - 1.0).abs() > 1e-9 {
+        return Err(format!("{what} weights sum to {sum}: expected 1"));
+    }
+    Ok(())
+}
+
+/// Checks the model inside a shrunk model or a blend (`what`): linear,
+/// trees or relative.
+fn check_inner(inner: &ModelBody, names: &[String], what: &str) -> Result<(), String> {
+    if !matches!(
+        inner,
+        ModelBody::Linear { .. } | ModelBody::Trees { .. } | ModelBody::Relative { .. }
+    ) {
+        return Err(format!(
+            "{what}'s inner model must be linear, trees or relative"
+        ));
+    }
+    check_body(inner, names)
 }
 
 enum Verify {
@@ -669,6 +783,28 @@ pub fn predict_body(model: &ModelBody, names: &[String], x: &[f64]) -> f64 {
         } => {
             let b = input(names, x, base);
             b + weight * (predict_body(inner, names, x) - b)
+        }
+        ModelBody::Blend {
+            weight,
+            inputs,
+            inner,
+            gate,
+        } => {
+            // NaN compares false: a missing gate input takes the blend's
+            // own weights
+            let (weight, inputs) = match gate {
+                Some(g) if input(names, x, &g.feature) > g.threshold => (&g.weight, &g.inputs),
+                _ => (weight, inputs),
+            };
+            let mut v = if *weight > 0.0 {
+                weight * predict_body(inner, names, x)
+            } else {
+                0.0
+            };
+            for i in inputs.iter().filter(|i| i.weight > 0.0) {
+                v += i.weight * input(names, x, &i.feature);
+            }
+            v
         }
     }
 }

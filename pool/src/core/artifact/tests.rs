@@ -282,6 +282,63 @@ fn a_shrunk_model_blends_with_its_base() {
     assert!(e.to_string().contains("inner model"), "{e}");
 }
 
+/// A blend weights the model and its inputs, and a gate's own weights
+/// take over where its input exceeds the threshold (a missing input does
+/// not); weights that do not sum to 1 or a gate on an unknown input are
+/// refused.
+#[test]
+fn a_blend_weights_model_and_inputs_and_its_gate_takes_over_above_the_threshold() {
+    use super::{BlendGate, WeightedInput};
+    let inner = linear().model;
+    let mut a = linear();
+    let names = a.features.names.clone();
+    let (p, ma) = (names[0].clone(), names[1].clone());
+    let w = |f: &str, weight: f64| WeightedInput {
+        feature: f.into(),
+        weight,
+    };
+    a.model = ModelBody::Blend {
+        weight: 0.2,
+        inputs: vec![w(&p, 0.3), w(&ma, 0.5)],
+        inner: Box::new(inner.clone()),
+        gate: Some(BlendGate {
+            feature: ma.clone(),
+            threshold: 5.0,
+            weight: 0.9,
+            inputs: vec![w(&p, 0.1)],
+        }),
+    };
+    let (b, _) = reload(&mut a).unwrap();
+    assert_eq!(b.model, a.model);
+    assert_eq!(b.model.algorithm(), "ridge");
+    for x in [[7.0, 3.0], [7.0, 6.0], [7.0, f64::NAN]] {
+        let m = predict_body(&inner, &names, &x);
+        let got = predict_body(&b.model, &names, &x);
+        let want = if x[1] > 5.0 {
+            0.9 * m + 0.1 * x[0]
+        } else {
+            0.2 * m + 0.3 * x[0] + 0.5 * x[1]
+        };
+        if x[1].is_nan() {
+            assert!(got.is_nan(), "a missing blended input gives no forecast");
+        } else {
+            assert!((got - want).abs() < 1e-12, "{x:?}: {got} vs {want}");
+        }
+    }
+    let mut bad = a.clone();
+    if let ModelBody::Blend { weight, .. } = &mut bad.model {
+        *weight = 0.3;
+    }
+    let e = reload(&mut bad).unwrap_err();
+    assert!(e.to_string().contains("sum to"), "{e}");
+    let mut bad = a.clone();
+    if let ModelBody::Blend { gate: Some(g), .. } = &mut bad.model {
+        g.feature = "nowhere".into();
+    }
+    let e = reload(&mut bad).unwrap_err();
+    assert!(e.to_string().contains("`nowhere`"), "{e}");
+}
+
 #[test]
 fn residual_quantiles_interpolate_between_levels_and_hold_beyond() {
     let c = Calibration {
