@@ -43,9 +43,11 @@ pub(crate) struct FoldSet {
     ma: (String, Vec<f64>),
     /// The fold of each row of `index`.
     fold_of: Vec<usize>,
-    /// Inputs a gate may split on (every fold may learn from them), with
-    /// their values on `index`.
-    gates: Vec<(String, Vec<f64>)>,
+    /// Names of the inputs a gate may split on (every fold may learn
+    /// from them).
+    gate_names: Vec<String>,
+    /// Their values on `index`, in the order of `gate_names`.
+    gate_values: Vec<Vec<f64>>,
 }
 
 impl FoldSet {
@@ -94,10 +96,8 @@ impl FoldSet {
             seasonal: pick(seasonal, &index),
             ma: (ma.0.to_string(), pick(ma.1, &index)),
             fold_of,
-            gates: gates
-                .iter()
-                .map(|(name, col)| (name.to_string(), pick(col, &index)))
-                .collect(),
+            gate_names: gates.iter().map(|(name, _)| name.to_string()).collect(),
+            gate_values: gates.iter().map(|(_, col)| pick(col, &index)).collect(),
             index,
             folds,
         }
@@ -199,7 +199,6 @@ impl FoldSet {
             return Ok(None);
         };
         let pooled: Vec<f64> = per_fold.iter().flatten().copied().collect();
-        let gate_values: Vec<Vec<f64>> = self.gates.iter().map(|g| g.1.clone()).collect();
         let cols = Columns {
             y: &self.y,
             model: &pooled,
@@ -208,9 +207,9 @@ impl FoldSet {
             fold: &self.fold_of,
             n_folds: self.folds.len(),
         };
-        let combo = choose(&cols, &gate_values);
+        let combo = choose(&cols, &self.gate_values);
         let combined: Vec<f64> = (0..pooled.len())
-            .map(|r| combo.apply(&cols, &gate_values, r))
+            .map(|r| combo.apply(&cols, &self.gate_values, r))
             .collect();
         let mut at = 0;
         let per_fold: Vec<Vec<f64>> = self
@@ -326,7 +325,7 @@ impl FoldSet {
                 Some(inner),
             ),
             Some(g) => {
-                let feature = self.gates[g.input].0.clone();
+                let feature = self.gate_names[g.input].clone();
                 (
                     format!(
                         "{name} {}, {} where {feature} > {:.4}",
