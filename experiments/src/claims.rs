@@ -9,7 +9,7 @@
 //! and the per-pair change is averaged with a 95% t interval. A claim
 //! holds only when the whole interval is on the claimed side.
 
-use poolcast_reports::{Claim, ForecastSection, Verdict};
+use poolcast_reports::{Claim, ForecastSection, NEGLIGIBLE_COST_SHARE, Verdict};
 use poolcast_sim::Summary;
 
 use crate::evaluate::Cell;
@@ -104,7 +104,7 @@ fn model_contribution(m: &Manifest, cells: &[Cell]) -> Claim {
     );
     let captured = if ideal.len() != naive.len() || naive.is_empty() {
         String::new()
-    } else if ideal_gain.lo > 0.0 {
+    } else if ideal_gain.lo > 0.0 && ideal_gain.mean >= NEGLIGIBLE_COST_SHARE {
         format!(
             "; a perfect forecast saves {}, of which the model captures {}",
             pct_ci(&ideal_gain),
@@ -112,7 +112,7 @@ fn model_contribution(m: &Manifest, cells: &[Cell]) -> Claim {
         )
     } else {
         format!(
-            "; a perfect forecast saves {}: nothing measurable to capture",
+            "; a perfect forecast saves {}: nothing measurable (or under 0.1%) to capture",
             pct_ci(&ideal_gain)
         )
     };
@@ -130,13 +130,16 @@ fn model_contribution(m: &Manifest, cells: &[Cell]) -> Claim {
         } else {
             "not measured (needs `predictive` and `predictive-naive`)".into()
         },
-        verdict: verdict(saving.lo > 0.0 && wait.lo <= 0.0, measured),
+        verdict: verdict(
+            saving.lo > 0.0 && saving.mean >= NEGLIGIBLE_COST_SHARE && wait.lo <= 0.0,
+            measured,
+        ),
         procedure: format!(
             "1 − cost(predictive) / cost(predictive-naive) per pair: the same policy, tuned \
              thresholds and overrides, driven by the exported model or by the best exportable \
              baseline forecaster; {} paired runs of the claim scenarios; holds if the saving's \
-             interval is above 0 and the mean wait is not measurably higher (its change's lower \
-             end ≤ 0); the capture is Σ saving(predictive) / Σ saving(predictive-ideal), the \
+             interval is above 0, the saving is at least 0.1% (less is too small to act on) and the \
+             mean wait is not measurably higher (its change's lower end ≤ 0); the capture is Σ saving(predictive) / Σ saving(predictive-ideal), the \
              same machinery sized from the simulator's known future demand",
             naive.len()
         ),

@@ -342,28 +342,111 @@ pub struct Contribution {
     pub wait_mean_ms: Estimate,
 }
 
+/// Below this share of the reference policy's connection-seconds, a
+/// change in cost is too small to act on, even where its interval
+/// excludes 0 (a deterministic replay gives intervals of no width).
+pub const NEGLIGIBLE_COST_SHARE: f64 = 0.001;
+
+/// Below this share of the reference policy's mean acquire wait (or
+/// [`NEGLIGIBLE_WAIT_MS`], whichever is larger), a change in wait is too
+/// small to act on.
+pub const NEGLIGIBLE_WAIT_SHARE: f64 = 0.01;
+
+/// The smallest change in mean acquire wait worth stating, ms (1 ns:
+/// anything below is rounding).
+pub const NEGLIGIBLE_WAIT_MS: f64 = 1e-6;
+
+/// How a [`Contribution`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Neither interval excludes 0.
+    NotMeasurable,
+    /// An interval excludes 0, but every such change is below the
+    /// negligible shares of the reference policy's cost and wait.
+    Negligible,
+    /// A change whose interval excludes 0 and that is large enough to act
+    /// on.
+    Material,
+}
+
 impl PolicyScenario {
+    /// The row of `policy`, if it was evaluated here.
+    pub fn row(&self, policy: &str) -> Option<&PolicyRow> {
+        self.rows.iter().find(|r| r.policy == policy)
+    }
+
+    /// How `c` (a contribution measured in this scenario) reads against
+    /// its reference policy's row.
+    pub fn effect(&self, c: &Contribution) -> Effect {
+        c.effect(self.row(&c.b))
+    }
+
     /// The share of a perfect forecaster's connection-seconds change that
     /// the model achieves (`model_contribution / ideal_contribution`, both
     /// against `predictive-naive`), when both were evaluated and the
-    /// perfect forecaster's change is measurable (its interval excludes
-    /// 0).
+    /// perfect forecaster's change in connection-seconds is material (its
+    /// interval excludes 0 and it is not negligible).
     pub fn captured(&self) -> Option<f64> {
         let (m, i) = (
             self.model_contribution.as_ref()?,
             self.ideal_contribution.as_ref()?,
         );
         let e = &i.connection_seconds;
+        let base = self.row(&i.b).map(|r| r.connection_seconds.mean);
         // `+ 0.0` turns a −0 (the model added exactly nothing) into 0
-        (e.lo > 0.0 || e.hi < 0.0).then(|| m.connection_seconds.mean / e.mean + 0.0)
+        cost_is_material(e, base).then(|| m.connection_seconds.mean / e.mean + 0.0)
     }
+}
+
+/// Whether an interval excludes 0.
+fn excludes_zero(e: &Estimate) -> bool {
+    e.lo > 0.0 || e.hi < 0.0
+}
+
+/// Whether a change in connection-seconds excludes 0 and is at least
+/// [`NEGLIGIBLE_COST_SHARE`] of `base` (the reference's connection-seconds,
+/// when known).
+fn cost_is_material(e: &Estimate, base: Option<f64>) -> bool {
+    excludes_zero(e) && base.is_none_or(|b| e.mean.abs() >= NEGLIGIBLE_COST_SHARE * b.abs())
+}
+
+/// Whether a change in mean wait excludes 0 and is not negligible next to
+/// `base` (the reference's mean wait, ms, when known).
+fn wait_is_material(e: &Estimate, base: Option<f64>) -> bool {
+    let floor = base.map_or(NEGLIGIBLE_WAIT_MS, |b| {
+        (NEGLIGIBLE_WAIT_SHARE * b.abs()).max(NEGLIGIBLE_WAIT_MS)
+    });
+    excludes_zero(e) && e.mean.abs() >= floor
 }
 
 impl Contribution {
     /// Whether either interval excludes 0.
     pub fn significant(&self) -> bool {
-        let excludes = |e: &Estimate| e.lo > 0.0 || e.hi < 0.0;
-        excludes(&self.connection_seconds) || excludes(&self.wait_mean_ms)
+        excludes_zero(&self.connection_seconds) || excludes_zero(&self.wait_mean_ms)
+    }
+
+    /// Whether the change in connection-seconds and the change in mean
+    /// wait are each material against `base`, the row of the policy the
+    /// contribution is measured against (without it, only the 1-ns wait
+    /// floor applies).
+    pub fn material(&self, base: Option<&PolicyRow>) -> (bool, bool) {
+        (
+            cost_is_material(
+                &self.connection_seconds,
+                base.map(|r| r.connection_seconds.mean),
+            ),
+            wait_is_material(&self.wait_mean_ms, base.map(|r| r.wait_mean_ms.mean)),
+        )
+    }
+
+    /// How the contribution reads against `base` (see
+    /// [`Contribution::material`]).
+    pub fn effect(&self, base: Option<&PolicyRow>) -> Effect {
+        match self.material(base) {
+            _ if !self.significant() => Effect::NotMeasurable,
+            (false, false) => Effect::Negligible,
+            _ => Effect::Material,
+        }
     }
 }
 

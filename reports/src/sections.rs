@@ -634,7 +634,7 @@ fn policy_scenario(s: &PolicyScenario, stem: &str, charts: &[Chart]) -> Vec<Bloc
         }));
         out.push(detail_table(s));
         if let Some(c) = &s.model_contribution {
-            out.push(para(contribution_text(c)));
+            out.push(para(contribution_text(s, c)));
         }
         if let Some(t) = ideal_text(s) {
             out.push(para(t));
@@ -659,20 +659,55 @@ fn policy_scenario(s: &PolicyScenario, stem: &str, charts: &[Chart]) -> Vec<Bloc
 }
 
 /// What the learned model adds, in words: the paired differences and
-/// whether they tell anything apart.
-pub(crate) fn contribution_text(c: &crate::model::Contribution) -> String {
+/// whether they tell anything apart, and if so whether the change is large
+/// enough to act on (`s` holds the reference policy's row).
+pub(crate) fn contribution_text(s: &PolicyScenario, c: &crate::model::Contribution) -> String {
+    use crate::model::Effect;
+    let base = s.row(&c.b);
+    let share = base
+        .map(|r| r.connection_seconds.mean)
+        .filter(|b| *b != 0.0)
+        .map(|b| c.connection_seconds.mean / b);
+    let words = match s.effect(c) {
+        Effect::NotMeasurable => "Neither interval excludes 0: no contribution of the model is \
+                                  measurable here; the baseline forecaster in the same \
+                                  machinery does as well."
+            .to_string(),
+        Effect::Negligible => format!(
+            "An interval excludes 0, but the change is too small to act on{} (under 0.1% of \
+             the cost and 1% of the wait counts as negligible): the model and the baseline \
+             forecaster size this pool alike.",
+            share.map_or(String::new(), |x| format!(
+                ": connection-seconds {}{}% of {}'s",
+                if x >= 0.0 { "+" } else { "" },
+                num(x * 100.0),
+                c.b
+            )),
+        ),
+        Effect::Material => {
+            let (cost, wait) = c.material(base);
+            let mut parts = Vec::new();
+            if cost {
+                parts.push(match share {
+                    Some(x) => format!("connection-seconds by {:+.2}% of {}'s", x * 100.0, c.b),
+                    None => "connection-seconds".to_string(),
+                });
+            }
+            if wait {
+                parts.push(format!(
+                    "mean acquire wait by {:+.3} ms",
+                    c.wait_mean_ms.mean
+                ));
+            }
+            format!("Measurable: the model changes {}.", parts.join(" and "))
+        }
+    };
     format!(
         "What the model adds ({a} − {b}, the same policy and thresholds driven by the best \
          baseline forecaster; paired by replication, 95% intervals): connection-seconds {}, \
-         mean acquire wait {} ms. {}",
+         mean acquire wait {} ms. {words}",
         est(&c.connection_seconds),
         est(&c.wait_mean_ms),
-        if c.significant() {
-            "At least one interval excludes 0."
-        } else {
-            "Neither interval excludes 0: no contribution of the model is measurable here; \
-             the baseline forecaster in the same machinery does as well."
-        },
         a = c.a,
         b = c.b,
     )
@@ -687,7 +722,8 @@ pub(crate) fn ideal_text(s: &PolicyScenario) -> Option<String> {
             "The model captures {} of that change in connection-seconds.",
             pct(c)
         ),
-        None => "A perfect forecast changes connection-seconds by nothing measurable here, so \
+        None => "A perfect forecast changes connection-seconds by nothing measurable here (or by \
+                 under 0.1% of the cost), so \
                  there is no gain for a better model to capture."
             .into(),
     };
@@ -990,6 +1026,68 @@ mod tests {
         assert!(t.contains("nothing measurable"), "{t}");
         s.ideal_contribution = None;
         assert!(ideal_text(&s).is_none());
+    }
+
+    /// A deterministic replay gives intervals of no width, so a change of
+    /// a few thousandths of a connection-second "excludes 0": the words
+    /// must say it is too small to act on, and a saving of 2% must read as
+    /// one.
+    #[test]
+    fn a_contribution_too_small_to_act_on_reads_as_negligible() {
+        let e = |mean: f64| crate::model::Estimate {
+            mean,
+            lo: mean,
+            hi: mean,
+        };
+        let mut s = crate::fixture::sample_report().policies.unwrap().scenarios[0].clone();
+        let mut naive = s.rows[0].clone();
+        naive.policy = "predictive-naive".into();
+        naive.connection_seconds = e(10_000.0);
+        naive.wait_mean_ms = e(0.05);
+        s.rows.push(naive);
+        let c = |cs: f64, wait: f64| crate::model::Contribution {
+            a: "predictive".into(),
+            b: "predictive-naive".into(),
+            connection_seconds: e(cs),
+            wait_mean_ms: e(wait),
+        };
+        let tiny = c(0.003, -3e-9);
+        assert!(tiny.significant());
+        assert_eq!(s.effect(&tiny), crate::model::Effect::Negligible);
+        let t = contribution_text(&s, &tiny);
+        assert!(t.contains("too small to act on"), "{t}");
+        let saving = c(-200.0, 0.0);
+        assert_eq!(s.effect(&saving), crate::model::Effect::Material);
+        let t = contribution_text(&s, &saving);
+        assert!(
+            t.contains("connection-seconds by -2.00% of predictive-naive's"),
+            "{t}"
+        );
+        let waits = c(1.0, -0.01);
+        let t = contribution_text(&s, &waits);
+        assert!(t.contains("mean acquire wait by -0.010 ms"), "{t}");
+        assert!(!t.contains("connection-seconds by"), "{t}");
+        let spans = crate::model::Contribution {
+            connection_seconds: crate::model::Estimate {
+                mean: -50.0,
+                lo: -120.0,
+                hi: 20.0,
+            },
+            ..c(0.0, 0.0)
+        };
+        assert_eq!(s.effect(&spans), crate::model::Effect::NotMeasurable);
+        // a perfect forecast that saves 0.05% leaves nothing to capture
+        s.model_contribution = Some(c(-2.0, 0.0));
+        s.ideal_contribution = Some(crate::model::Contribution {
+            a: "predictive-ideal".into(),
+            ..c(-5.0, 0.0)
+        });
+        assert_eq!(s.captured(), None);
+        s.ideal_contribution = Some(crate::model::Contribution {
+            a: "predictive-ideal".into(),
+            ..c(-20.0, 0.0)
+        });
+        assert_eq!(s.captured(), Some(0.1));
     }
 
     #[test]

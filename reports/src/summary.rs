@@ -279,7 +279,7 @@ fn policies(report: &RunReport) -> Vec<Line> {
                     .text(" in ")
                     .code(&s.scenario)
                     .text(": ")
-                    .text(crate::sections::contribution_text(c))
+                    .text(crate::sections::contribution_text(s, c))
                     .build(),
             );
         }

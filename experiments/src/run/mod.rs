@@ -784,10 +784,14 @@ fn print_summary(m: &Manifest, r: &RunReport, root: &Path) {
                     c.b,
                     ci(&c.connection_seconds, 0),
                     ci(&c.wait_mean_ms, 3),
-                    if c.significant() {
-                        ""
-                    } else {
-                        ": not measurable (both intervals span 0)"
+                    match s.effect(c) {
+                        poolcast_reports::Effect::Material => "",
+                        poolcast_reports::Effect::Negligible => {
+                            ": negligible (under 0.1% of the cost and 1% of the wait)"
+                        }
+                        poolcast_reports::Effect::NotMeasurable => {
+                            ": not measurable (both intervals span 0)"
+                        }
                     }
                 );
             }
