@@ -377,7 +377,15 @@ pub fn run_cmd(a: &RunArgs) -> Result<PathBuf> {
     let (info, mut ui) = open_run(&m, &root, &run_id, a.quiet)?;
     if let Some((i, n)) = a.shard {
         let t0 = Instant::now();
-        let slice = waves::run_shard(&m, &root, &info, &mut ui, (i, n), &a.manifest)?;
+        let slice = match waves::run_shard(&m, &root, &info, &mut ui, (i, n), &a.manifest)? {
+            waves::Outcome::Ran(slice) => slice,
+            waves::Outcome::Idle(why) => {
+                // on stderr even with --quiet: the shard did nothing, and
+                // the log of a scheduled task must say why
+                eprintln!("shard {i}/{n}: nothing to run: {why}");
+                return Ok(root);
+            }
+        };
         let rec = ShardRecord {
             wave: slice.wave,
             index: i,

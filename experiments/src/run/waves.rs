@@ -18,7 +18,7 @@
 
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use super::steps::{self, SimTally};
 use super::{RunInfo, Ui, data_jobs, run_jobs, shard_plan};
@@ -31,6 +31,14 @@ use crate::simjob::SimJob;
 pub(super) struct Slice {
     pub(super) wave: u32,
     pub(super) jobs: Vec<SimJob>,
+}
+
+/// What a shard did.
+pub(super) enum Outcome {
+    /// It ran its part of a wave.
+    Ran(Slice),
+    /// It found nothing to run; why, and the command that comes next.
+    Idle(String),
 }
 
 /// Jobs `k` of `all` with `k mod n == i`.
@@ -49,11 +57,12 @@ fn finished(root: &Path, j: &SimJob) -> bool {
 
 /// Runs shard `i` of `n` of the next wave of `m` in `root`: its slice,
 /// and in wave 3 the `static-matched` runs beside its `predictive` ones.
-/// Returns what it ran.
+/// Returns what it ran, or why it had nothing to run (the next wave's
+/// inputs are not there yet, naming the command that makes them, or
+/// nothing is left to shard).
 ///
 /// # Errors
-/// The wave's inputs are not there yet (naming the command that makes
-/// them), nothing is left to shard, or a simulation fails.
+/// A simulation, training or export fails.
 pub(super) fn run_shard(
     m: &Manifest,
     root: &Path,
@@ -61,30 +70,30 @@ pub(super) fn run_shard(
     ui: &mut Ui,
     (i, n): (u32, u32),
     manifest: &Path,
-) -> Result<Slice> {
+) -> Result<Outcome> {
     let plan = shard_plan(m)?;
     if !plan.iter().all(|j| finished(root, j)) {
         let jobs = mine(plan, i, n);
         run_jobs(root, &jobs, ui, "shard")?;
-        return Ok(Slice { wave: 1, jobs });
+        return Ok(Outcome::Ran(Slice { wave: 1, jobs }));
     }
     let models = m.body.tuning.is_some() || m.policies.iter().any(|p| p.needs_model());
     if !models {
-        bail!(
+        return Ok(Outcome::Idle(format!(
             "every simulation a shard can run is finished (nothing in this manifest needs a \
              model): finish with `poolcast run {}`",
             manifest.display()
-        );
+        )));
     }
     let djobs = data_jobs(m)?;
     let fkey = steps::features_key(m, &djobs);
     if !cache::is_done(root, "features", &fkey) || !steps::train_done(m, root, &fkey) {
-        bail!(
+        return Ok(Outcome::Idle(format!(
             "the first wave is finished, and the next one needs the trained model: train on one \
              machine with `poolcast run {} --until train` (and `poolcast merge` first when the \
              shards wrote to separate directories), then start the shards again",
             manifest.display()
-        );
+        )));
     }
     let features = steps::features(m, root, ui, &djobs)?;
     let trained = steps::train_models(m, root, info, ui, &features)?;
@@ -92,7 +101,7 @@ pub(super) fn run_shard(
     if !tuning.iter().all(|j| finished(root, j)) {
         let jobs = mine(tuning, i, n);
         run_jobs(root, &jobs, ui, "shard")?;
-        return Ok(Slice { wave: 2, jobs });
+        return Ok(Outcome::Ran(Slice { wave: 2, jobs }));
     }
     // Every tuning run is there: choosing the winner and exporting it are
     // quick and give the same bytes on every shard.
@@ -104,10 +113,10 @@ pub(super) fn run_shard(
     let left = !plan.jobs.iter().all(|j| finished(root, j))
         || (matched_too && !all_matched_finished(m, root, &plan)?);
     if !left {
-        bail!(
+        return Ok(Outcome::Idle(format!(
             "every simulation is finished: `poolcast run {}` writes the report",
             manifest.display()
-        );
+        )));
     }
     let pred = plan.n_free..plan.n_predictive;
     let owned: Vec<usize> = (0..plan.jobs.len())
@@ -126,7 +135,7 @@ pub(super) fn run_shard(
         run_jobs(root, &matched, ui, "shard")?;
         jobs.extend(matched);
     }
-    Ok(Slice { wave: 3, jobs })
+    Ok(Outcome::Ran(Slice { wave: 3, jobs }))
 }
 
 /// Whether every `static-matched` run beside a finished `predictive` run
