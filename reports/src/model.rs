@@ -406,13 +406,13 @@ fn excludes_zero(e: &Estimate) -> bool {
 /// Whether a change in connection-seconds excludes 0 and is at least
 /// [`NEGLIGIBLE_COST_SHARE`] of `base` (the reference's connection-seconds,
 /// when known).
-fn cost_is_material(e: &Estimate, base: Option<f64>) -> bool {
+pub fn cost_is_material(e: &Estimate, base: Option<f64>) -> bool {
     excludes_zero(e) && base.is_none_or(|b| e.mean.abs() >= NEGLIGIBLE_COST_SHARE * b.abs())
 }
 
 /// Whether a change in mean wait excludes 0 and is not negligible next to
 /// `base` (the reference's mean wait, ms, when known).
-fn wait_is_material(e: &Estimate, base: Option<f64>) -> bool {
+pub fn wait_is_material(e: &Estimate, base: Option<f64>) -> bool {
     let floor = base.map_or(NEGLIGIBLE_WAIT_MS, |b| {
         (NEGLIGIBLE_WAIT_SHARE * b.abs()).max(NEGLIGIBLE_WAIT_MS)
     });

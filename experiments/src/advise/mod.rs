@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
 use poolcast::core::settings::{ControllerSettings, PoolFile};
-use poolcast_reports::{Estimate, RunReport};
+use poolcast_reports::{Estimate, RunReport, cost_is_material, wait_is_material};
 use serde::Serialize;
 
 use crate::cache::write_atomic;
@@ -489,6 +489,14 @@ fn render(a: &Advice, plan: &Plan, report: &RunReport, pool_toml: &str, root: &P
             );
         }
     }
+    let base = |name: &str| a.policies.iter().find(|e| e.policy == name);
+    let material = |d: &Difference| {
+        let b = base(&d.b);
+        (
+            cost_is_material(&d.conn_s, b.map(|e| e.conn_s.mean)),
+            wait_is_material(&d.wait_mean_ms, b.map(|e| e.wait_mean_ms.mean)),
+        )
+    };
     if let Some(d) = &a.model_adds {
         let _ = writeln!(
             t,
@@ -496,8 +504,12 @@ fn render(a: &Advice, plan: &Plan, report: &RunReport, pool_toml: &str, root: &P
              driven by the best baseline forecaster): connection-s {}, mean wait {} ms. {}",
             ci(&d.conn_s),
             ci(&d.wait_mean_ms),
-            if excludes_zero(&d.conn_s) || excludes_zero(&d.wait_mean_ms) {
+            if material(d) != (false, false) {
                 "At least one interval excludes 0."
+            } else if excludes_zero(&d.conn_s) || excludes_zero(&d.wait_mean_ms) {
+                "An interval excludes 0, but the change is too small to act on (under 0.1% of \
+                 the cost and 1% of the wait): the learned model and the baseline forecaster \
+                 size this pool alike."
             } else {
                 "Neither interval excludes 0: the learned model adds nothing measurable over the \
                  baseline forecaster here."
@@ -508,7 +520,7 @@ fn render(a: &Advice, plan: &Plan, report: &RunReport, pool_toml: &str, root: &P
         let captured = a
             .model_adds
             .as_ref()
-            .filter(|_| excludes_zero(&d.conn_s))
+            .filter(|_| material(d).0)
             .map(|m| m.conn_s.mean / d.conn_s.mean + 0.0);
         let _ = writeln!(
             t,
@@ -521,7 +533,8 @@ fn render(a: &Advice, plan: &Plan, report: &RunReport, pool_toml: &str, root: &P
                     "The model captures {:.0}% of that change in connection-seconds.",
                     c * 100.0
                 ),
-                None => "Its change in connection-seconds is not measurable, so there is no gain \
+                None => "Its change in connection-seconds is not measurable (or under 0.1% of the \
+                         cost), so there is no gain \
                          for a better model to capture."
                     .into(),
             }
