@@ -694,9 +694,11 @@ pub(crate) fn contribution_text(s: &PolicyScenario, c: &crate::model::Contributi
                 });
             }
             if wait {
+                let w = c.wait_mean_ms.mean;
                 parts.push(format!(
-                    "mean acquire wait by {:+.3} ms",
-                    c.wait_mean_ms.mean
+                    "mean acquire wait by {}{} ms",
+                    if w >= 0.0 { "+" } else { "" },
+                    num(w)
                 ));
             }
             format!("Measurable: the model changes {}.", parts.join(" and "))
