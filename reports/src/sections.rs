@@ -668,7 +668,8 @@ pub(crate) fn contribution_text(s: &PolicyScenario, c: &crate::model::Contributi
         .map(|r| r.connection_seconds.mean)
         .filter(|b| *b != 0.0)
         .map(|b| c.connection_seconds.mean / b);
-    let words = match s.effect(c) {
+    let (cost, wait) = c.material(base);
+    let words = match c.effect(base) {
         Effect::NotMeasurable => "Neither interval excludes 0: no contribution of the model is \
                                   measurable here; the baseline forecaster in the same \
                                   machinery does as well."
@@ -685,7 +686,6 @@ pub(crate) fn contribution_text(s: &PolicyScenario, c: &crate::model::Contributi
             )),
         ),
         Effect::Material => {
-            let (cost, wait) = c.material(base);
             let mut parts = Vec::new();
             if cost {
                 parts.push(match share {
